@@ -1,0 +1,51 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import openapiGlue from 'fastify-openapi-glue';
+import { loadContract } from './contract.js';
+import type { Db } from './db/database.js';
+import { registerDocs } from './http/docs.js';
+import { registerErrorHandling } from './http/errors.js';
+import type { ServiceHandlers } from './http/operations.js';
+import { RequestLog, requestIdFor } from './http/request-log.js';
+import { validatorCompiler } from './http/validation.js';
+import { orderHandlers } from './orders/handlers.js';
+import { serviceHandlers } from './services/handlers.js';
+
+export interface AppOptions {
+  db: Db;
+  logger?: FastifyServerOptions['logger'];
+}
+
+const ONE_MIB = 1024 * 1024;
+
+/** The whole HTTP service around a database, without a listening socket (tests use it directly). */
+export async function buildApp({ db, logger = false }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger,
+    bodyLimit: ONE_MIB,
+    genReqId: requestIdFor,
+    logController: new RequestLog(),
+    // Slow clients cannot hold a connection for ever; a stuck request is cut off.
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 5_000,
+    return503OnClosing: true,
+  });
+  const contract = loadContract();
+
+  app.setValidatorCompiler(validatorCompiler);
+  // Echo the request id so a caller can quote it in a bug report.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // Glue warns about every media type in the contract without a parser; problem+json is only
+  // ever sent, so as a request body it is refused like any other non-JSON type.
+  app.addContentTypeParser('application/problem+json', (_request, _payload, done) =>
+    done(Object.assign(new Error('unsupported media type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 }), undefined),
+  );
+  registerErrorHandling(app, contract.document);
+  await registerDocs(app, contract);
+
+  const handlers: ServiceHandlers = { ...orderHandlers(db), ...serviceHandlers(db) };
+  await app.register(openapiGlue, { specification: contract.document, serviceHandlers: handlers });
+  return app;
+}

@@ -1,0 +1,50 @@
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect } from 'kysely';
+import { PGliteDialect } from 'kysely-pglite-dialect';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+export type Db = Kysely<Database>;
+
+export type DatabaseTarget =
+  | { kind: 'postgres'; url: string }
+  | { kind: 'pglite'; dataDir: string };
+
+export interface OpenedDatabase {
+  db: Db;
+  target: DatabaseTarget;
+}
+
+export interface DatabaseOptions {
+  /** Called for errors on idle pooled connections, which would otherwise crash the process. */
+  onIdleError?: (error: Error) => void;
+}
+
+/** The same Kysely API over a `pg` pool or an embedded PGlite instance. */
+export async function openDatabase(
+  target: DatabaseTarget,
+  options: DatabaseOptions = {},
+): Promise<OpenedDatabase> {
+  if (target.kind === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: target.url,
+      max: 10,
+      // Fail fast (503) instead of queueing forever when the server is unreachable.
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      // A runaway query must not hold a connection for ever.
+      statement_timeout: 15_000,
+      application_name: 'orders-service',
+    });
+    pool.on('error', (error) => options.onIdleError?.(error));
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), target };
+  }
+  const pglite = await PGlite.create(target.dataDir);
+  return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), target };
+}
+
+export function databaseTargetFrom(config: { databaseUrl: string | undefined; pgliteDataDir: string }): DatabaseTarget {
+  return config.databaseUrl
+    ? { kind: 'postgres', url: config.databaseUrl }
+    : { kind: 'pglite', dataDir: config.pgliteDataDir };
+}

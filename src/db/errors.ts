@@ -1,0 +1,37 @@
+/**
+ * Database errors by SQLSTATE, which `pg` and PGlite both report as `error.code` (with the
+ * violated constraint as `error.constraint`).
+ */
+export const SqlState = {
+  uniqueViolation: '23505',
+  foreignKeyViolation: '23503',
+  exclusionViolation: '23P01',
+} as const;
+
+interface DriverError {
+  code?: unknown;
+  constraint?: unknown;
+}
+
+export function isConstraintViolation(error: unknown, sqlState: string, constraint: string): boolean {
+  const e = error as DriverError | null;
+  return typeof e === 'object' && e !== null && e.code === sqlState && e.constraint === constraint;
+}
+
+/** SQLSTATE class 22 (data exception): a value the database cannot store or compute with. */
+export function isDataException(error: unknown): boolean {
+  const code = (error as DriverError | null)?.code;
+  return typeof code === 'string' && code.length === 5 && code.startsWith('22');
+}
+
+// Connection-level failures: the server is down, restarting, refusing connections or unreachable.
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '53300', '57P01', '57P02', '57P03']);
+const unavailableMessages = [/Connection terminated/i, /timeout exceeded when trying to connect/i, /Client has encountered a connection error/i];
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code } = error as DriverError;
+  if (typeof code === 'string' && (unavailableCodes.has(code) || code.startsWith('08'))) return true;
+  const message = (error as Error).message ?? '';
+  return unavailableMessages.some((pattern) => pattern.test(message));
+}

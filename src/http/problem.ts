@@ -1,0 +1,47 @@
+import type { components } from '../../generated/api.js';
+
+export type Problem = components['schemas']['Problem'];
+export type FieldError = NonNullable<Problem['errors']>[number];
+
+/** Problem kinds and their titles; the `type` URI is the stable identifier clients match on. */
+const kinds = {
+  validation: { status: 400, title: 'Invalid request' },
+  'not-found': { status: 404, title: 'Not found' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed' },
+  'schedule-conflict': { status: 409, title: 'Schedule conflict' },
+  conflict: { status: 409, title: 'Conflict' },
+  'payload-too-large': { status: 413, title: 'Payload too large' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  'unknown-service': { status: 422, title: 'Unknown service' },
+  internal: { status: 500, title: 'Internal server error' },
+  unavailable: { status: 503, title: 'Service unavailable' },
+} as const;
+
+export type ProblemKind = keyof typeof kinds;
+
+type Extensions = Omit<Problem, 'type' | 'title' | 'status' | 'detail' | 'instance'>;
+
+/** An error that is answered as an `application/problem+json` response. */
+export class ProblemError extends Error {
+  readonly problem: Problem;
+  readonly headers: Record<string, string>;
+
+  constructor(kind: ProblemKind, detail: string, extensions: Extensions = {}, headers: Record<string, string> = {}) {
+    super(detail);
+    const { status, title } = kinds[kind];
+    this.problem = { type: `/problems/${kind}`, title, status, detail, ...extensions };
+    this.headers = headers;
+  }
+
+  get status(): number {
+    return this.problem.status;
+  }
+}
+
+export function invalidRequest(errors: FieldError[], detail = 'The request does not match the API contract.'): ProblemError {
+  return new ProblemError('validation', detail, { errors });
+}
+
+export function notFound(detail: string): ProblemError {
+  return new ProblemError('not-found', detail);
+}

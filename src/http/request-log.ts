@@ -1,0 +1,32 @@
+import { randomUUID } from 'node:crypto';
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Request id: the caller's X-Request-Id when it is sane (to follow a call across services), else new. */
+export function requestIdFor(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/**
+ * One log line per request, at completion, with its id, operation, status and duration; never
+ * bodies or headers (so never a credential). Fastify's "incoming request" line is dropped.
+ */
+export class RequestLog extends LogController {
+  override incomingRequest(): void {}
+
+  override routeNotFound(): void {}
+
+  override requestCompleted(error: Error | null, request: FastifyRequest, reply: FastifyReply): void {
+    const line = {
+      method: request.method,
+      url: request.url,
+      operationId: (request.routeOptions.schema as { operationId?: string } | undefined)?.operationId,
+      statusCode: reply.statusCode,
+      responseTimeMs: Math.round(reply.elapsedTime * 100) / 100,
+    };
+    if (error) request.log.error({ ...line, err: error }, 'request errored');
+    else request.log.info(line, 'request');
+  }
+}

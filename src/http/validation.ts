@@ -1,0 +1,67 @@
+import Ajv2020Module, { type ErrorObject, type Options } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import type { FastifySchemaCompiler } from 'fastify';
+import type { FieldError } from './problem.js';
+
+// CommonJS default exports, seen through NodeNext's ESM interop.
+const Ajv2020 = Ajv2020Module.default ?? Ajv2020Module;
+const addFormats = addFormatsModule.default ?? addFormatsModule;
+
+function createAjv(options: Options) {
+  // OpenAPI 3.1 schemas are JSON Schema 2020-12 plus annotations (x-*, examples) Ajv should ignore.
+  const ajv = new Ajv2020({ strict: false, allErrors: true, verbose: true, ...options });
+  addFormats(ajv);
+  return ajv;
+}
+
+// Bodies are JSON and must already have the right types: "100" is not a fee and null is not 0.
+const bodyAjv = createAjv({ coerceTypes: false, useDefaults: false, removeAdditional: false });
+// Path, query and headers arrive as text and are coerced to the declared types; defaults apply.
+const textAjv = createAjv({ coerceTypes: true, useDefaults: true, removeAdditional: false });
+
+export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
+  (httpPart === 'body' ? bodyAjv : textAjv).compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>;
+
+const partPrefix: Record<string, string> = { body: '/body', querystring: '/query', params: '/path', headers: '/header' };
+
+/** Ajv errors → `errors: [{ path, message }]`, one entry per distinct problem, in plain words. */
+export function fieldErrorsFrom(errors: ErrorObject[], part: string): FieldError[] {
+  const prefix = partPrefix[part] ?? `/${part}`;
+  const seen = new Set<string>();
+  const result: FieldError[] = [];
+  for (const error of errors) {
+    const entry = describe(error, prefix);
+    const key = `${entry.path}\u0000${entry.message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      result.push(entry);
+    }
+  }
+  return result;
+}
+
+function describe(error: ErrorObject, prefix: string): FieldError {
+  const path = prefix + error.instancePath;
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required':
+      return { path: `${path}/${escape(String(params.missingProperty))}`, message: 'is required' };
+    case 'additionalProperties': {
+      const name = String(params.additionalProperty);
+      const known = Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const suggestion = known.find((k) => k.toLowerCase() === name.toLowerCase());
+      const hint = suggestion ? ` (did you mean '${suggestion}'?)` : known.length ? ` (allowed: ${known.join(', ')})` : '';
+      return { path: `${path}/${escape(name)}`, message: `unknown property '${name}'${hint}` };
+    }
+    default: {
+      // A schema may say in words what its pattern, format or union type means.
+      const custom = (error.parentSchema as Record<string, unknown> | undefined)?.['x-error-message'];
+      if (typeof custom === 'string' && error.keyword !== 'enum') return { path, message: custom };
+      return { path, message: error.message ?? 'is invalid' };
+    }
+  }
+}
+
+function escape(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}

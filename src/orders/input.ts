@@ -1,0 +1,47 @@
+import type { components } from '../../generated/api.js';
+import { invalidRequest, type FieldError } from '../http/problem.js';
+import { notAnInstant, utcInstant } from './instant.js';
+import type { OrderDraft } from './repository.js';
+
+type OrderInput = components['schemas']['OrderInput'];
+
+const EXACT_FEE = /^\d+(\.\d{1,2})?$/;
+
+/**
+ * The checks JSON Schema cannot express exactly, after the contract's own validation: a real
+ * instant in a storable range, a fee with at most two decimals (decided on the number's exact
+ * decimal text, never with float arithmetic), distinct services, and a body id matching the path.
+ */
+export function orderDraftFrom(input: OrderInput, pathId?: string): OrderDraft {
+  const errors: FieldError[] = [];
+
+  const datetime = utcInstant(input.datetime);
+  if (datetime === undefined) errors.push({ path: '/body/datetime', message: notAnInstant });
+
+  // String(n) is the shortest text that round-trips to n, so 100.1 stays "100.1", never 100.09999.
+  const totalfee = String(input.totalfee);
+  if (!EXACT_FEE.test(totalfee)) {
+    errors.push({ path: '/body/totalfee', message: 'must have at most 2 decimal places' });
+  }
+
+  const serviceIds: number[] = [];
+  input.services.forEach((service, index) => {
+    const id = Number(service.id);
+    if (serviceIds.includes(id)) {
+      errors.push({ path: `/body/services/${index}/id`, message: `duplicates service ${id}` });
+    } else {
+      serviceIds.push(id);
+    }
+  });
+
+  if (pathId !== undefined && input.id !== undefined && !sameOrderId(input.id, pathId)) {
+    errors.push({ path: '/body/id', message: `must equal the order id in the path (${pathId}) or be left out` });
+  }
+
+  if (errors.length > 0 || datetime === undefined) throw invalidRequest(errors);
+  return { datetime, totalfee, serviceIds };
+}
+
+function sameOrderId(a: string, b: string): boolean {
+  return /^\d{1,18}$/.test(a) && BigInt(a) === BigInt(b);
+}

@@ -1,0 +1,15 @@
+/**
+ * An RFC 3339 date-time (already checked against the contract's pattern) as the UTC instant the
+ * service stores: ISO 8601 with milliseconds, finer digits truncated. Undefined when it names no
+ * real instant (2022-02-30, 23:59:60) or falls outside years 0001 to 9999.
+ */
+export function utcInstant(text: string): string | undefined {
+  // RFC 3339 allows lower-case t and z; Date.parse does not.
+  const time = Date.parse(text.toUpperCase());
+  if (Number.isNaN(time)) return undefined;
+  const iso = new Date(time).toISOString();
+  const year = Number(iso.slice(0, 4));
+  return iso.length === 24 && year >= 1 && year <= 9999 ? iso : undefined;
+}
+
+export const notAnInstant = 'is not a real instant between years 0001 and 9999';

@@ -1,0 +1,246 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { SqlState, isConstraintViolation } from '../db/errors.js';
+
+/** Repositories accept the database or an open transaction. */
+type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface OrderServiceRecord {
+  id: number;
+  name: string;
+}
+
+export interface OrderRecord {
+  id: string;
+  datetime: Date;
+  /** Exact decimal text, as stored. */
+  totalfee: string;
+  services: OrderServiceRecord[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** What a client asks for when creating or replacing an order, already normalised. */
+export interface OrderDraft {
+  /** UTC instant with millisecond precision, ISO 8601. */
+  datetime: string;
+  /** Exact decimal text with at most 2 decimal places. */
+  totalfee: string;
+  /** Distinct catalogue ids. */
+  serviceIds: number[];
+}
+
+export interface OrderPosition {
+  datetime: string;
+  id: string;
+}
+
+export interface OrderListQuery {
+  limit: number;
+  after?: OrderPosition;
+  from?: string;
+  to?: string;
+  serviceId?: number;
+}
+
+/** Another order already holds part of the requested 3-hour window. */
+export class ScheduleConflictError extends Error {
+  constructor(
+    readonly requested: string,
+    /** Unknown only if the conflicting order vanished again and again while we looked. */
+    readonly conflicting: { id: string; datetime: Date } | undefined,
+  ) {
+    super(`another order is less than 3 hours from ${requested}`);
+  }
+}
+
+export class UnknownServicesError extends Error {
+  constructor(readonly serviceIds: number[]) {
+    super(`unknown service ids: ${serviceIds.join(', ')}`);
+  }
+}
+
+const SCHEDULE_WINDOW = 'orders_schedule_window';
+const SERVICE_REFERENCE = 'order_services_service_id_fkey';
+// A write refused for a reason that vanished before we could name it (the conflicting order was
+// deleted, the missing service created) is simply tried again, a bounded number of times.
+const MAX_ATTEMPTS = 3;
+
+interface OrderRow {
+  id: string;
+  datetime: Date;
+  totalfee: string;
+  services: OrderServiceRecord[] | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toRecord(row: OrderRow): OrderRecord {
+  return {
+    id: row.id,
+    datetime: row.datetime,
+    totalfee: row.totalfee,
+    services: row.services ?? [],
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+// Services of one order as a JSON array, aggregated in SQL so a page of orders is one query.
+const servicesOf = sql<OrderServiceRecord[]>`(
+  SELECT coalesce(json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id), '[]')
+  FROM order_services os JOIN services s ON s.id = os.service_id
+  WHERE os.order_id = o.id
+)`;
+
+function selectOrders(db: Executor) {
+  return db
+    .selectFrom('orders as o')
+    .select([
+      sql<string>`o.id::text`.as('id'),
+      'o.datetime',
+      'o.totalfee',
+      servicesOf.as('services'),
+      'o.created_at',
+      'o.updated_at',
+    ]);
+}
+
+export async function findOrderById(db: Executor, id: string): Promise<OrderRecord | undefined> {
+  const row = await selectOrders(db).where('o.id', '=', sql<string>`${id}::bigint`).executeTakeFirst();
+  return row && toRecord(row);
+}
+
+/** One page in (datetime, id) order; returns up to `limit` rows after `after`. */
+export async function listOrders(db: Executor, query: OrderListQuery): Promise<OrderRecord[]> {
+  let q = selectOrders(db).orderBy('o.datetime').orderBy('o.id').limit(query.limit);
+  const { after, from, to, serviceId } = query;
+  if (after) {
+    q = q.where(sql<boolean>`(o.datetime, o.id) > (${after.datetime}::timestamptz, ${after.id}::bigint)`);
+  }
+  if (from !== undefined) q = q.where('o.datetime', '>=', sql<Date>`${from}::timestamptz`);
+  if (to !== undefined) q = q.where('o.datetime', '<', sql<Date>`${to}::timestamptz`);
+  if (serviceId !== undefined) {
+    q = q.where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('order_services as f')
+          .select('f.order_id')
+          .whereRef('f.order_id', '=', 'o.id')
+          .where('f.service_id', '=', serviceId),
+      ),
+    );
+  }
+  const rows = await q.execute();
+  return rows.map(toRecord);
+}
+
+/** Inserts the order and its service links in one statement; the database enforces the 3-hour rule. */
+export async function createOrder(db: Executor, draft: OrderDraft): Promise<OrderRecord> {
+  return withWriteRetries(db, draft, undefined, async () => {
+    const { rows } = await sql<OrderRow>`
+      WITH created AS (
+        INSERT INTO orders (datetime, totalfee)
+        VALUES (${draft.datetime}::timestamptz, ${draft.totalfee}::numeric)
+        RETURNING *
+      ), linked AS (
+        INSERT INTO order_services (order_id, service_id)
+        SELECT created.id, service_id FROM created, unnest(${draft.serviceIds}::integer[]) AS service_id
+      )
+      SELECT created.id::text AS id, created.datetime, created.totalfee, created.created_at, created.updated_at,
+        (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
+         FROM services s WHERE s.id = ANY(${draft.serviceIds}::integer[])) AS services
+      FROM created`.execute(db);
+    return toRecord(rows[0]!);
+  });
+}
+
+/**
+ * Replaces datetime, fee and services in one statement. Returns undefined when there is no such
+ * order. The order's own current slot never conflicts with its new one: the constraint compares
+ * against other rows only.
+ */
+export async function replaceOrder(db: Executor, id: string, draft: OrderDraft): Promise<OrderRecord | undefined> {
+  return withWriteRetries(db, draft, id, async () => {
+    // The unlink and link touch disjoint rows (services leaving, services arriving), as
+    // sub-statements of one statement cannot see each other's changes.
+    const { rows } = await sql<OrderRow>`
+      WITH updated AS (
+        UPDATE orders
+        SET datetime = ${draft.datetime}::timestamptz, totalfee = ${draft.totalfee}::numeric, updated_at = now()
+        WHERE id = ${id}::bigint
+        RETURNING *
+      ), unlinked AS (
+        DELETE FROM order_services
+        WHERE order_id IN (SELECT updated.id FROM updated) AND service_id <> ALL(${draft.serviceIds}::integer[])
+      ), linked AS (
+        INSERT INTO order_services (order_id, service_id)
+        SELECT updated.id, service_id FROM updated, unnest(${draft.serviceIds}::integer[]) AS service_id
+        ON CONFLICT DO NOTHING
+      )
+      SELECT updated.id::text AS id, updated.datetime, updated.totalfee, updated.created_at, updated.updated_at,
+        (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
+         FROM services s WHERE s.id = ANY(${draft.serviceIds}::integer[])) AS services
+      FROM updated`.execute(db);
+    return rows[0] && toRecord(rows[0]);
+  });
+}
+
+/** Deletes the order (its service links go with it); false when there was no such order. */
+export async function deleteOrder(db: Executor, id: string): Promise<boolean> {
+  const deleted = await db
+    .deleteFrom('orders')
+    .where('id', '=', sql<string>`${id}::bigint`)
+    .returning(sql<string>`id::text`.as('id'))
+    .executeTakeFirst();
+  return deleted !== undefined;
+}
+
+/** The order whose 3-hour window overlaps that of an order at `datetime`, other than `exceptId`. */
+export async function findConflictingOrder(
+  db: Executor,
+  datetime: string,
+  exceptId?: string,
+): Promise<{ id: string; datetime: Date } | undefined> {
+  let q = db
+    .selectFrom('orders')
+    .select([sql<string>`id::text`.as('id'), 'datetime'])
+    // The same expression as the exclusion constraint, so its GiST index serves this lookup.
+    .where(
+      sql<boolean>`tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME ZONE 'UTC') + interval '3 hours')
+        && tsrange(${datetime}::timestamptz AT TIME ZONE 'UTC', (${datetime}::timestamptz AT TIME ZONE 'UTC') + interval '3 hours')`,
+    )
+    .orderBy('datetime')
+    .limit(1);
+  if (exceptId !== undefined) q = q.where('id', '<>', sql<string>`${exceptId}::bigint`);
+  return q.executeTakeFirst();
+}
+
+async function findUnknownServiceIds(db: Executor, serviceIds: number[]): Promise<number[]> {
+  const known = await db.selectFrom('services').select('id').where('id', 'in', serviceIds).execute();
+  const knownIds = new Set(known.map((s) => s.id));
+  return serviceIds.filter((id) => !knownIds.has(id));
+}
+
+/**
+ * Runs a single-statement write, turning constraint violations into domain errors that name the
+ * culprit. Not for use inside a transaction: the lookup after a violation needs a live connection.
+ */
+async function withWriteRetries<T>(db: Executor, draft: OrderDraft, orderId: string | undefined, write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      const lastAttempt = attempt >= MAX_ATTEMPTS;
+      if (isConstraintViolation(error, SqlState.exclusionViolation, SCHEDULE_WINDOW)) {
+        const conflicting = await findConflictingOrder(db, draft.datetime, orderId);
+        if (conflicting || lastAttempt) throw new ScheduleConflictError(draft.datetime, conflicting);
+      } else if (isConstraintViolation(error, SqlState.foreignKeyViolation, SERVICE_REFERENCE)) {
+        const unknown = await findUnknownServiceIds(db, draft.serviceIds);
+        if (unknown.length > 0 || lastAttempt) throw new UnknownServicesError(unknown);
+      } else {
+        throw error;
+      }
+    }
+  }
+}

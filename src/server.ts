@@ -1,0 +1,50 @@
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { databaseTargetFrom, openDatabase, type DatabaseTarget } from './db/database.js';
+import { migrateToLatest } from './db/migrator.js';
+import { seedSampleData } from './db/seed.js';
+
+/** Process entry: config → database (migrated) → app → listen, and a graceful exit on signals. */
+async function main(config: Config): Promise<void> {
+  const target = databaseTargetFrom(config);
+  const app = await startApp(config, target);
+  await app.listen({ port: config.port, host: config.host });
+  app.log.info({ database: describe(target) }, `orders service listening on http://${config.host}:${config.port} (docs at /docs)`);
+}
+
+async function startApp(config: Config, target: DatabaseTarget) {
+  let log: ((error: Error) => void) | undefined;
+  const { db } = await openDatabase(target, { onIdleError: (error) => log?.(error) });
+  const migration = await migrateToLatest(db);
+  // A newcomer's first run has something to show; a server database is never seeded by itself.
+  const seeded = target.kind === 'pglite' && migration.freshDatabase ? await seedSampleData(db) : undefined;
+
+  const app = await buildApp({ db, logger: { level: config.logLevel, redact: ['req.headers.authorization'] } });
+  log = (error) => app.log.warn({ err: error }, 'idle database connection failed');
+  app.addHook('onClose', async () => db.destroy());
+  if (migration.applied.length > 0) app.log.info({ migrations: migration.applied }, 'database migrated');
+  if (seeded) app.log.info(seeded, 'embedded database seeded with the sample data');
+
+  // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the pool, exit.
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an unexpected error');
+    else app.log.info({ signal }, 'shutting down');
+    await app.close();
+  });
+  return app;
+}
+
+/** Where the data lives, without credentials. */
+function describe(target: DatabaseTarget): string {
+  if (target.kind === 'pglite') return `embedded PGlite (${target.dataDir})`;
+  const url = new URL(target.url);
+  return `postgres://${url.host}${url.pathname}`;
+}
+
+try {
+  await main(loadConfig());
+} catch (error) {
+  console.error(error instanceof ConfigError ? error.message : error);
+  process.exit(1);
+}

@@ -1,0 +1,77 @@
+import type { operations } from '../../generated/api.js';
+import type { Db } from '../db/database.js';
+import { decodeCursor, encodeCursor } from '../http/cursor.js';
+import { invalidRequest, notFound } from '../http/problem.js';
+import type { OperationHandler } from '../http/operations.js';
+import { createService, deleteService, findServiceById, listServices, renameService } from './repository.js';
+
+/** Catalogue ids a caller may choose; generated ids start at this value (see the migration). */
+const FIRST_GENERATED_ID = 1_000_000;
+
+export interface ServiceCatalogueHandlers {
+  listServices: OperationHandler<operations['listServices']>;
+  createService: OperationHandler<operations['createService']>;
+  getService: OperationHandler<operations['getService']>;
+  replaceService: OperationHandler<operations['replaceService']>;
+  deleteService: OperationHandler<operations['deleteService']>;
+}
+
+const noSuchService = (id: number) => notFound(`There is no service ${id}.`);
+
+function serviceIdAfter(cursor: string): number {
+  return decodeCursor(cursor, (key) => {
+    const [id, ...rest] = key;
+    return rest.length === 0 && Number.isSafeInteger(id) && (id as number) > 0 ? (id as number) : undefined;
+  });
+}
+
+/** Names are compared and stored without surrounding whitespace. */
+function serviceName(name: string): string {
+  return name.trim();
+}
+
+export function serviceHandlers(db: Db): ServiceCatalogueHandlers {
+  return {
+    async listServices(request) {
+      const { limit = 50, cursor } = request.query;
+      const afterId = cursor === undefined ? undefined : serviceIdAfter(cursor);
+      const rows = await listServices(db, { limit: limit + 1, afterId });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      return { data: page, nextCursor: rows.length > limit && last ? encodeCursor([last.id]) : null };
+    },
+
+    async createService(request, reply) {
+      const { id, name } = request.body;
+      if (id !== undefined && id >= FIRST_GENERATED_ID) {
+        throw invalidRequest([{ path: '/body/id', message: `a chosen id must be below ${FIRST_GENERATED_ID}; leave it out to have one assigned` }]);
+      }
+      const service = await createService(db, { id, name: serviceName(name) });
+      reply.code(201).header('location', `/services/${service.id}`);
+      return service;
+    },
+
+    async getService(request) {
+      const service = await findServiceById(db, request.params.serviceId);
+      if (!service) throw noSuchService(request.params.serviceId);
+      return service;
+    },
+
+    async replaceService(request) {
+      const { serviceId } = request.params;
+      const { id, name } = request.body;
+      if (id !== undefined && id !== serviceId) {
+        throw invalidRequest([{ path: '/body/id', message: `must equal the service id in the path (${serviceId}) or be left out` }]);
+      }
+      const service = await renameService(db, serviceId, serviceName(name));
+      if (!service) throw noSuchService(serviceId);
+      return service;
+    },
+
+    async deleteService(request, reply) {
+      if (!(await deleteService(db, request.params.serviceId))) throw noSuchService(request.params.serviceId);
+      reply.code(204);
+      return undefined;
+    },
+  };
+}
