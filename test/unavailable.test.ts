@@ -1,0 +1,31 @@
+import { createServer } from 'node:net';
+import t from 'tap';
+import { buildApp } from '../src/app.js';
+import { openDatabase } from '../src/db/database.js';
+import { apiClient } from './helper.js';
+
+/** A port nothing listens on: bind one, note it, release it. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+t.test('when Postgres is unreachable, requests fail fast with a 503 problem and Retry-After, not a 500', async (t) => {
+  const { db } = await openDatabase({ kind: 'postgres', url: `postgres://postgres@127.0.0.1:${await closedPort()}/orders` });
+  const app = await buildApp({ db });
+  t.teardown(async () => {
+    await app.close();
+    await db.destroy();
+  });
+  const api = apiClient(await app.listen({ port: 0, host: '127.0.0.1' }));
+
+  for (const res of [await api.get('/orders'), await api.get('/orders/1'), await api.post('/orders', { datetime: '2030-01-01T00:00:00Z', totalfee: 1, services: [{ id: 1 }] })]) {
+    t.equal(res.status, 503);
+    t.match(res.body, { type: '/problems/unavailable', status: 503, detail: 'The database is unavailable; retry shortly.' });
+    t.equal(res.headers.get('retry-after'), '5');
+    t.notMatch(JSON.stringify(res.body), /ECONNREFUSED|127\.0\.0\.1/, 'no driver text');
+  }
+});
