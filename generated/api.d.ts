@@ -16,7 +16,8 @@ export interface paths {
          * @description Returns a page of orders ordered by `datetime`, then `id`. Pagination is keyset-based: pass the
          *     `nextCursor` of one page as `cursor` to get the next; `nextCursor` is `null` on the last page.
          *     Keep the same filters while paging. Orders created or deleted while paging are seen or not
-         *     according to their position; no order is returned twice.
+         *     according to their position; no order is returned twice. An unknown query parameter is `400`,
+         *     so a misspelt filter never widens the result silently.
          */
         get: operations["listOrders"];
         put?: never;
@@ -77,7 +78,8 @@ export interface paths {
         };
         /**
          * List the service catalogue
-         * @description Returns a page of services ordered by `id`, with keyset pagination like `listOrders`.
+         * @description Returns a page of services ordered by `id`, with keyset pagination like `listOrders`. An unknown
+         *     query parameter is `400`.
          */
         get: operations["listServices"];
         put?: never;
@@ -539,6 +541,8 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -685,6 +689,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };

@@ -2,8 +2,11 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import openapiGlue from 'fastify-openapi-glue';
 import { loadContract } from './contract.js';
 import type { Db } from './db/database.js';
+import { sharedSecret } from './db/secrets.js';
+import { CursorCodec } from './http/cursor.js';
 import { registerDocs } from './http/docs.js';
 import { registerErrorHandling } from './http/errors.js';
+import { invalidRequest } from './http/problem.js';
 import type { ServiceHandlers } from './http/operations.js';
 import { RequestLog, requestIdFor } from './http/request-log.js';
 import { validatorCompiler } from './http/validation.js';
@@ -37,6 +40,15 @@ export async function buildApp({ db, logger = false }: AppOptions): Promise<Fast
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // JSON only: Fastify's built-in text/plain parser would hand handlers an unvalidated string
+  // (glue's body schemas are per media type, so only declared types are validated).
+  app.removeContentTypeParser('text/plain');
+  // Likewise a request with no body (and so no media type) skips body validation: refuse it here.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && (request.routeOptions.schema as { body?: unknown } | undefined)?.body) {
+      throw invalidRequest([{ path: '/body', message: 'is required' }], 'The request needs a JSON body.');
+    }
+  });
   // Glue warns about every media type in the contract without a parser; problem+json is only
   // ever sent, so as a request body it is refused like any other non-JSON type.
   app.addContentTypeParser('application/problem+json', (_request, _payload, done) =>
@@ -45,7 +57,8 @@ export async function buildApp({ db, logger = false }: AppOptions): Promise<Fast
   registerErrorHandling(app, contract.document);
   await registerDocs(app, contract);
 
-  const handlers: ServiceHandlers = { ...orderHandlers(db), ...serviceHandlers(db) };
+  const cursors = new CursorCodec(() => sharedSecret(db, 'cursor-signing'));
+  const handlers: ServiceHandlers = { ...orderHandlers(db, cursors), ...serviceHandlers(db, cursors) };
   await app.register(openapiGlue, { specification: contract.document, serviceHandlers: handlers });
   return app;
 }

@@ -6,6 +6,8 @@ export const SqlState = {
   uniqueViolation: '23505',
   foreignKeyViolation: '23503',
   exclusionViolation: '23P01',
+  /** ON DELETE RESTRICT: Postgres 18 (and so PGlite) reports 23001 where 15 reports 23503. */
+  restrictViolation: '23001',
 } as const;
 
 interface DriverError {

@@ -25,8 +25,15 @@ export interface OrderServicesTable {
   service_id: ColumnType<number, number, never>;
 }
 
+export interface ServiceSecretsTable {
+  name: string;
+  secret: string;
+  created_at: ColumnType<Date, never, never>;
+}
+
 export interface Database {
   services: ServicesTable;
   orders: OrdersTable;
   order_services: OrderServicesTable;
+  service_secrets: ServiceSecretsTable;
 }

@@ -19,8 +19,52 @@ const bodyAjv = createAjv({ coerceTypes: false, useDefaults: false, removeAdditi
 // Path, query and headers arrive as text and are coerced to the declared types; defaults apply.
 const textAjv = createAjv({ coerceTypes: true, useDefaults: true, removeAdditional: false });
 
-export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
-  (httpPart === 'body' ? bodyAjv : textAjv).compile(schema as object) as ReturnType<FastifySchemaCompiler<unknown>>;
+interface ObjectSchema {
+  properties?: Record<string, { type?: unknown }>;
+  [keyword: string]: unknown;
+}
+
+type Validate = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
+
+export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
+  if (httpPart === 'body') return bodyAjv.compile(schema as object) as Validate;
+  const textSchema = schema as ObjectSchema;
+  // A query parameter the operation does not have is refused, so `?serviceid=1` is not silently
+  // ignored into an unfiltered list.
+  const compiled: Validate = textAjv.compile(httpPart === 'querystring' ? { ...textSchema, additionalProperties: false } : textSchema);
+  return strictIntegers(compiled, textSchema);
+};
+
+const DECIMAL_INTEGER = /^-?[0-9]+$/;
+
+/**
+ * Ajv coerces text with JavaScript's Number(), which reads "0x10" as 16, "1e2" as 100 and " 5" as
+ * 5. Integer parameters must be plain decimal digits before coercion.
+ */
+function strictIntegers(validate: Validate, schema: ObjectSchema): Validate {
+  const integers = Object.entries(schema.properties ?? {})
+    .filter(([, property]) => property.type === 'integer')
+    .map(([name]) => name);
+  if (integers.length === 0) return validate;
+  const checked: Validate = (data) => {
+    const values = data as Record<string, unknown>;
+    const bad = integers.filter((name) => typeof values[name] === 'string' && !DECIMAL_INTEGER.test(values[name]));
+    if (bad.length > 0) {
+      checked.errors = bad.map((name) => ({
+        instancePath: `/${name}`,
+        schemaPath: `#/properties/${name}/type`,
+        keyword: 'type',
+        params: { type: 'integer' },
+        message: 'must be an integer in decimal digits',
+      }));
+      return false;
+    }
+    const valid = validate(data);
+    checked.errors = validate.errors;
+    return valid;
+  };
+  return checked;
+}
 
 const partPrefix: Record<string, string> = { body: '/body', querystring: '/query', params: '/path', headers: '/header' };
 

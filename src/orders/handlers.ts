@@ -1,5 +1,6 @@
 import type { components, operations } from '../../generated/api.js';
 import type { Db } from '../db/database.js';
+import type { CursorCodec } from '../http/cursor.js';
 import { invalidRequest, notFound } from '../http/problem.js';
 import type { OperationHandler } from '../http/operations.js';
 import { orderCursorAfter, orderPositionFrom } from './cursor.js';
@@ -32,7 +33,7 @@ export interface OrderHandlers {
 
 const noSuchOrder = (id: string) => notFound(`There is no order ${id}.`);
 
-export function orderHandlers(db: Db): OrderHandlers {
+export function orderHandlers(db: Db, cursors: CursorCodec): OrderHandlers {
   return {
     async listOrders(request) {
       const { limit = 50, cursor, from, to, serviceId } = request.query;
@@ -41,12 +42,12 @@ export function orderHandlers(db: Db): OrderHandlers {
       if (fromInstant && toInstant && fromInstant > toInstant) {
         throw invalidRequest([{ path: '/query/to', message: 'must not be before from' }]);
       }
-      const after = cursor === undefined ? undefined : orderPositionFrom(cursor);
+      const after = cursor === undefined ? undefined : await orderPositionFrom(cursors, cursor);
       // One extra row tells whether another page exists without a count query.
       const rows = await listOrders(db, { limit: limit + 1, after, from: fromInstant, to: toInstant, serviceId });
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
-      return { data: page.map(toOrder), nextCursor: rows.length > limit && last ? orderCursorAfter(last) : null };
+      return { data: page.map(toOrder), nextCursor: rows.length > limit && last ? await orderCursorAfter(cursors, last) : null };
     },
 
     async createOrder(request, reply) {

@@ -1,6 +1,6 @@
 import type { operations } from '../../generated/api.js';
 import type { Db } from '../db/database.js';
-import { decodeCursor, encodeCursor } from '../http/cursor.js';
+import type { CursorCodec } from '../http/cursor.js';
 import { invalidRequest, notFound } from '../http/problem.js';
 import type { OperationHandler } from '../http/operations.js';
 import { createService, deleteService, findServiceById, listServices, renameService } from './repository.js';
@@ -18,8 +18,8 @@ export interface ServiceCatalogueHandlers {
 
 const noSuchService = (id: number) => notFound(`There is no service ${id}.`);
 
-function serviceIdAfter(cursor: string): number {
-  return decodeCursor(cursor, (key) => {
+function serviceIdAfter(cursors: CursorCodec, cursor: string): Promise<number> {
+  return cursors.decode(cursor, (key) => {
     const [id, ...rest] = key;
     return rest.length === 0 && Number.isSafeInteger(id) && (id as number) > 0 ? (id as number) : undefined;
   });
@@ -30,15 +30,15 @@ function serviceName(name: string): string {
   return name.trim();
 }
 
-export function serviceHandlers(db: Db): ServiceCatalogueHandlers {
+export function serviceHandlers(db: Db, cursors: CursorCodec): ServiceCatalogueHandlers {
   return {
     async listServices(request) {
       const { limit = 50, cursor } = request.query;
-      const afterId = cursor === undefined ? undefined : serviceIdAfter(cursor);
+      const afterId = cursor === undefined ? undefined : await serviceIdAfter(cursors, cursor);
       const rows = await listServices(db, { limit: limit + 1, afterId });
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
-      return { data: page, nextCursor: rows.length > limit && last ? encodeCursor([last.id]) : null };
+      return { data: page, nextCursor: rows.length > limit && last ? await cursors.encode([last.id]) : null };
     },
 
     async createService(request, reply) {

@@ -77,7 +77,10 @@ export async function deleteService(db: Executor, id: number): Promise<boolean> 
     const deleted = await db.deleteFrom('services').where('id', '=', id).returning('id').executeTakeFirst();
     return deleted !== undefined;
   } catch (error) {
-    if (isConstraintViolation(error, SqlState.foreignKeyViolation, 'order_services_service_id_fkey')) {
+    const restricted = [SqlState.foreignKeyViolation, SqlState.restrictViolation].some((state) =>
+      isConstraintViolation(error, state, 'order_services_service_id_fkey'),
+    );
+    if (restricted) {
       throw new ServiceInUseError(id);
     }
     throw error;
