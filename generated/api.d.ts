@@ -133,7 +133,7 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
-         * @description An order id, a string of 1 to 18 digits.
+         * @description An order id, a string of 1 to 18 digits without leading zeros.
          * @example 223
          */
         OrderId: string;
@@ -166,23 +166,26 @@ export interface components {
             /** @example Inspection */
             name: string;
         };
-        /**
-         * @description A service to create or rename. `id` chooses the catalogue id on create (optional) and must equal
-         *     the path id when sent on replace.
-         */
-        ServiceInput: {
+        /** @description A service to add to the catalogue. */
+        NewService: {
             /**
-             * @description On create, the catalogue id to use (1 to 999999); when left out the server assigns one of
-             *     1000000 or more, so chosen and assigned ids never collide. On replace, must equal the path id.
+             * @description The catalogue id to use (1 to 999999). When left out the server assigns one of 1000000 or
+             *     more, so chosen and assigned ids never collide.
              * @example 321
              */
             id?: number;
-            /**
-             * @description Unique regardless of letter case; surrounding whitespace is trimmed.
-             * @example Calibration
-             */
-            name: string;
+            name: components["schemas"]["ServiceName"];
         };
+        /** @description The new state of a service. `id` is read-only; if sent, it must equal the path id. */
+        ServiceInput: {
+            id?: components["schemas"]["ServiceId"];
+            name: components["schemas"]["ServiceName"];
+        };
+        /**
+         * @description Unique regardless of letter case; surrounding whitespace is trimmed.
+         * @example Calibration
+         */
+        ServiceName: string;
         /** @description A reference to a catalogue service. `name` is read-only and ignored on input. */
         ServiceRef: {
             /**
@@ -365,9 +368,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database is unreachable; retry later. */
+        /** @description The database is unreachable or overloaded, or this server is shutting down; retry later. */
         Unavailable: {
             headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -584,7 +589,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ServiceInput"];
+                "application/json": components["schemas"]["NewService"];
             };
         };
         responses: {

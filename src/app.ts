@@ -5,8 +5,8 @@ import type { Db } from './db/database.js';
 import { sharedSecret } from './db/secrets.js';
 import { CursorCodec } from './http/cursor.js';
 import { registerDocs } from './http/docs.js';
-import { registerErrorHandling } from './http/errors.js';
-import { invalidRequest } from './http/problem.js';
+import { clientErrorResponse, frameworkErrorHandler, registerErrorHandling } from './http/errors.js';
+import { ProblemError, invalidRequest } from './http/problem.js';
 import type { ServiceHandlers } from './http/operations.js';
 import { RequestLog, requestIdFor } from './http/request-log.js';
 import { validatorCompiler } from './http/validation.js';
@@ -31,14 +31,29 @@ export async function buildApp({ db, logger = false }: AppOptions): Promise<Fast
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 5_000,
-    return503OnClosing: true,
+    // Refused during shutdown by our own hook below, so the answer is a problem like any other.
+    return503OnClosing: false,
+    // Ids are at most 18 characters; a longer segment is a bad value (400), not a 414.
+    routerOptions: { maxParamLength: 500 },
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler: (error, socket) => {
+      if (socket.writable) socket.end(clientErrorResponse(error as { code?: string }));
+    },
   });
   const contract = loadContract();
 
   app.setValidatorCompiler(validatorCompiler);
   // Echo the request id so a caller can quote it in a bug report.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (closing) {
+      reply.header('connection', 'close');
+      throw new ProblemError('unavailable', 'The server is shutting down; retry on another instance.', {}, { 'retry-after': '1' });
+    }
   });
   // JSON only: Fastify's built-in text/plain parser would hand handlers an unvalidated string
   // (glue's body schemas are per media type, so only declared types are validated).

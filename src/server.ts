@@ -45,6 +45,9 @@ function describe(target: DatabaseTarget): string {
 try {
   await main(loadConfig());
 } catch (error) {
-  console.error(error instanceof ConfigError ? error.message : error);
+  // One clear line for the operator, not a stack through node_modules.
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  console.error(error instanceof ConfigError ? message : `Failed to start: ${message}${typeof code === 'string' ? ` (${code})` : ''}`);
   process.exit(1);
 }

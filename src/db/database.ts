@@ -1,7 +1,9 @@
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, types } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
+import parseDate from 'postgres-date';
+import { lockDataDir } from './embedded-lock.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -30,7 +32,7 @@ export async function openDatabase(
       connectionString: target.url,
       max: 10,
       // Fail fast (503) instead of queueing forever when the server is unreachable.
-      connectionTimeoutMillis: 5_000,
+      connectionTimeoutMillis: 2_000,
       idleTimeoutMillis: 30_000,
       // A runaway query must not hold a connection for ever.
       statement_timeout: 15_000,
@@ -39,8 +41,29 @@ export async function openDatabase(
     pool.on('error', (error) => options.onIdleError?.(error));
     return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), target };
   }
-  const pglite = await PGlite.create(target.dataDir);
-  return { db: new Kysely<Database>({ dialect: new PGliteDialect(pglite) }), target };
+  const unlock = target.dataDir.startsWith('memory://') ? () => {} : lockDataDir(target.dataDir);
+  try {
+    // PGlite's own timestamptz parser reads years 0001-0099 as 19xx/20xx; pg's parser does not.
+    const pglite = await PGlite.create(target.dataDir, { parsers: { [types.TIMESTAMPTZ]: parseDate } });
+    const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+    return { db: withCleanup(db, unlock), target };
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}
+
+/** Releases the data-directory lock once the database is destroyed. */
+function withCleanup(db: Db, cleanup: () => void): Db {
+  const destroy = db.destroy.bind(db);
+  db.destroy = async () => {
+    try {
+      await destroy();
+    } finally {
+      cleanup();
+    }
+  };
+  return db;
 }
 
 export function databaseTargetFrom(config: { databaseUrl: string | undefined; pgliteDataDir: string }): DatabaseTarget {

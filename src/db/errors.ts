@@ -26,8 +26,9 @@ export function isDataException(error: unknown): boolean {
   return typeof code === 'string' && code.length === 5 && code.startsWith('22');
 }
 
-// Connection-level failures: the server is down, restarting, refusing connections or unreachable.
-const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '53300', '57P01', '57P02', '57P03']);
+// The server is down, restarting, refusing connections, unreachable or too busy to answer in time
+// (57014: statement_timeout): all worth a retry, none the client's fault.
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '53300', '57014', '57P01', '57P02', '57P03']);
 const unavailableMessages = [/Connection terminated/i, /timeout exceeded when trying to connect/i, /Client has encountered a connection error/i];
 
 export function isDatabaseUnavailable(error: unknown): boolean {

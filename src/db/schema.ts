@@ -25,7 +25,7 @@ export interface OrderServicesTable {
   service_id: ColumnType<number, number, never>;
 }
 
-export interface ServiceSecretsTable {
+export interface AppSecretsTable {
   name: string;
   secret: string;
   created_at: ColumnType<Date, never, never>;
@@ -35,5 +35,5 @@ export interface Database {
   services: ServicesTable;
   orders: OrdersTable;
   order_services: OrderServicesTable;
-  service_secrets: ServiceSecretsTable;
+  app_secrets: AppSecretsTable;
 }

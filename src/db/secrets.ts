@@ -7,10 +7,10 @@ import type { Db } from './database.js';
  */
 export async function sharedSecret(db: Db, name: string): Promise<Buffer> {
   await db
-    .insertInto('service_secrets')
+    .insertInto('app_secrets')
     .values({ name, secret: randomBytes(32).toString('hex') })
     .onConflict((oc) => oc.column('name').doNothing())
     .execute();
-  const row = await db.selectFrom('service_secrets').select('secret').where('name', '=', name).executeTakeFirstOrThrow();
+  const row = await db.selectFrom('app_secrets').select('secret').where('name', '=', name).executeTakeFirstOrThrow();
   return Buffer.from(row.secret, 'hex');
 }

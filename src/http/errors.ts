@@ -32,6 +32,24 @@ export function registerErrorHandling(app: FastifyInstance, contract: OpenApiDoc
   });
 }
 
+/**
+ * Errors Fastify raises before routing (a URL that is not valid percent-encoding, a path segment
+ * longer than any id): the request is malformed, so 400 like any other bad path value.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const message = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'has a segment longer than any id' : 'is not a valid URL path';
+  reply.header('x-request-id', request.id);
+  void sendProblem(reply, invalidRequest([{ path: '/path', message }], 'The request path is malformed.'), request);
+}
+
+/** The answer to a request whose headers the HTTP parser could not read (too large or malformed). */
+export function clientErrorResponse(error: { code?: string }): string {
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const title = STATUS_CODES[status] ?? 'Bad Request';
+  const body = JSON.stringify({ type: 'about:blank', title, status, detail: status === 431 ? 'The request headers are too large.' : 'The request could not be parsed.' });
+  return `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
 function sendProblem(reply: FastifyReply, error: ProblemError, request: FastifyRequest): FastifyReply {
   const body: Problem = { ...error.problem, instance: request.url.split('?', 1)[0] };
   return reply.code(error.status).headers(error.headers).type('application/problem+json').send(body);

@@ -27,13 +27,43 @@ interface ObjectSchema {
 type Validate = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
-  if (httpPart === 'body') return bodyAjv.compile(schema as object) as Validate;
+  if (httpPart === 'body') return boundedArrays(bodyAjv.compile(schema as object), schema as ObjectSchema);
   const textSchema = schema as ObjectSchema;
   // A query parameter the operation does not have is refused, so `?serviceid=1` is not silently
   // ignored into an unfiltered list.
   const compiled: Validate = textAjv.compile(httpPart === 'querystring' ? { ...textSchema, additionalProperties: false } : textSchema);
   return strictIntegers(compiled, textSchema);
 };
+
+/**
+ * With allErrors, Ajv would check every entry of a 100,000-entry array that is only allowed 20:
+ * an oversized top-level array is refused on its length alone, before any entry is looked at.
+ */
+function boundedArrays(validate: Validate, schema: ObjectSchema): Validate {
+  const bounded = Object.entries(schema.properties ?? {}).flatMap(([name, property]) => {
+    const maxItems = (property as { maxItems?: unknown }).maxItems;
+    return typeof maxItems === 'number' ? [{ name, maxItems }] : [];
+  });
+  if (bounded.length === 0) return validate;
+  const checked: Validate = (data) => {
+    const values = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
+    const tooLong = bounded.filter(({ name, maxItems }) => Array.isArray(values[name]) && (values[name] as unknown[]).length > maxItems);
+    if (tooLong.length > 0) {
+      checked.errors = tooLong.map(({ name, maxItems }) => ({
+        instancePath: `/${name}`,
+        schemaPath: `#/properties/${name}/maxItems`,
+        keyword: 'maxItems',
+        params: { limit: maxItems },
+        message: `must NOT have more than ${maxItems} items`,
+      }));
+      return false;
+    }
+    const valid = validate(data);
+    checked.errors = validate.errors;
+    return valid;
+  };
+  return checked;
+}
 
 const DECIMAL_INTEGER = /^-?[0-9]+$/;
 
@@ -68,16 +98,20 @@ function strictIntegers(validate: Validate, schema: ObjectSchema): Validate {
 
 const partPrefix: Record<string, string> = { body: '/body', querystring: '/query', params: '/path', headers: '/header' };
 
-/** Ajv errors → `errors: [{ path, message }]`, one entry per distinct problem, in plain words. */
+/** At most this many entries in `errors`, so a huge bad body cannot produce a huger answer. */
+const MAX_FIELD_ERRORS = 20;
+
+/** Ajv errors → `errors: [{ path, message }]`, one entry per invalid field, in plain words. */
 export function fieldErrorsFrom(errors: ErrorObject[], part: string): FieldError[] {
   const prefix = partPrefix[part] ?? `/${part}`;
   const seen = new Set<string>();
   const result: FieldError[] = [];
   for (const error of errors) {
+    if (result.length === MAX_FIELD_ERRORS) break;
+    // One message per field: the first rule it breaks says enough.
     const entry = describe(error, prefix);
-    const key = `${entry.path}\u0000${entry.message}`;
-    if (!seen.has(key)) {
-      seen.add(key);
+    if (!seen.has(entry.path)) {
+      seen.add(entry.path);
       result.push(entry);
     }
   }
@@ -99,8 +133,10 @@ function describe(error: ErrorObject, prefix: string): FieldError {
     }
     default: {
       // A schema may say in words what its pattern, format or union type means.
-      const custom = (error.parentSchema as Record<string, unknown> | undefined)?.['x-error-message'];
-      if (typeof custom === 'string' && error.keyword !== 'enum') return { path, message: custom };
+      const parent = error.parentSchema as Record<string, unknown> | undefined;
+      const custom = parent?.['x-error-message'];
+      const applies = error.keyword === 'pattern' || error.keyword === 'format' || (error.keyword === 'type' && Array.isArray(parent?.type));
+      if (typeof custom === 'string' && applies) return { path, message: custom };
       return { path, message: error.message ?? 'is invalid' };
     }
   }

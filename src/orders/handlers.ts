@@ -5,7 +5,7 @@ import { invalidRequest, notFound } from '../http/problem.js';
 import type { OperationHandler } from '../http/operations.js';
 import { orderCursorAfter, orderPositionFrom } from './cursor.js';
 import { orderDraftFrom } from './input.js';
-import { notAnInstant, utcInstant } from './instant.js';
+import { notAnInstant, utcInstantRoundedUp } from './instant.js';
 import { createOrder, deleteOrder, findOrderById, listOrders, replaceOrder, type OrderRecord } from './repository.js';
 
 type Order = components['schemas']['Order'];
@@ -77,9 +77,9 @@ export function orderHandlers(db: Db, cursors: CursorCodec): OrderHandlers {
   };
 }
 
-/** Query instants compare in UTC with millisecond precision, like stored datetimes. */
+/** Query bounds compare in UTC with millisecond precision, like stored datetimes. */
 function queryInstant(text: string, path: string): string {
-  const instant = utcInstant(text);
+  const instant = utcInstantRoundedUp(text);
   if (instant === undefined) throw invalidRequest([{ path, message: notAnInstant }]);
   return instant;
 }

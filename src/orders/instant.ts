@@ -12,4 +12,16 @@ export function utcInstant(text: string): string | undefined {
   return iso.length === 24 && year >= 1 && year <= 9999 ? iso : undefined;
 }
 
+/**
+ * The same, rounded up to the next millisecond when finer digits are present. For range bounds:
+ * stored datetimes are whole milliseconds, so `from=…11.1119Z` must not include `…11.111Z`, and
+ * `to=…11.1111Z` must include it.
+ */
+export function utcInstantRoundedUp(text: string): string | undefined {
+  const instant = utcInstant(text);
+  const finer = /\.\d{3}(\d*)/.exec(text)?.[1] ?? '';
+  if (instant === undefined || !/[1-9]/.test(finer)) return instant;
+  return utcInstant(new Date(Date.parse(instant) + 1).toISOString());
+}
+
 export const notAnInstant = 'is not a real instant between years 0001 and 9999';

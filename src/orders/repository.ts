@@ -156,34 +156,41 @@ export async function createOrder(db: Executor, draft: OrderDraft): Promise<Orde
 }
 
 /**
- * Replaces datetime, fee and services in one statement. Returns undefined when there is no such
- * order. The order's own current slot never conflicts with its new one: the constraint compares
- * against other rows only.
+ * Replaces datetime, fee and services. Returns undefined when there is no such order. The order's
+ * own current slot never conflicts with its new one: the constraint compares against other rows.
+ *
+ * The row is locked first so that the write statement, which starts after the lock is granted,
+ * sees the service links of any replace that committed meanwhile (one statement alone would work
+ * from a snapshot taken before it waited, and could keep a concurrent replace's links).
  */
-export async function replaceOrder(db: Executor, id: string, draft: OrderDraft): Promise<OrderRecord | undefined> {
-  return withWriteRetries(db, draft, id, async () => {
-    // The unlink and link touch disjoint rows (services leaving, services arriving), as
-    // sub-statements of one statement cannot see each other's changes.
-    const { rows } = await sql<OrderRow>`
-      WITH updated AS (
-        UPDATE orders
-        SET datetime = ${draft.datetime}::timestamptz, totalfee = ${draft.totalfee}::numeric, updated_at = now()
-        WHERE id = ${id}::bigint
-        RETURNING *
-      ), unlinked AS (
-        DELETE FROM order_services
-        WHERE order_id IN (SELECT updated.id FROM updated) AND service_id <> ALL(${draft.serviceIds}::integer[])
-      ), linked AS (
-        INSERT INTO order_services (order_id, service_id)
-        SELECT updated.id, service_id FROM updated, unnest(${draft.serviceIds}::integer[]) AS service_id
-        ON CONFLICT DO NOTHING
-      )
-      SELECT updated.id::text AS id, updated.datetime, updated.totalfee, updated.created_at, updated.updated_at,
-        (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
-         FROM services s WHERE s.id = ANY(${draft.serviceIds}::integer[])) AS services
-      FROM updated`.execute(db);
-    return rows[0] && toRecord(rows[0]);
-  });
+export async function replaceOrder(db: Kysely<Database>, id: string, draft: OrderDraft): Promise<OrderRecord | undefined> {
+  return withWriteRetries(db, draft, id, () =>
+    db.transaction().execute(async (trx) => {
+      const locked = await trx.selectFrom('orders').select('id').where('id', '=', sql<string>`${id}::bigint`).forUpdate().executeTakeFirst();
+      if (!locked) return undefined;
+      // The unlink and link touch disjoint rows (services leaving, services arriving), as
+      // sub-statements of one statement cannot see each other's changes.
+      const { rows } = await sql<OrderRow>`
+        WITH updated AS (
+          UPDATE orders
+          SET datetime = ${draft.datetime}::timestamptz, totalfee = ${draft.totalfee}::numeric, updated_at = now()
+          WHERE id = ${id}::bigint
+          RETURNING *
+        ), unlinked AS (
+          DELETE FROM order_services
+          WHERE order_id = ${id}::bigint AND service_id <> ALL(${draft.serviceIds}::integer[])
+        ), linked AS (
+          INSERT INTO order_services (order_id, service_id)
+          SELECT updated.id, service_id FROM updated, unnest(${draft.serviceIds}::integer[]) AS service_id
+          ON CONFLICT DO NOTHING
+        )
+        SELECT updated.id::text AS id, updated.datetime, updated.totalfee, updated.created_at, updated.updated_at,
+          (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
+           FROM services s WHERE s.id = ANY(${draft.serviceIds}::integer[])) AS services
+        FROM updated`.execute(trx);
+      return rows[0] && toRecord(rows[0]);
+    }),
+  );
 }
 
 /** Deletes the order (its service links go with it); false when there was no such order. */

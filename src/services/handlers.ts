@@ -5,9 +5,6 @@ import { invalidRequest, notFound } from '../http/problem.js';
 import type { OperationHandler } from '../http/operations.js';
 import { createService, deleteService, findServiceById, listServices, renameService } from './repository.js';
 
-/** Catalogue ids a caller may choose; generated ids start at this value (see the migration). */
-const FIRST_GENERATED_ID = 1_000_000;
-
 export interface ServiceCatalogueHandlers {
   listServices: OperationHandler<operations['listServices']>;
   createService: OperationHandler<operations['createService']>;
@@ -42,10 +39,8 @@ export function serviceHandlers(db: Db, cursors: CursorCodec): ServiceCatalogueH
     },
 
     async createService(request, reply) {
+      // The contract keeps chosen ids below 1000000, where generated ids start (see the migration).
       const { id, name } = request.body;
-      if (id !== undefined && id >= FIRST_GENERATED_ID) {
-        throw invalidRequest([{ path: '/body/id', message: `a chosen id must be below ${FIRST_GENERATED_ID}; leave it out to have one assigned` }]);
-      }
       const service = await createService(db, { id, name: serviceName(name) });
       reply.code(201).header('location', `/services/${service.id}`);
       return service;

@@ -4,7 +4,7 @@ import { sql, type Kysely } from 'kysely';
 // place all processes already share, so scaling out needs no extra configuration.
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
-    CREATE TABLE service_secrets (
+    CREATE TABLE app_secrets (
       name text PRIMARY KEY,
       secret text NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now()
@@ -12,5 +12,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`DROP TABLE service_secrets`.execute(db);
+  await sql`DROP TABLE app_secrets`.execute(db);
 }
