@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { connect } from 'node:net';
 import t from 'tap';
 import { countRows, orderBody, seedCatalogue, startService, type ApiResponse, type RequestOptions } from './helper.js';
 
@@ -301,6 +302,39 @@ t.test('a DELETE with an oversized body is answered within the contract', async 
 });
 
 // Last: this breaks the database under the running service.
+t.test('a malformed URL or an over-long path segment is a 400 problem', async (t) => {
+  for (const path of ['/orders/%FF', `/orders/${'1'.repeat(600)}`, `/services/${'9'.repeat(120)}`]) {
+    const res = await refused(t, 'GET', path, {}, 400, '/problems/validation', path.slice(0, 20));
+    t.ok(res.headers.get('x-request-id'), 'the request id is echoed');
+  }
+});
+
+t.test('headers too large for the parser are a 431 problem', async (t) => {
+  const { port } = new URL(api.url);
+  const raw = await new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => {
+      socket.write(`GET /orders HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`);
+    });
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk.toString()));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+  t.match(raw, /^HTTP\/1\.1 431 /);
+  t.match(raw, /Content-Type: application\/problem\+json/);
+  t.match(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { status: 431, title: 'Request Header Fields Too Large' });
+});
+
+t.test('a huge invalid body gets a small answer: oversized arrays by length, at most 20 field errors', async (t) => {
+  const services = Array.from({ length: 95_000 }, () => ({ x: 1 }));
+  const many = await refused(t, 'POST', '/orders', { body: { ...orderBody('2022-06-01T00:00:00Z'), services } }, 400, '/problems/validation', '95,000 services');
+  t.same(many.body.errors, [{ path: '/body/services', message: 'must NOT have more than 20 items' }]);
+
+  const unknown = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`field${i}`, i]));
+  const wide = await refused(t, 'POST', '/orders', { body: { ...orderBody('2022-06-01T00:00:00Z'), ...unknown } }, 400, '/problems/validation', '500 unknown fields');
+  t.equal(wide.body.errors.length, 20, 'the error list is capped');
+});
+
 t.test('a 500 is a problem that reveals nothing but a reference id', async (t) => {
   await sql`DROP TABLE order_services CASCADE`.execute(db);
   const before = { orders: await countRows(db, 'orders'), services: await countRows(db, 'services') };

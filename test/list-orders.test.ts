@@ -338,6 +338,10 @@ t.test('from is inclusive and to is exclusive: from/to select orders in [from, t
   // from alone and to alone (this test's year is the only data in the database).
   t.same(idsOf(await listOrders({ from: at(base, 6) })), ids.slice(2), 'from alone');
   t.same(idsOf(await listOrders({ to: at(base, 6) })), ids.slice(0, 2), 'to alone');
+  // Stored datetimes are whole milliseconds; bounds finer than that round up, never down.
+  const sixPlus = at(base, 6).replace('Z', '1Z'); // 0.1 ms after the order at 06:00
+  t.same(idsOf(await listOrders({ from: sixPlus, to: end })), ids.slice(3), 'from 0.1 ms after an order excludes it');
+  t.same(idsOf(await listOrders({ from: base, to: sixPlus })), ids.slice(0, 3), 'to 0.1 ms after an order includes it');
 });
 
 t.test('offsets in from and to are normalised to the same UTC instant', async (t) => {

@@ -133,3 +133,37 @@ t.test('an unknown service is 422 naming it, and nothing is stored', async (t) =
   t.same((await api.get(`/orders/${created.body.id}`)).body.services, [{ id: 123, name: 'Inspection' }], 'a refused replace changes nothing');
   await api.delete(`/orders/${created.body.id}`);
 });
+
+t.test('datetimes in the first century round-trip exactly and sort correctly (PGlite parses them like pg)', async (t) => {
+  const early = await api.post('/orders', orderBody('0001-01-01T00:00:00Z'));
+  const later = await api.post('/orders', orderBody('0099-06-01T12:00:00.123+01:00'));
+  const modern = await api.post('/orders', orderBody('1970-01-01T00:00:00Z'));
+  t.equal(early.body.datetime, '0001-01-01T00:00:00.000Z');
+  t.equal(later.body.datetime, '0099-06-01T11:00:00.123Z');
+  t.equal((await api.get(`/orders/${early.body.id}`)).body.datetime, '0001-01-01T00:00:00.000Z');
+  const list = await api.get('/orders?to=1971-01-01T00:00:00Z');
+  t.same(
+    list.body.data.map((o: { id: string }) => o.id),
+    [early.body.id, later.body.id, modern.body.id],
+  );
+  for (const o of [early, later, modern]) await api.delete(`/orders/${o.body.id}`);
+});
+
+t.test('concurrent replaces of one order leave exactly one request’s services and fee, as its GET shows', async (t) => {
+  const sets = [[123], [456], [789], [123, 456], [456, 789]];
+  for (let round = 0; round < 10; round++) {
+    const created = await api.post('/orders', orderBody(`2024-0${1 + (round % 9)}-1${round >= 9 ? 5 : 0}T00:00:00Z`, { services: [{ id: 123 }, { id: 789 }] }));
+    t.equal(created.status, 201);
+    const id = created.body.id;
+    const results = await Promise.all(
+      sets.map((ids, i) => api.put(`/orders/${id}`, { datetime: created.body.datetime, totalfee: i + 1, services: ids.map((s) => ({ id: s })) })),
+    );
+    t.same(results.map((r) => r.status), sets.map(() => 200), `round ${round}: every replace succeeds`);
+    const final = (await api.get(`/orders/${id}`)).body;
+    const winner = sets[final.totalfee - 1]!;
+    t.same(final.services.map((s: { id: number }) => s.id), winner, `round ${round}: services belong to the request whose fee won`);
+    const links = await db.selectFrom('order_services').select('service_id').where('order_id', '=', id).orderBy('service_id').execute();
+    t.same(links.map((l) => l.service_id), winner, `round ${round}: the stored links are that request's`);
+    await api.delete(`/orders/${id}`);
+  }
+});

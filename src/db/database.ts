@@ -46,21 +46,26 @@ export async function openDatabase(
     // PGlite's own timestamptz parser reads years 0001-0099 as 19xx/20xx; pg's parser does not.
     const pglite = await PGlite.create(target.dataDir, { parsers: { [types.TIMESTAMPTZ]: parseDate } });
     const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-    return { db: withCleanup(db, unlock), target };
+    // Kysely closes PGlite only if a query ever ran; close it regardless, then free the directory.
+    const release = async () => {
+      if (!pglite.closed) await pglite.close();
+      unlock();
+    };
+    return { db: withCleanup(db, release), target };
   } catch (error) {
     unlock();
     throw error;
   }
 }
 
-/** Releases the data-directory lock once the database is destroyed. */
-function withCleanup(db: Db, cleanup: () => void): Db {
+/** Runs `cleanup` after Kysely's own destroy. */
+function withCleanup(db: Db, cleanup: () => Promise<void>): Db {
   const destroy = db.destroy.bind(db);
   db.destroy = async () => {
     try {
       await destroy();
     } finally {
-      cleanup();
+      await cleanup();
     }
   };
   return db;
