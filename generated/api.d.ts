@@ -128,6 +128,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Liveness
+         * @description `200` while the process is up and serving HTTP. Does not touch the database.
+         */
+        get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness
+         * @description `200` when the database answers within a second; `503` otherwise (take the instance out of rotation).
+         */
+        get: operations["getReadiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description Prometheus text format: requests by operation and status, request latency, database pool use,
+         *     3-hour conflicts refused, and the process's own metrics. Needs a key with `metrics:read`.
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -208,7 +269,9 @@ export interface components {
          *         }
          *       ],
          *       "createdAt": "2026-11-21T10:00:00.000Z",
-         *       "updatedAt": "2026-11-21T10:00:00.000Z"
+         *       "updatedAt": "2026-11-21T10:00:00.000Z",
+         *       "createdBy": "billing",
+         *       "updatedBy": "billing"
          *     }
          */
         Order: {
@@ -222,11 +285,21 @@ export interface components {
             services: components["schemas"]["Service"][];
             createdAt: components["schemas"]["DateTime"];
             updatedAt: components["schemas"]["DateTime"];
+            /**
+             * @description Name of the API key that created the order (`null` for seeded or imported orders).
+             * @example billing
+             */
+            createdBy: string | null;
+            /**
+             * @description Name of the API key that last changed the order.
+             * @example billing
+             */
+            updatedBy: string | null;
         };
         /**
          * @description An order to create or the full replacement of one. Read-only fields of an `Order` (`id`,
-         *     `createdAt`, `updatedAt`, a service's `name`) may be sent back and are ignored; any other unknown
-         *     field is refused.
+         *     `createdAt`, `updatedAt`, `createdBy`, `updatedBy`, a service's `name`) may be sent back and are
+         *     ignored; any other unknown field is refused.
          * @example {
          *       "datetime": "2022-11-02T09:00:00.000Z",
          *       "totalfee": 100,
@@ -250,6 +323,8 @@ export interface components {
             services: components["schemas"]["ServiceRef"][];
             readonly createdAt?: string;
             readonly updatedAt?: string;
+            readonly createdBy?: string | null;
+            readonly updatedBy?: string | null;
         };
         OrderPage: {
             data: components["schemas"]["Order"][];
@@ -260,6 +335,10 @@ export interface components {
             data: components["schemas"]["Service"][];
             /** @description Pass as `cursor` to get the next page; `null` on the last page. */
             nextCursor: string | null;
+        };
+        Health: {
+            /** @enum {string} */
+            status: "ok" | "ready";
         };
         /** @description RFC 9457 problem details. `type` identifies the kind of problem; match on it, not on `title`. */
         Problem: {
@@ -296,6 +375,71 @@ export interface components {
         };
     };
     responses: {
+        /** @description The order has not changed since the `ETag` in `If-None-Match`. */
+        NotModified: {
+            headers: {
+                ETag: components["headers"]["ETag"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description No API key, or one that is unknown, revoked or malformed. */
+        Unauthorized: {
+            headers: {
+                /** @description The authentication scheme (`Bearer`), with `error="invalid_token"` for a bad key. */
+                "WWW-Authenticate": string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The API key is valid but lacks the scope this operation needs. */
+        Forbidden: {
+            headers: {
+                /** @description `error="insufficient_scope"` with the scope needed. */
+                "WWW-Authenticate": string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description This API key (or, without a key, this client address) sent too many requests. */
+        TooManyRequests: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                "X-RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                "X-RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                "X-RateLimit-Reset": components["headers"]["RateLimitReset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The order's current `ETag` is not one of those in `If-Match`; nothing was changed. */
+        PreconditionFailed: {
+            headers: {
+                ETag: components["headers"]["ETag"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description A request with this `Idempotency-Key` is still being processed (retry shortly), or the order
+         *     conflicts with another (see `ScheduleConflict`).
+         */
+        IdempotencyConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The request is malformed or invalid (bad JSON, schema violation, bad path or query value). */
         BadRequest: {
             headers: {
@@ -323,7 +467,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Another order is scheduled less than 3 hours from the requested datetime. */
+        /**
+         * @description Another order is scheduled less than 3 hours from the requested datetime
+         *     (`/problems/schedule-conflict`), or, on create, a request with the same `Idempotency-Key` is still
+         *     being processed (`/problems/idempotency-in-progress`).
+         */
         ScheduleConflict: {
             headers: {
                 [name: string]: unknown;
@@ -332,7 +480,19 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The order refers to a service id that is not in the catalogue. */
+        /** @description The `Idempotency-Key` was used before with a different request body. */
+        IdempotencyKeyReused: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The order refers to a service id that is not in the catalogue, or the `Idempotency-Key` was used
+         *     before with a different request body (`/problems/idempotency-key-reused`).
+         */
         UnknownService: {
             headers: {
                 [name: string]: unknown;
@@ -371,8 +531,7 @@ export interface components {
         /** @description The database is unreachable or overloaded, or this server is shutting down; retry later. */
         Unavailable: {
             headers: {
-                /** @description Seconds to wait before retrying. */
-                "Retry-After"?: number;
+                "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
             content: {
@@ -385,11 +544,39 @@ export interface components {
         OrderId: components["schemas"]["OrderId"];
         /** @description Page size, 1 to 100. */
         Limit: number;
+        /**
+         * @description Apply the change only if the order's current `ETag` is one of these (or `*` for any version).
+         *     Guards against overwriting someone else's change: on a mismatch nothing changes and the answer
+         *     is `412`.
+         */
+        IfMatch: string;
+        /** @description Answer `304 Not Modified` (no body) if the order's `ETag` is one of these. */
+        IfNoneMatch: string;
+        /**
+         * @description Makes a POST safe to retry. The first response to a key (per API key, kept 24 hours) is stored;
+         *     a retry with the same key and the same body gets that response again (same status, body and
+         *     `Location`, plus `Idempotent-Replayed: true`), whether it was a `201` or a `4xx`. The same key
+         *     with a different body is `422`. Two requests with the same key at once: one does the work, the
+         *     other waits for it and gets its response.
+         */
+        IdempotencyKey: string;
         /** @description The `nextCursor` of the previous page, as returned. Opaque; an altered cursor is `400`. */
         Cursor: string;
     };
     requestBodies: never;
     headers: {
+        /** @description The order's version; send it back in `If-Match` to update only that version. */
+        ETag: string;
+        /** @description `true` when this is the stored response to an earlier request with the same `Idempotency-Key`. */
+        IdempotentReplayed: "true";
+        /** @description Seconds to wait before retrying. */
+        RetryAfter: number;
+        /** @description Requests allowed per window for this API key (sent on every rate-limited response). */
+        RateLimitLimit: number;
+        /** @description Requests left in the current window. */
+        RateLimitRemaining: number;
+        /** @description Seconds until the window resets. */
+        RateLimitReset: number;
         /** @description The path of the created resource. */
         Location: string;
     };
@@ -427,6 +614,9 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -434,7 +624,16 @@ export interface operations {
     createOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a POST safe to retry. The first response to a key (per API key, kept 24 hours) is stored;
+                 *     a retry with the same key and the same body gets that response again (same status, body and
+                 *     `Location`, plus `Idempotent-Replayed: true`), whether it was a `201` or a `4xx`. The same key
+                 *     with a different body is `422`. Two requests with the same key at once: one does the work, the
+                 *     other waits for it and gets its response.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -447,7 +646,9 @@ export interface operations {
             /** @description The order was created. */
             201: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -455,10 +656,13 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["ScheduleConflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnknownService"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -466,7 +670,10 @@ export interface operations {
     getOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Answer `304 Not Modified` (no body) if the order's `ETag` is one of these. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /** @description The order's id, a string of digits. */
                 orderId: components["parameters"]["OrderId"];
@@ -478,14 +685,19 @@ export interface operations {
             /** @description The order. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Order"];
                 };
             };
+            304: components["responses"]["NotModified"];
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -493,7 +705,14 @@ export interface operations {
     replaceOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Apply the change only if the order's current `ETag` is one of these (or `*` for any version).
+                 *     Guards against overwriting someone else's change: on a mismatch nothing changes and the answer
+                 *     is `412`.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /** @description The order's id, a string of digits. */
                 orderId: components["parameters"]["OrderId"];
@@ -509,6 +728,7 @@ export interface operations {
             /** @description The order after the replacement. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -516,11 +736,15 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["ScheduleConflict"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnknownService"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -528,7 +752,14 @@ export interface operations {
     deleteOrder: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Apply the change only if the order's current `ETag` is one of these (or `*` for any version).
+                 *     Guards against overwriting someone else's change: on a mismatch nothing changes and the answer
+                 *     is `412`.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /** @description The order's id, a string of digits. */
                 orderId: components["parameters"]["OrderId"];
@@ -545,9 +776,13 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -576,6 +811,9 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -583,7 +821,16 @@ export interface operations {
     createService: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a POST safe to retry. The first response to a key (per API key, kept 24 hours) is stored;
+                 *     a retry with the same key and the same body gets that response again (same status, body and
+                 *     `Location`, plus `Idempotent-Replayed: true`), whether it was a `201` or a `4xx`. The same key
+                 *     with a different body is `422`. Two requests with the same key at once: one does the work, the
+                 *     other waits for it and gets its response.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -597,6 +844,7 @@ export interface operations {
             201: {
                 headers: {
                     Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -604,9 +852,13 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -633,7 +885,10 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -664,10 +919,13 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
         };
@@ -692,12 +950,82 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process is alive. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready to serve. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metrics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
 }

@@ -1,27 +1,39 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import openapiGlue from 'fastify-openapi-glue';
+import { bearerAuth } from './auth/security.js';
+import { KeyVerifier } from './auth/verifier.js';
+import { defaultHttpSettings, type HttpSettings } from './config.js';
 import { loadContract } from './contract.js';
 import type { Db } from './db/database.js';
 import { sharedSecret } from './db/secrets.js';
 import { CursorCodec } from './http/cursor.js';
 import { registerDocs } from './http/docs.js';
 import { clientErrorResponse, frameworkErrorHandler, registerErrorHandling } from './http/errors.js';
-import { ProblemError, invalidRequest } from './http/problem.js';
 import type { ServiceHandlers } from './http/operations.js';
+import { ProblemError, invalidRequest } from './http/problem.js';
+import { registerProtection } from './http/protection.js';
 import { RequestLog, requestIdFor } from './http/request-log.js';
 import { validatorCompiler } from './http/validation.js';
+import { deleteExpiredIdempotencyKeys } from './idempotency/repository.js';
+import { operationsHandlers } from './operations/handlers.js';
+import { ServiceMetrics, type PoolStats } from './operations/metrics.js';
 import { orderHandlers } from './orders/handlers.js';
 import { serviceHandlers } from './services/handlers.js';
 
 export interface AppOptions {
   db: Db;
   logger?: FastifyServerOptions['logger'];
+  http?: Partial<HttpSettings>;
+  /** Connection pool figures for /metrics (the pg pool; PGlite has none). */
+  poolStats?: () => PoolStats;
 }
 
 const ONE_MIB = 1024 * 1024;
+const IDEMPOTENCY_SWEEP_MS = 15 * 60_000;
 
 /** The whole HTTP service around a database, without a listening socket (tests use it directly). */
-export async function buildApp({ db, logger = false }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ db, logger = false, http = {}, poolStats }: AppOptions): Promise<FastifyInstance> {
+  const settings: HttpSettings = { ...defaultHttpSettings, ...http };
   const app = Fastify({
     logger,
     bodyLimit: ONE_MIB,
@@ -41,39 +53,71 @@ export async function buildApp({ db, logger = false }: AppOptions): Promise<Fast
     },
   });
   const contract = loadContract();
-
+  const metrics = new ServiceMetrics(poolStats);
+  app.decorateRequest('caller', null);
   app.setValidatorCompiler(validatorCompiler);
-  // Echo the request id so a caller can quote it in a bug report.
+
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
   });
   app.addHook('onRequest', async (request, reply) => {
+    // Echo the request id so a caller can quote it in a bug report.
     reply.header('x-request-id', request.id);
     if (closing) {
       reply.header('connection', 'close');
       throw new ProblemError('unavailable', 'The server is shutting down; retry on another instance.', {}, { 'retry-after': '1' });
     }
   });
-  // JSON only: Fastify's built-in text/plain parser would hand handlers an unvalidated string
-  // (glue's body schemas are per media type, so only declared types are validated).
+  app.addHook('onResponse', async (request, reply) => metrics.observe(request, reply));
+  acceptJsonBodiesOnly(app);
+  registerErrorHandling(app, contract.document, metrics);
+  await registerProtection(app, settings);
+  await registerDocs(app, contract);
+
+  const verifier = new KeyVerifier(db, {
+    cacheTtlMs: settings.apiKeyCacheSeconds * 1000,
+    onBackgroundError: (error) => app.log.warn({ err: error }, 'could not record an API key’s last use'),
+  });
+  const cursors = new CursorCodec(() => sharedSecret(db, 'cursor-signing'));
+  const handlers: ServiceHandlers = { ...orderHandlers(db, cursors), ...serviceHandlers(db, cursors), ...operationsHandlers(db, metrics) };
+  await app.register(openapiGlue, {
+    specification: contract.document,
+    serviceHandlers: handlers,
+    securityHandlers: { apiKey: bearerAuth(verifier) },
+  });
+
+  sweepExpiredIdempotencyKeys(app, db);
+  return app;
+}
+
+function acceptJsonBodiesOnly(app: FastifyInstance): void {
+  // Fastify's built-in text/plain parser would hand handlers an unvalidated string (glue's body
+  // schemas are per media type, so only declared types are validated).
   app.removeContentTypeParser('text/plain');
-  // Likewise a request with no body (and so no media type) skips body validation: refuse it here.
+  // Glue warns about every media type in the contract without a parser; these are only ever
+  // sent, so as request bodies they are refused (415) like any other non-JSON type.
+  for (const mediaType of ['application/problem+json', 'text/plain']) {
+    app.addContentTypeParser(mediaType, (_request, _payload, done) =>
+      done(Object.assign(new Error('unsupported media type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 }), undefined),
+    );
+  }
+  // A request with no body (and so no media type) skips body validation too: refuse it here.
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined && (request.routeOptions.schema as { body?: unknown } | undefined)?.body) {
       throw invalidRequest([{ path: '/body', message: 'is required' }], 'The request needs a JSON body.');
     }
   });
-  // Glue warns about every media type in the contract without a parser; problem+json is only
-  // ever sent, so as a request body it is refused like any other non-JSON type.
-  app.addContentTypeParser('application/problem+json', (_request, _payload, done) =>
-    done(Object.assign(new Error('unsupported media type'), { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', statusCode: 415 }), undefined),
-  );
-  registerErrorHandling(app, contract.document);
-  await registerDocs(app, contract);
+}
 
-  const cursors = new CursorCodec(() => sharedSecret(db, 'cursor-signing'));
-  const handlers: ServiceHandlers = { ...orderHandlers(db, cursors), ...serviceHandlers(db, cursors) };
-  await app.register(openapiGlue, { specification: contract.document, serviceHandlers: handlers });
-  return app;
+/** Idempotency keys are kept 24 hours; expired ones are swept in the background. */
+function sweepExpiredIdempotencyKeys(app: FastifyInstance, db: Db): void {
+  let timer: NodeJS.Timeout | undefined;
+  app.addHook('onReady', async () => {
+    timer = setInterval(() => {
+      deleteExpiredIdempotencyKeys(db).catch((error: unknown) => app.log.warn({ err: error }, 'idempotency key sweep failed'));
+    }, IDEMPOTENCY_SWEEP_MS);
+    timer.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(timer));
 }

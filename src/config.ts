@@ -9,7 +9,20 @@ export interface Config {
   /** PGlite data directory (or `memory://`), used only without `databaseUrl`. */
   pgliteDataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  http: HttpSettings;
 }
+
+/** Settings of the HTTP layer, also what tests vary. */
+export interface HttpSettings {
+  /** Requests per minute per API key (or per client address without a key); 0 turns limiting off. */
+  rateLimitPerMinute: number;
+  /** How long a verified API key is trusted before it is checked again (the revocation delay). */
+  apiKeyCacheSeconds: number;
+  /** Origins allowed by CORS; empty means CORS is off. */
+  corsOrigins: string[];
+}
+
+export const defaultHttpSettings: HttpSettings = { rateLimitPerMinute: 1200, apiKeyCacheSeconds: 10, corsOrigins: [] };
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -27,6 +40,9 @@ const schema = {
       enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
       default: 'info',
     },
+    RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 0, default: defaultHttpSettings.rateLimitPerMinute },
+    API_KEY_CACHE_SECONDS: { type: 'integer', minimum: 0, maximum: 3600, default: defaultHttpSettings.apiKeyCacheSeconds },
+    CORS_ORIGINS: { type: 'string', pattern: '^(https?://[^,\\s]+)(,https?://[^,\\s]+)*$' },
   },
 } as const;
 
@@ -36,6 +52,9 @@ interface RawEnv {
   DATABASE_URL?: string;
   PGLITE_DATA_DIR: string;
   LOG_LEVEL: Config['logLevel'];
+  RATE_LIMIT_PER_MINUTE: number;
+  API_KEY_CACHE_SECONDS: number;
+  CORS_ORIGINS?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -53,5 +72,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: raw.DATABASE_URL,
     pgliteDataDir: raw.PGLITE_DATA_DIR,
     logLevel: raw.LOG_LEVEL,
+    http: {
+      rateLimitPerMinute: raw.RATE_LIMIT_PER_MINUTE,
+      apiKeyCacheSeconds: raw.API_KEY_CACHE_SECONDS,
+      corsOrigins: raw.CORS_ORIGINS ? raw.CORS_ORIGINS.split(',') : [],
+    },
   };
 }

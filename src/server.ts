@@ -4,6 +4,8 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { databaseTargetFrom, openDatabase, type DatabaseTarget } from './db/database.js';
 import { migrateToLatest } from './db/migrator.js';
 import { seedSampleData } from './db/seed.js';
+import { allScopes } from './auth/keys.js';
+import { countApiKeys, createApiKey } from './auth/repository.js';
 
 /** Process entry: config → database (migrated) → app → listen, and a graceful exit on signals. */
 async function main(config: Config): Promise<void> {
@@ -15,12 +17,22 @@ async function main(config: Config): Promise<void> {
 
 async function startApp(config: Config, target: DatabaseTarget) {
   let log: ((error: Error) => void) | undefined;
-  const { db } = await openDatabase(target, { onIdleError: (error) => log?.(error) });
+  const { db, poolStats } = await openDatabase(target, { onIdleError: (error) => log?.(error) });
   const migration = await migrateToLatest(db);
-  // A newcomer's first run has something to show; a server database is never seeded by itself.
+  // A newcomer's first run has something to show and a key to show it with; a server database is
+  // never seeded and never given a key by itself.
   const seeded = target.kind === 'pglite' && migration.freshDatabase ? await seedSampleData(db) : undefined;
+  if (target.kind === 'pglite' && (await countApiKeys(db)) === 0) {
+    const { key } = await createApiKey(db, 'dev', allScopes);
+    announceDevelopmentKey(key, config);
+  }
 
-  const app = await buildApp({ db, logger: { level: config.logLevel, redact: ['req.headers.authorization'] } });
+  const app = await buildApp({
+    db,
+    logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
+    http: config.http,
+    poolStats,
+  });
   log = (error) => app.log.warn({ err: error }, 'idle database connection failed');
   app.addHook('onClose', async () => db.destroy());
   if (migration.applied.length > 0) app.log.info({ migrations: migration.applied }, 'database migrated');
@@ -33,6 +45,21 @@ async function startApp(config: Config, target: DatabaseTarget) {
     await app.close();
   });
   return app;
+}
+
+/** Printed once, to the terminal rather than the JSON log: the only time the key is shown. */
+function announceDevelopmentKey(key: string, config: Config): void {
+  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  console.log(
+    [
+      '',
+      'Created a development API key with every scope (shown only now; `npm run keys -- list` shows its name):',
+      '',
+      `  export ORDERS_API_KEY=${key}`,
+      `  curl -H "Authorization: Bearer $ORDERS_API_KEY" http://${host}:${config.port}/orders`,
+      '',
+    ].join('\n'),
+  );
 }
 
 /** Where the data lives, without credentials. */

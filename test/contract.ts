@@ -52,8 +52,11 @@ export function contractViolations(method: string, path: string, response: Contr
   const declared = responses[String(response.status)] as Json | undefined;
   if (!declared) return [`${method} ${op.template}: status ${response.status} is not declared (body ${JSON.stringify(response.body)})`];
   const { node, at } = resolve(declared, '/' + pointer('paths', op.template, method.toLowerCase(), 'responses', String(response.status)));
-  for (const name of Object.keys((node.headers as Json | undefined) ?? {})) {
-    if (!response.headers.has(name)) problems.push(`${method} ${op.template} ${response.status}: header ${name} is missing`);
+  for (const [name, header] of Object.entries((node.headers as Json | undefined) ?? {})) {
+    const { node: declaredHeader } = resolve(header as Json, '');
+    if (declaredHeader.required === true && !response.headers.has(name)) {
+      problems.push(`${method} ${op.template} ${response.status}: required header ${name} is missing`);
+    }
   }
   const content = node.content as Json | undefined;
   if (!content) {

@@ -27,13 +27,30 @@ t.test('the docs page is served at /docs and reads the same document', async (t)
   t.same(((await served.json()) as { paths: unknown }).paths, document.paths, 'the docs page documents every operation of openapi.yaml');
 });
 
+interface Operation {
+  operationId?: string;
+  summary?: string;
+  parameters?: unknown[];
+  requestBody?: unknown;
+  security?: unknown[];
+  responses: Record<string, unknown>;
+}
+
 t.test('every operation in the contract has an operationId, a summary and declared error responses', async (t) => {
   for (const [path, item] of Object.entries(document.paths)) {
-    for (const [method, operation] of Object.entries(item as Record<string, { operationId?: string; summary?: string; responses: Record<string, unknown> }>)) {
+    const pathParameters = (item as { parameters?: unknown[] }).parameters ?? [];
+    for (const [method, operation] of Object.entries(item as Record<string, Operation>)) {
       if (method === 'parameters') continue;
-      t.ok(operation.operationId, `${method} ${path} has an operationId`);
-      t.ok(operation.summary, `${method} ${path} has a summary`);
-      t.ok(operation.responses['500'] && operation.responses['400'], `${method} ${path} declares 400 and 500`);
+      const label = `${method} ${path}`;
+      t.ok(operation.operationId, `${label} has an operationId`);
+      t.ok(operation.summary, `${label} has a summary`);
+      t.ok(operation.responses['500'], `${label} declares 500`);
+      if (pathParameters.length > 0 || operation.parameters?.length || operation.requestBody) {
+        t.ok(operation.responses['400'], `${label} takes input, so declares 400`);
+      }
+      if (operation.security?.length) {
+        for (const status of ['401', '403', '429']) t.ok(operation.responses[status], `${label} needs a key, so declares ${status}`);
+      }
     }
   }
 });

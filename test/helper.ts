@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { buildApp } from '../src/app.js';
+import { allScopes } from '../src/auth/keys.js';
+import { createApiKey } from '../src/auth/repository.js';
+import type { HttpSettings } from '../src/config.js';
 import { openDatabase, type DatabaseTarget, type Db } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrator.js';
 import { contractViolations } from './contract.js';
@@ -57,7 +60,8 @@ export interface RequestOptions {
   body?: unknown;
   /** Sent as is (malformed JSON, other media types). */
   raw?: string | Buffer;
-  headers?: Record<string, string>;
+  /** `null` removes a default header (the API key). */
+  headers?: Record<string, string | null>;
 }
 
 export interface Api {
@@ -69,10 +73,18 @@ export interface Api {
   delete<B = any>(path: string): Promise<ApiResponse<B>>;
 }
 
-/** Real HTTP to `baseUrl`; every response is checked against openapi.yaml, and a violation fails. */
-export function apiClient(baseUrl: string): Api {
+/**
+ * Real HTTP to `baseUrl`, with `apiKey` as a bearer token unless a request sets its own
+ * Authorization (or `null` to send none); every response is checked against openapi.yaml, and a
+ * violation fails.
+ */
+export function apiClient(baseUrl: string, apiKey?: string): Api {
   async function request(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse> {
-    const headers: Record<string, string> = { ...options.headers };
+    const headers: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      if (value === null) delete headers[name.toLowerCase()];
+      else headers[name.toLowerCase()] = value;
+    }
     let body: string | Buffer | undefined = options.raw;
     if (options.body !== undefined) {
       body = JSON.stringify(options.body);
@@ -102,13 +114,27 @@ function isJson(headers: Headers): boolean {
   return /^application\/(.+\+)?json/.test(headers.get('content-type') ?? '');
 }
 
-/** The service on a fresh migrated database, listening on a free port, closed at teardown. */
-export async function startService(t: TestContext): Promise<{ api: Api; db: Db; target: DatabaseTarget }> {
+export interface RunningService {
+  /** A client holding an API key with every scope. */
+  api: Api;
+  /** That key, for tests that build their own requests. */
+  apiKey: string;
+  db: Db;
+  target: DatabaseTarget;
+  url: string;
+}
+
+/**
+ * The service on a fresh migrated database, listening on a free port, closed at teardown. Rate
+ * limiting is off unless a test asks for it, so suites can send as much as they need.
+ */
+export async function startService(t: TestContext, http: Partial<HttpSettings> = {}): Promise<RunningService> {
   const { db, target } = await freshDatabase(t);
-  const app = await buildApp({ db });
+  const { key } = await createApiKey(db, 'test-suite', allScopes);
+  const app = await buildApp({ db, http: { rateLimitPerMinute: 0, ...http } });
   t.teardown(() => app.close());
-  const address = await app.listen({ port: 0, host: '127.0.0.1' });
-  return { api: apiClient(address), db, target };
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return { api: apiClient(url, key), apiKey: key, db, target, url };
 }
 
 /** Catalogue entries most tests use. */

@@ -3,6 +3,10 @@ import { once } from 'node:events';
 import { request } from 'node:http';
 import t from 'tap';
 import { loadConfig } from '../src/config.js';
+import { allScopes } from '../src/auth/keys.js';
+import { createApiKey } from '../src/auth/repository.js';
+import { openDatabase } from '../src/db/database.js';
+import { migrateToLatest } from '../src/db/migrator.js';
 import { apiClient, databaseKind, freshDatabaseTarget } from './helper.js';
 
 interface RunningServer {
@@ -31,9 +35,10 @@ function startServer(env: Record<string, string>): Promise<RunningServer> {
 }
 
 /** POSTs `body` in two halves, calling `between` after the first half has been sent. */
-function sendSlowly(url: string, body: string, between: () => void): Promise<{ status: number }> {
+function sendSlowly(url: string, body: string, key: string, between: () => void): Promise<{ status: number }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${key}` };
+    const req = request(url, { method: 'POST', headers }, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
     });
@@ -46,15 +51,38 @@ function sendSlowly(url: string, body: string, between: () => void): Promise<{ s
   });
 }
 
-async function serverTarget(t: { teardown(fn: () => unknown): void }): Promise<Record<string, string>> {
+/**
+ * Where the server keeps its data, and a key for it: on Postgres a key is provisioned beforehand
+ * (a server database never gets one by itself); the embedded database prints a development key.
+ */
+async function serverTarget(t: { teardown(fn: () => unknown): void }): Promise<{ env: Record<string, string>; provisionedKey?: string }> {
   const target = await freshDatabaseTarget(t);
-  return target.kind === 'postgres' ? { DATABASE_URL: target.url } : { PGLITE_DATA_DIR: 'memory://' };
+  if (target.kind === 'pglite') return { env: { PGLITE_DATA_DIR: 'memory://' } };
+  const { db } = await openDatabase(target);
+  try {
+    await migrateToLatest(db);
+    const { key } = await createApiKey(db, 'ops', allScopes);
+    return { env: { DATABASE_URL: target.url }, provisionedKey: key };
+  } finally {
+    await db.destroy();
+  }
+}
+
+function keyOf(server: RunningServer, provisionedKey: string | undefined): string {
+  if (provisionedKey) return provisionedKey;
+  const printed = /export ORDERS_API_KEY=(osk_[A-Za-z0-9_-]+)/.exec(server.output())?.[1];
+  if (!printed) throw new Error(`no development key in the output:\n${server.output()}`);
+  return printed;
 }
 
 t.test('the server process migrates, serves, and exits 0 on SIGTERM after in-flight requests finish', async (t) => {
-  const server = await startServer(await serverTarget(t));
+  const { env, provisionedKey } = await serverTarget(t);
+  const server = await startServer(env);
   const exited = once(server.child, 'exit');
-  const api = apiClient(server.url);
+  const key = keyOf(server, provisionedKey);
+  const api = apiClient(server.url, key);
+  if (databaseKind === 'pglite') t.match(server.output(), /curl -H "Authorization: Bearer \$ORDERS_API_KEY" http:\/\/127\.0\.0\.1:0\/orders/);
+  else t.notMatch(server.output(), /ORDERS_API_KEY/, 'no key is created on a server database');
 
   const orders = await api.get('/orders');
   t.equal(orders.status, 200);
@@ -63,23 +91,28 @@ t.test('the server process migrates, serves, and exits 0 on SIGTERM after in-fli
   } else {
     t.same(orders.body.data, [], 'a server database is never seeded by itself');
   }
-  t.match(server.output(), /"msg":"database migrated"/);
+  // On Postgres the key was provisioned, and so the schema migrated, before the server started.
+  if (databaseKind === 'pglite') t.match(server.output(), /"msg":"database migrated"/);
 
   // A request whose body is still arriving when SIGTERM lands is in flight for certain.
   const body = JSON.stringify({ datetime: '2031-01-01T00:00:00Z', totalfee: 1, services: [{ id: databaseKind === 'pglite' ? 123 : 1 }] });
   if (databaseKind === 'postgres') await api.post('/services', { id: 1, name: 'Only' });
-  const inFlight = sendSlowly(`${server.url}/orders`, body, () => server.child.kill('SIGTERM'));
+  const inFlight = sendSlowly(`${server.url}/orders`, body, key, () => server.child.kill('SIGTERM'));
   t.equal((await inFlight).status, 201, 'the request in flight at SIGTERM completes');
   const [code] = await exited;
   t.equal(code, 0, 'exit code 0');
   t.match(server.output(), /"msg":"shutting down"/);
   t.notMatch(server.output(), /"level":50/, 'no error was logged');
+  const logLines = server.output().split('\n').filter((line) => line.startsWith('{'));
+  t.notOk(logLines.some((line) => line.includes(key)), 'the key never appears in the log');
 });
 
 t.test('each request is logged once, with its id, operation and status, and the id is echoed', async (t) => {
-  const server = await startServer(await serverTarget(t));
+  const { env, provisionedKey } = await serverTarget(t);
+  const server = await startServer(env);
   t.teardown(() => void server.child.kill('SIGKILL'));
-  const res = await fetch(`${server.url}/orders/1`, { headers: { 'x-request-id': 'trace-abc.123' } });
+  const key = keyOf(server, provisionedKey);
+  const res = await fetch(`${server.url}/orders/1`, { headers: { 'x-request-id': 'trace-abc.123', authorization: `Bearer ${key}` } });
   t.equal(res.status, 404);
   t.equal(res.headers.get('x-request-id'), 'trace-abc.123');
   await new Promise((resolve) => setTimeout(resolve, 100));
@@ -103,7 +136,20 @@ t.test('a bad configuration stops the process with exit 1 and a clear message', 
 });
 
 t.test('configuration defaults and parsing', async (t) => {
-  t.same(loadConfig({}), { port: 3000, host: '127.0.0.1', databaseUrl: undefined, pgliteDataDir: './.data', logLevel: 'info' });
+  t.same(loadConfig({}), {
+    port: 3000,
+    host: '127.0.0.1',
+    databaseUrl: undefined,
+    pgliteDataDir: './.data',
+    logLevel: 'info',
+    http: { rateLimitPerMinute: 1200, apiKeyCacheSeconds: 10, corsOrigins: [] },
+  });
+  t.same(loadConfig({ RATE_LIMIT_PER_MINUTE: '0', API_KEY_CACHE_SECONDS: '1', CORS_ORIGINS: 'https://a.example,http://b.example:8080' }).http, {
+    rateLimitPerMinute: 0,
+    apiKeyCacheSeconds: 1,
+    corsOrigins: ['https://a.example', 'http://b.example:8080'],
+  });
+  t.throws(() => loadConfig({ CORS_ORIGINS: '*' }), /CORS_ORIGINS/);
   t.match(loadConfig({ PORT: '8080', DATABASE_URL: 'postgres://u@h/db', DATABASE_URL_UNUSED: 'x', LOG_LEVEL: 'warn' }), { port: 8080, databaseUrl: 'postgres://u@h/db', logLevel: 'warn' });
   t.equal(loadConfig({ DATABASE_URL: '' }).databaseUrl, undefined, 'an empty variable counts as unset');
   t.throws(() => loadConfig({ PORT: '70000' }), /PORT/);

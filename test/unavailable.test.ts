@@ -20,7 +20,8 @@ t.test('when Postgres is unreachable, requests fail fast with a 503 problem and 
     await app.close();
     await db.destroy();
   });
-  const api = apiClient(await app.listen({ port: 0, host: '127.0.0.1' }));
+  // Any key: verifying it needs the database, so even authentication answers 503.
+  const api = apiClient(await app.listen({ port: 0, host: '127.0.0.1' }), 'osk_any');
 
   for (const res of [await api.get('/orders'), await api.get('/orders/1'), await api.post('/orders', { datetime: '2030-01-01T00:00:00Z', totalfee: 1, services: [{ id: 1 }] })]) {
     t.equal(res.status, 503);

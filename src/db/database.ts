@@ -15,6 +15,8 @@ export type DatabaseTarget =
 export interface OpenedDatabase {
   db: Db;
   target: DatabaseTarget;
+  /** The pg pool's connection counts (Postgres only), for metrics. */
+  poolStats?: () => { total: number; idle: number; waiting: number };
 }
 
 export interface DatabaseOptions {
@@ -39,7 +41,8 @@ export async function openDatabase(
       application_name: 'orders-service',
     });
     pool.on('error', (error) => options.onIdleError?.(error));
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), target };
+    const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), target, poolStats };
   }
   const unlock = target.dataDir.startsWith('memory://') ? () => {} : lockDataDir(target.dataDir);
   try {

@@ -18,6 +18,9 @@ export interface OrdersTable {
   totalfee: ColumnType<string, string, string>;
   created_at: ColumnType<Date, never, never>;
   updated_at: ColumnType<Date, never, Date | string>;
+  created_by: string | null;
+  updated_by: string | null;
+  version: ColumnType<number, never, number>;
 }
 
 export interface OrderServicesTable {
@@ -31,9 +34,31 @@ export interface AppSecretsTable {
   created_at: ColumnType<Date, never, never>;
 }
 
+export interface ApiKeysTable {
+  id: ColumnType<string, never, never>;
+  name: string;
+  key_hash: string;
+  scopes: string[];
+  created_at: ColumnType<Date, never, never>;
+  last_used_at: ColumnType<Date | null, never, Date | string>;
+  revoked_at: ColumnType<Date | null, never, Date | string>;
+}
+
+export interface IdempotencyKeysTable {
+  api_key_id: string;
+  key: string;
+  request_hash: string;
+  status_code: number;
+  response_headers: ColumnType<Record<string, string>, string, string>;
+  response_body: ColumnType<unknown, string | null, string | null>;
+  created_at: ColumnType<Date, never, never>;
+}
+
 export interface Database {
   services: ServicesTable;
   orders: OrdersTable;
   order_services: OrderServicesTable;
   app_secrets: AppSecretsTable;
+  api_keys: ApiKeysTable;
+  idempotency_keys: IdempotencyKeysTable;
 }

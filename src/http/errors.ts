@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OpenApiDocument } from '../contract.js';
 import { isDataException, isDatabaseUnavailable } from '../db/errors.js';
+import type { ServiceMetrics } from '../operations/metrics.js';
 import { ScheduleConflictError, UnknownServicesError } from '../orders/repository.js';
 import { DuplicateServiceError, ServiceInUseError } from '../services/repository.js';
 import { ProblemError, invalidRequest, notFound, type Problem } from './problem.js';
@@ -11,9 +12,10 @@ import { fieldErrorsFrom } from './validation.js';
  * The one place errors become responses: every 4xx and 5xx is an RFC 9457 problem, and a 5xx
  * never carries a stack, SQL or driver text (those go to the log with the request id).
  */
-export function registerErrorHandling(app: FastifyInstance, contract: OpenApiDocument): void {
+export function registerErrorHandling(app: FastifyInstance, contract: OpenApiDocument, metrics: ServiceMetrics): void {
   app.setErrorHandler((error, request, reply) => {
     const problem = problemFrom(error, request);
+    if (error instanceof ScheduleConflictError) metrics.scheduleConflicts.inc();
     if (problem.status >= 500) {
       request.log.error({ err: error, problem: problem.problem.type }, 'request failed');
     }
@@ -55,10 +57,20 @@ function sendProblem(reply: FastifyReply, error: ProblemError, request: FastifyR
   return reply.code(error.status).headers(error.headers).type('application/problem+json').send(body);
 }
 
+/** The refusal an error stands for, when it is the client's to fix (a 4xx); else undefined. */
+export function clientProblemFrom(error: unknown): ProblemError | undefined {
+  const problem = error instanceof ProblemError ? error : domainProblem(error);
+  return problem && problem.status < 500 ? problem : undefined;
+}
+
 function problemFrom(error: unknown, request: FastifyRequest): ProblemError {
   if (error instanceof ProblemError) return error;
   const domain = domainProblem(error);
   if (domain) return domain;
+  // fastify-openapi-glue wraps whatever a security handler throws (a 401/403 problem, or a
+  // database failure while verifying the key) in a 401 SecurityError: judge what it wraps.
+  const wrapped = (error as { name?: string; errors?: unknown[] } | null)?.errors?.[0];
+  if ((error as { name?: string }).name === 'Unauthorized' && wrapped !== undefined) return problemFrom(wrapped, request);
 
   const fastifyError = error as Partial<FastifyError>;
   if (fastifyError.validation) {

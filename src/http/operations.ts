@@ -1,13 +1,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { operations } from '../../generated/api.js';
 
-type SuccessStatus = 200 | 201 | 202 | 204;
+// 304 counts: a conditional GET that answers "not modified" has succeeded.
+type SuccessStatus = 200 | 201 | 202 | 204 | 304;
 
-type JsonContent<R> = R extends { content: { 'application/json': infer B } } ? B : undefined;
+type ResponseContent<R> = R extends { content: infer C } ? C[keyof C] : undefined;
 type RequestBody<Op> = Op extends { requestBody: { content: { 'application/json': infer B } } } ? B : undefined;
 type PathParams<Op> = Op extends { parameters: { path: infer P } } ? P : Record<string, never>;
 type QueryParams<Op> = Op extends { parameters: { query?: infer Q } } ? (Q extends undefined ? Record<string, never> : NonNullable<Q>) : Record<string, never>;
-type SuccessBody<Op> = Op extends { responses: infer R } ? { [S in keyof R & SuccessStatus]: JsonContent<R[S]> }[keyof R & SuccessStatus] : never;
+type SuccessBody<Op> = Op extends { responses: infer R } ? { [S in keyof R & SuccessStatus]: ResponseContent<R[S]> }[keyof R & SuccessStatus] : never;
 
 export type OperationRequest<Op> = FastifyRequest<{ Body: RequestBody<Op>; Params: PathParams<Op>; Querystring: QueryParams<Op> }>;
 

@@ -6,13 +6,19 @@ export type FieldError = NonNullable<Problem['errors']>[number];
 /** Problem kinds and their titles; the `type` URI is the stable identifier clients match on. */
 const kinds = {
   validation: { status: 400, title: 'Invalid request' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'Not found' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   'schedule-conflict': { status: 409, title: 'Schedule conflict' },
   conflict: { status: 409, title: 'Conflict' },
+  'idempotency-in-progress': { status: 409, title: 'Request in progress' },
+  'precondition-failed': { status: 412, title: 'Precondition failed' },
   'payload-too-large': { status: 413, title: 'Payload too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'unknown-service': { status: 422, title: 'Unknown service' },
+  'idempotency-key-reused': { status: 422, title: 'Idempotency key reused' },
+  'rate-limited': { status: 429, title: 'Too many requests' },
   internal: { status: 500, title: 'Internal server error' },
   unavailable: { status: 503, title: 'Service unavailable' },
 } as const;
@@ -35,6 +41,13 @@ export class ProblemError extends Error {
 
   get status(): number {
     return this.problem.status;
+  }
+
+  /** A problem answered before (an idempotent replay), sent again exactly as it was. */
+  static replay(problem: Problem, headers: Record<string, string>): ProblemError {
+    const error = new ProblemError('validation', problem.detail, {}, headers);
+    (error as { problem: Problem }).problem = problem;
+    return error;
   }
 }
 

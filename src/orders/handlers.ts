@@ -1,12 +1,14 @@
 import type { components, operations } from '../../generated/api.js';
 import type { Db } from '../db/database.js';
 import type { CursorCodec } from '../http/cursor.js';
-import { invalidRequest, notFound } from '../http/problem.js';
+import { idempotently } from '../http/idempotency.js';
 import type { OperationHandler } from '../http/operations.js';
+import { etagOf, noneMatch, versionsAcceptedBy } from '../http/preconditions.js';
+import { ProblemError, invalidRequest, notFound } from '../http/problem.js';
 import { orderCursorAfter, orderPositionFrom } from './cursor.js';
 import { orderDraftFrom } from './input.js';
 import { notAnInstant, utcInstantRoundedUp } from './instant.js';
-import { createOrder, deleteOrder, findOrderById, listOrders, replaceOrder, type OrderRecord } from './repository.js';
+import { createOrder, deleteOrder, findOrderById, isRefusal, listOrders, replaceOrder, type OrderRecord, type WriteRefusal } from './repository.js';
 
 type Order = components['schemas']['Order'];
 
@@ -20,6 +22,8 @@ export function toOrder(record: OrderRecord): Order {
     services: record.services,
     createdAt: record.createdAt.toISOString(),
     updatedAt: record.updatedAt.toISOString(),
+    createdBy: record.createdBy,
+    updatedBy: record.updatedBy,
   };
 }
 
@@ -32,6 +36,19 @@ export interface OrderHandlers {
 }
 
 const noSuchOrder = (id: string) => notFound(`There is no order ${id}.`);
+
+/** 404 or 412 for a replace or delete that did not happen. */
+function refusalProblem(id: string, refusal: WriteRefusal): ProblemError {
+  if (refusal.refused === 'not-found') return noSuchOrder(id);
+  const current = etagOf({ id, version: refusal.currentVersion });
+  return new ProblemError('precondition-failed', `Order ${id} has changed: its ETag is now ${current}.`, {}, { etag: current });
+}
+
+/** The API key's name, recorded as createdBy / updatedBy. */
+function actor(request: { caller: { name: string } | null }): string {
+  if (!request.caller) throw new Error('an order was written without a verified caller');
+  return request.caller.name;
+}
 
 export function orderHandlers(db: Db, cursors: CursorCodec): OrderHandlers {
   return {
@@ -51,26 +68,40 @@ export function orderHandlers(db: Db, cursors: CursorCodec): OrderHandlers {
     },
 
     async createOrder(request, reply) {
-      const order = await createOrder(db, orderDraftFrom(request.body));
-      reply.code(201).header('location', `/orders/${order.id}`);
-      return toOrder(order);
+      const draft = orderDraftFrom(request.body);
+      const by = actor(request);
+      return idempotently(db, request, reply, async (executor) => {
+        const order = await createOrder(executor, draft, by);
+        return { statusCode: 201, headers: { location: `/orders/${order.id}`, etag: etagOf(order) }, body: toOrder(order) };
+      });
     },
 
-    async getOrder(request) {
+    async getOrder(request, reply) {
       const order = await findOrderById(db, request.params.orderId);
       if (!order) throw noSuchOrder(request.params.orderId);
+      const etag = etagOf(order);
+      reply.header('etag', etag);
+      if (!noneMatch(request.headers['if-none-match'], etag)) {
+        // 304: the client's copy is current; no body.
+        reply.code(304).send();
+        return undefined;
+      }
       return toOrder(order);
     },
 
-    async replaceOrder(request) {
+    async replaceOrder(request, reply) {
       const { orderId } = request.params;
-      const order = await replaceOrder(db, orderId, orderDraftFrom(request.body, orderId));
-      if (!order) throw noSuchOrder(orderId);
-      return toOrder(order);
+      const draft = orderDraftFrom(request.body, orderId);
+      const result = await replaceOrder(db, orderId, draft, actor(request), versionsAcceptedBy(request.headers['if-match'], orderId));
+      if (isRefusal(result)) throw refusalProblem(orderId, result);
+      reply.header('etag', etagOf(result));
+      return toOrder(result);
     },
 
     async deleteOrder(request, reply) {
-      if (!(await deleteOrder(db, request.params.orderId))) throw noSuchOrder(request.params.orderId);
+      const { orderId } = request.params;
+      const refusal = await deleteOrder(db, orderId, versionsAcceptedBy(request.headers['if-match'], orderId));
+      if (refusal) throw refusalProblem(orderId, refusal);
       reply.code(204);
       return undefined;
     },

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { SqlState, isConstraintViolation } from '../db/errors.js';
+import { guardedWrite } from '../db/savepoint.js';
 
 /** Repositories accept the database or an open transaction. */
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -18,6 +19,11 @@ export interface OrderRecord {
   services: OrderServiceRecord[];
   createdAt: Date;
   updatedAt: Date;
+  /** Name of the API key that created / last changed the order; null for seeded data. */
+  createdBy: string | null;
+  updatedBy: string | null;
+  /** Incremented by every replace; the basis of the ETag. */
+  version: number;
 }
 
 /** What a client asks for when creating or replacing an order, already normalised. */
@@ -73,6 +79,9 @@ interface OrderRow {
   services: OrderServiceRecord[] | null;
   created_at: Date;
   updated_at: Date;
+  created_by: string | null;
+  updated_by: string | null;
+  version: number;
 }
 
 function toRecord(row: OrderRow): OrderRecord {
@@ -83,6 +92,9 @@ function toRecord(row: OrderRow): OrderRecord {
     services: row.services ?? [],
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    createdBy: row.created_by,
+    updatedBy: row.updated_by,
+    version: row.version,
   };
 }
 
@@ -103,6 +115,9 @@ function selectOrders(db: Executor) {
       servicesOf.as('services'),
       'o.created_at',
       'o.updated_at',
+      'o.created_by',
+      'o.updated_by',
+      'o.version',
     ]);
 }
 
@@ -136,18 +151,19 @@ export async function listOrders(db: Executor, query: OrderListQuery): Promise<O
 }
 
 /** Inserts the order and its service links in one statement; the database enforces the 3-hour rule. */
-export async function createOrder(db: Executor, draft: OrderDraft): Promise<OrderRecord> {
+export async function createOrder(db: Executor, draft: OrderDraft, actor: string): Promise<OrderRecord> {
   return withWriteRetries(db, draft, undefined, async () => {
     const { rows } = await sql<OrderRow>`
       WITH created AS (
-        INSERT INTO orders (datetime, totalfee)
-        VALUES (${draft.datetime}::timestamptz, ${draft.totalfee}::numeric)
+        INSERT INTO orders (datetime, totalfee, created_by, updated_by)
+        VALUES (${draft.datetime}::timestamptz, ${draft.totalfee}::numeric, ${actor}, ${actor})
         RETURNING *
       ), linked AS (
         INSERT INTO order_services (order_id, service_id)
         SELECT created.id, service_id FROM created, unnest(${draft.serviceIds}::integer[]) AS service_id
       )
       SELECT created.id::text AS id, created.datetime, created.totalfee, created.created_at, created.updated_at,
+        created.created_by, created.updated_by, created.version,
         (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
          FROM services s WHERE s.id = ANY(${draft.serviceIds}::integer[])) AS services
       FROM created`.execute(db);
@@ -155,25 +171,38 @@ export async function createOrder(db: Executor, draft: OrderDraft): Promise<Orde
   });
 }
 
+/** Why a replace or delete did not happen, when it did not. */
+export type WriteRefusal = { refused: 'not-found' } | { refused: 'version-mismatch'; currentVersion: number };
+
+/** Versions the caller's If-Match accepts; undefined when it sent none (or `*`). */
+export type ExpectedVersions = readonly number[] | undefined;
+
 /**
- * Replaces datetime, fee and services. Returns undefined when there is no such order. The order's
- * own current slot never conflicts with its new one: the constraint compares against other rows.
+ * Replaces datetime, fee and services. The order's own current slot never conflicts with its new
+ * one: the constraint compares against other rows.
  *
- * The row is locked first so that the write statement, which starts after the lock is granted,
- * sees the service links of any replace that committed meanwhile (one statement alone would work
- * from a snapshot taken before it waited, and could keep a concurrent replace's links).
+ * The row is locked first, which makes the version check atomic and lets the write statement
+ * (started after the lock is granted) see the service links of any replace that committed
+ * meanwhile; one statement alone would work from a snapshot taken before it waited.
  */
-export async function replaceOrder(db: Kysely<Database>, id: string, draft: OrderDraft): Promise<OrderRecord | undefined> {
+export async function replaceOrder(
+  db: Kysely<Database>,
+  id: string,
+  draft: OrderDraft,
+  actor: string,
+  expected: ExpectedVersions,
+): Promise<OrderRecord | WriteRefusal> {
   return withWriteRetries(db, draft, id, () =>
     db.transaction().execute(async (trx) => {
-      const locked = await trx.selectFrom('orders').select('id').where('id', '=', sql<string>`${id}::bigint`).forUpdate().executeTakeFirst();
-      if (!locked) return undefined;
+      const refusal = await lockForWrite(trx, id, expected);
+      if (refusal) return refusal;
       // The unlink and link touch disjoint rows (services leaving, services arriving), as
       // sub-statements of one statement cannot see each other's changes.
       const { rows } = await sql<OrderRow>`
         WITH updated AS (
           UPDATE orders
-          SET datetime = ${draft.datetime}::timestamptz, totalfee = ${draft.totalfee}::numeric, updated_at = now()
+          SET datetime = ${draft.datetime}::timestamptz, totalfee = ${draft.totalfee}::numeric,
+              updated_at = now(), updated_by = ${actor}, version = version + 1
           WHERE id = ${id}::bigint
           RETURNING *
         ), unlinked AS (
@@ -185,22 +214,38 @@ export async function replaceOrder(db: Kysely<Database>, id: string, draft: Orde
           ON CONFLICT DO NOTHING
         )
         SELECT updated.id::text AS id, updated.datetime, updated.totalfee, updated.created_at, updated.updated_at,
+          updated.created_by, updated.updated_by, updated.version,
           (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
            FROM services s WHERE s.id = ANY(${draft.serviceIds}::integer[])) AS services
         FROM updated`.execute(trx);
-      return rows[0] && toRecord(rows[0]);
+      return toRecord(rows[0]!);
     }),
   );
 }
 
-/** Deletes the order (its service links go with it); false when there was no such order. */
-export async function deleteOrder(db: Executor, id: string): Promise<boolean> {
-  const deleted = await db
-    .deleteFrom('orders')
-    .where('id', '=', sql<string>`${id}::bigint`)
-    .returning(sql<string>`id::text`.as('id'))
-    .executeTakeFirst();
-  return deleted !== undefined;
+/** Deletes the order (its service links go with it) if it exists and its version is expected. */
+export async function deleteOrder(db: Kysely<Database>, id: string, expected: ExpectedVersions): Promise<WriteRefusal | undefined> {
+  if (expected === undefined) {
+    const deleted = await db.deleteFrom('orders').where('id', '=', sql<string>`${id}::bigint`).returning('version').executeTakeFirst();
+    return deleted ? undefined : { refused: 'not-found' };
+  }
+  return db.transaction().execute(async (trx) => {
+    const refusal = await lockForWrite(trx, id, expected);
+    if (refusal) return refusal;
+    await trx.deleteFrom('orders').where('id', '=', sql<string>`${id}::bigint`).execute();
+    return undefined;
+  });
+}
+
+async function lockForWrite(trx: Transaction<Database>, id: string, expected: ExpectedVersions): Promise<WriteRefusal | undefined> {
+  const row = await trx.selectFrom('orders').select('version').where('id', '=', sql<string>`${id}::bigint`).forUpdate().executeTakeFirst();
+  if (!row) return { refused: 'not-found' };
+  if (expected !== undefined && !expected.includes(row.version)) return { refused: 'version-mismatch', currentVersion: row.version };
+  return undefined;
+}
+
+export function isRefusal(result: OrderRecord | WriteRefusal | undefined): result is WriteRefusal {
+  return result !== undefined && 'refused' in result;
 }
 
 /** The order whose 3-hour window overlaps that of an order at `datetime`, other than `exceptId`. */
@@ -230,13 +275,14 @@ async function findUnknownServiceIds(db: Executor, serviceIds: number[]): Promis
 }
 
 /**
- * Runs a single-statement write, turning constraint violations into domain errors that name the
- * culprit. Not for use inside a transaction: the lookup after a violation needs a live connection.
+ * Runs a write, turning constraint violations into domain errors that name the culprit. Inside a
+ * caller's transaction the write gets a savepoint, so the transaction survives the violation and
+ * the lookup after it can run.
  */
 async function withWriteRetries<T>(db: Executor, draft: OrderDraft, orderId: string | undefined, write: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await write();
+      return await guardedWrite(db, write);
     } catch (error) {
       const lastAttempt = attempt >= MAX_ATTEMPTS;
       if (isConstraintViolation(error, SqlState.exclusionViolation, SCHEDULE_WINDOW)) {
@@ -251,3 +297,4 @@ async function withWriteRetries<T>(db: Executor, draft: OrderDraft, orderId: str
     }
   }
 }
+

@@ -1,6 +1,7 @@
 import type { operations } from '../../generated/api.js';
 import type { Db } from '../db/database.js';
 import type { CursorCodec } from '../http/cursor.js';
+import { idempotently } from '../http/idempotency.js';
 import { invalidRequest, notFound } from '../http/problem.js';
 import type { OperationHandler } from '../http/operations.js';
 import { createService, deleteService, findServiceById, listServices, renameService } from './repository.js';
@@ -41,9 +42,10 @@ export function serviceHandlers(db: Db, cursors: CursorCodec): ServiceCatalogueH
     async createService(request, reply) {
       // The contract keeps chosen ids below 1000000, where generated ids start (see the migration).
       const { id, name } = request.body;
-      const service = await createService(db, { id, name: serviceName(name) });
-      reply.code(201).header('location', `/services/${service.id}`);
-      return service;
+      return idempotently(db, request, reply, async (executor) => {
+        const service = await createService(executor, { id, name: serviceName(name) });
+        return { statusCode: 201, headers: { location: `/services/${service.id}` }, body: service };
+      });
     },
 
     async getService(request) {

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { SqlState, isConstraintViolation } from '../db/errors.js';
+import { guardedWrite } from '../db/savepoint.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -47,11 +48,13 @@ export async function findServiceById(db: Executor, id: number): Promise<Service
 /** Adds a service, with the caller's id or a generated one. */
 export async function createService(db: Executor, service: { id?: number; name: string }): Promise<ServiceRecord> {
   try {
-    return await db
-      .insertInto('services')
-      .values(service.id === undefined ? { name: service.name } : { id: service.id, name: service.name })
-      .returning(['id', 'name'])
-      .executeTakeFirstOrThrow();
+    return await guardedWrite(db, () =>
+      db
+        .insertInto('services')
+        .values(service.id === undefined ? { name: service.name } : { id: service.id, name: service.name })
+        .returning(['id', 'name'])
+        .executeTakeFirstOrThrow(),
+    );
   } catch (error) {
     throw duplicateFrom(error, service) ?? error;
   }

@@ -1,0 +1,73 @@
+import type { Db } from '../db/database.js';
+import { hashApiKey, type Caller } from './keys.js';
+import { findCallerByKeyHash, recordKeyUse } from './repository.js';
+
+export interface KeyVerifierOptions {
+  /** How long a verification (positive or negative) is trusted: the delay before a revocation bites. */
+  cacheTtlMs: number;
+  /** `last_used_at` is written at most this often per key. */
+  lastUsedIntervalMs?: number;
+  maxEntries?: number;
+  onBackgroundError?: (error: unknown) => void;
+}
+
+interface Entry {
+  caller: Promise<Caller | undefined>;
+  expiresAt: number;
+}
+
+/**
+ * Verifies API keys without a database round trip per request: results are cached in-process
+ * by key hash for a short TTL (concurrent misses share one lookup), and each key's last use is
+ * recorded at most once a minute, in the background.
+ */
+export class KeyVerifier {
+  private readonly entries = new Map<string, Entry>();
+  private readonly lastRecorded = new Map<string, number>();
+  private readonly lastUsedIntervalMs: number;
+  private readonly maxEntries: number;
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: KeyVerifierOptions,
+  ) {
+    this.lastUsedIntervalMs = options.lastUsedIntervalMs ?? 60_000;
+    this.maxEntries = options.maxEntries ?? 10_000;
+  }
+
+  async verify(key: string): Promise<Caller | undefined> {
+    const keyHash = hashApiKey(key);
+    const now = Date.now();
+    let entry = this.entries.get(keyHash);
+    if (!entry || entry.expiresAt <= now) {
+      entry = { caller: findCallerByKeyHash(this.db, keyHash), expiresAt: now + this.options.cacheTtlMs };
+      this.remember(keyHash, entry);
+    }
+    let caller: Caller | undefined;
+    try {
+      caller = await entry.caller;
+    } catch (error) {
+      // Never cache a failed lookup (the database was down): the next request asks again.
+      if (this.entries.get(keyHash) === entry) this.entries.delete(keyHash);
+      throw error;
+    }
+    if (caller) this.noteUse(caller.keyId, now);
+    return caller;
+  }
+
+  private remember(keyHash: string, entry: Entry): void {
+    this.entries.delete(keyHash);
+    if (this.entries.size >= this.maxEntries) {
+      // Oldest first (Map keeps insertion order): bounded memory however many bogus keys arrive.
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(keyHash, entry);
+  }
+
+  private noteUse(keyId: string, now: number): void {
+    if (now - (this.lastRecorded.get(keyId) ?? 0) < this.lastUsedIntervalMs) return;
+    this.lastRecorded.set(keyId, now);
+    recordKeyUse(this.db, keyId).catch((error: unknown) => this.options.onBackgroundError?.(error));
+  }
+}

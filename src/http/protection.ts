@@ -1,0 +1,60 @@
+import { createHash } from 'node:crypto';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { HttpSettings } from '../config.js';
+import { ProblemError } from './problem.js';
+
+/** Paths an orchestrator polls: never rate limited. */
+const unlimited = new Set(['/healthz', '/readyz']);
+
+/**
+ * Security headers, optional CORS and per-caller rate limiting. Registered before the routes so
+ * their hooks apply to every operation.
+ */
+export async function registerProtection(app: FastifyInstance, settings: HttpSettings): Promise<void> {
+  await app.register(helmet, {
+    // A JSON API plus one docs page (Swagger UI: own scripts, inline styles, data: images).
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+      },
+    },
+    crossOriginResourcePolicy: { policy: 'same-site' },
+  });
+
+  if (settings.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: settings.corsOrigins,
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'if-match', 'if-none-match', 'x-request-id'],
+      exposedHeaders: ['etag', 'location', 'retry-after', 'x-request-id', 'idempotent-replayed', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+      maxAge: 600,
+    });
+  }
+
+  if (settings.rateLimitPerMinute > 0) {
+    await app.register(rateLimit, {
+      global: true,
+      max: settings.rateLimitPerMinute,
+      timeWindow: 60_000,
+      // Counted before authentication, so by the credential presented (hashed: the key itself is
+      // never kept), or by client address without one.
+      keyGenerator: callerKey,
+      allowList: (request) => unlimited.has(request.url.split('?', 1)[0] ?? ''),
+      errorResponseBuilder: (_request, context) =>
+        new ProblemError('rate-limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} seconds.`),
+    });
+  }
+}
+
+function callerKey(request: FastifyRequest): string {
+  const credential = request.headers.authorization;
+  return typeof credential === 'string' ? `key:${createHash('sha256').update(credential).digest('base64url')}` : `ip:${request.ip}`;
+}
