@@ -46,15 +46,18 @@ validate-spec: install ## Validate openapi.yaml against the OpenAPI 3.1 schema
 
 lint: validate-spec check-generated typecheck ## All static checks
 
+# *.postgres.test.ts need a Postgres server (they cut its connections, for instance): Postgres run only.
+PGLITE_TAP := TEST_DATABASE=pglite npx tap --exclude='test/**/*.postgres.test.ts'
+
 test: install ## Run the suite on embedded PGlite, then on the Postgres server when one is reachable
-	TEST_DATABASE=pglite npx tap
+	$(PGLITE_TAP)
 	@if node -e "require('net').connect({host:new URL('$(PG_TEST_URL)').hostname,port:new URL('$(PG_TEST_URL)').port||5432}).on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"; then \
 	  TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap; \
 	elif [ -n "$$CI" ]; then echo "Postgres at $(PG_TEST_URL) is not reachable; CI requires it" >&2; exit 1; \
 	else echo "Postgres at $(PG_TEST_URL) is not reachable: ran the suite on PGlite only"; fi
 
 test-pglite: install ## Run the suite on embedded PGlite only
-	TEST_DATABASE=pglite npx tap
+	$(PGLITE_TAP)
 
 test-postgres: install ## Run the suite on the Postgres server only
 	TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap

@@ -20,7 +20,7 @@ export interface OpenedDatabase {
 }
 
 export interface DatabaseOptions {
-  /** Called for errors on idle pooled connections, which would otherwise crash the process. */
+  /** Called when a pooled connection breaks (which would otherwise crash the process). */
   onIdleError?: (error: Error) => void;
 }
 
@@ -40,7 +40,12 @@ export async function openDatabase(
       statement_timeout: 15_000,
       application_name: 'orders-service',
     });
+    // A connection that breaks (Postgres restarted, network cut) emits 'error' on its client; pg
+    // forwards it to the pool only while the client is idle. Listening on every client as well
+    // keeps a broken connection from crashing the process: the query in flight fails (503) and
+    // the pool opens a new connection on the next request.
     pool.on('error', (error) => options.onIdleError?.(error));
+    pool.on('connect', (client) => client.on('error', (error) => options.onIdleError?.(error)));
     const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
     return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), target, poolStats };
   }

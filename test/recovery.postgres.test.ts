@@ -1,0 +1,78 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import t from 'tap';
+import { buildApp } from '../src/app.js';
+import { allScopes } from '../src/auth/keys.js';
+import { createApiKey } from '../src/auth/repository.js';
+import { openDatabase } from '../src/db/database.js';
+import { apiClient, freshDatabase, orderBody, seedCatalogue } from './helper.js';
+
+// Runs on the Postgres suite only (make test excludes *.postgres.test.ts from the PGlite run).
+
+/**
+ * A TCP relay between the app and Postgres that can be cut and restored: Postgres going away and
+ * coming back, as the app sees it, without touching the machine's shared server.
+ */
+class Relay {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async up(): Promise<void> {
+    this.server = createServer((client) => {
+      const upstream = connect(this.target.port, this.target.host);
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => socket.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as { port: number }).port;
+  }
+
+  async down(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+}
+
+t.test('while Postgres is unreachable requests get 503 and /readyz is 503; when it is back the service recovers by itself', async (t) => {
+  const { db: setup, target } = await freshDatabase(t);
+  if (target.kind !== 'postgres') throw new Error('this test needs the Postgres suite');
+  await seedCatalogue(setup);
+  const { key } = await createApiKey(setup, 'recovery', allScopes);
+
+  const url = new URL(target.url);
+  const relay = new Relay({ host: url.hostname, port: Number(url.port || 5432) });
+  await relay.up();
+  t.teardown(() => relay.down());
+  url.host = `127.0.0.1:${relay.port}`;
+  const { db } = await openDatabase({ kind: 'postgres', url: url.toString() });
+  const app = await buildApp({ db, http: { rateLimitPerMinute: 0, apiKeyCacheSeconds: 0 } });
+  t.teardown(async () => {
+    await app.close();
+    await db.destroy();
+  });
+  const api = apiClient(await app.listen({ port: 0, host: '127.0.0.1' }), key);
+
+  t.equal((await api.post('/orders', orderBody('2050-01-01T00:00:00Z'))).status, 201, 'healthy before');
+  t.equal((await api.get('/readyz')).status, 200);
+
+  await relay.down();
+  for (const res of [await api.get('/orders'), await api.post('/orders', orderBody('2050-02-01T00:00:00Z')), await api.get('/readyz')]) {
+    t.equal(res.status, 503, 'unavailable while Postgres is away');
+    t.equal(res.body.type, '/problems/unavailable');
+    t.ok(res.headers.get('retry-after'));
+  }
+  t.equal((await api.get('/healthz')).status, 200, 'the process itself is alive');
+
+  await relay.up();
+  t.equal((await api.get('/readyz')).status, 200, 'ready again without a restart');
+  const created = await api.post('/orders', orderBody('2050-03-01T00:00:00Z'));
+  t.equal(created.status, 201, 'writes work again');
+  const stored = await setup.selectFrom('orders').select('datetime').orderBy('datetime').execute();
+  t.same(stored.map((o) => o.datetime.toISOString()), ['2050-01-01T00:00:00.000Z', '2050-03-01T00:00:00.000Z'], 'exactly the acknowledged orders are stored');
+});
