@@ -24,6 +24,9 @@ export async function registerProtection(app: FastifyInstance, settings: HttpSet
         imgSrc: ["'self'", 'data:'],
         frameAncestors: ["'none'"],
         formAction: ["'self'"],
+        // Served over plain HTTP on internal networks (TLS ends at the proxy): upgrading the docs
+        // page's requests to https would break it.
+        upgradeInsecureRequests: null,
       },
     },
     crossOriginResourcePolicy: { policy: 'same-site' },
