@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import openapiGlue from 'fastify-openapi-glue';
-import { bearerAuth } from './auth/security.js';
+import { bearerAuth, bearerToken } from './auth/security.js';
 import { KeyVerifier } from './auth/verifier.js';
 import { defaultHttpSettings, type HttpSettings } from './config.js';
 import { loadContract } from './contract.js';
@@ -72,13 +72,16 @@ export async function buildApp({ db, logger = false, http = {}, poolStats }: App
   app.addHook('onResponse', async (request, reply) => metrics.observe(request, reply));
   acceptJsonBodiesOnly(app);
   registerErrorHandling(app, contract.document, metrics);
-  await registerProtection(app, settings);
-  await registerDocs(app, contract);
-
   const verifier = new KeyVerifier(db, {
     cacheTtlMs: settings.apiKeyCacheSeconds * 1000,
     onBackgroundError: (error) => app.log.warn({ err: error }, 'could not record an API key’s last use'),
   });
+  await registerProtection(app, settings, async (request) => {
+    const token = bearerToken(request.headers.authorization);
+    return token === undefined ? undefined : (await verifier.verify(token))?.keyId;
+  });
+  await registerDocs(app, contract);
+
   const cursors = new CursorCodec(() => sharedSecret(db, 'cursor-signing'));
   const handlers: ServiceHandlers = { ...orderHandlers(db, cursors), ...serviceHandlers(db, cursors), ...operationsHandlers(db, metrics) };
   await app.register(openapiGlue, {

@@ -13,6 +13,11 @@ declare module 'fastify' {
 const REALM = 'Bearer realm="orders-service"';
 const BEARER = /^Bearer +([A-Za-z0-9_-]{1,200})$/i;
 
+/** The token of an `Authorization: Bearer <token>` header, if it has that form. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return header === undefined ? undefined : BEARER.exec(header)?.[1];
+}
+
 function unauthorized(detail: string, challenge: string): ProblemError {
   return new ProblemError('unauthorized', detail, {}, { 'www-authenticate': challenge });
 }
@@ -28,7 +33,7 @@ export function bearerAuth(verifier: KeyVerifier) {
     if (header === undefined) {
       throw unauthorized('Send an API key as Authorization: Bearer <key>.', REALM);
     }
-    const token = BEARER.exec(header)?.[1];
+    const token = bearerToken(header);
     const caller = token === undefined ? undefined : await verifier.verify(token);
     if (!caller) {
       throw unauthorized('The API key is not valid (unknown, revoked or malformed).', `${REALM}, error="invalid_token"`);

@@ -36,15 +36,16 @@ export async function idempotently<B>(
     const earlier = await claimIdempotencyKey(trx, claim);
     if (earlier) return { earlier };
     let response: OperationResponse<unknown>;
-    let refusal: ProblemError | undefined;
+    let refusal: unknown;
     try {
       response = await work(trx);
     } catch (error) {
       // A refusal (4xx) is the answer to this request and is replayed like a success; anything
       // else rolls the transaction back, releasing the key for a retry.
-      refusal = clientProblemFrom(error);
-      if (!refusal) throw error;
-      response = { statusCode: refusal.status, headers: refusal.headers, body: { ...refusal.problem, instance: request.url.split('?', 1)[0] } };
+      const problem = clientProblemFrom(error);
+      if (!problem) throw error;
+      refusal = error; // rethrown as is after commit, so the error handler sees (and counts) it
+      response = { statusCode: problem.status, headers: problem.headers, body: { ...problem.problem, instance: request.url.split('?', 1)[0] } };
     }
     await saveIdempotentResponse(trx, claim, response as StoredResponse);
     return { response: response as OperationResponse<B>, refusal };
@@ -59,7 +60,7 @@ export async function idempotently<B>(
     if (response.statusCode >= 400) throw ProblemError.replay(response.body as ProblemError['problem'], { ...response.headers, 'idempotent-replayed': 'true' });
     return send(reply, response as OperationResponse<B>);
   }
-  if (outcome.refusal) throw outcome.refusal;
+  if (outcome.refusal !== undefined) throw outcome.refusal;
   return send(reply, outcome.response!);
 }
 

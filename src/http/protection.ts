@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
@@ -13,7 +12,12 @@ const unlimited = new Set(['/healthz', '/readyz']);
  * Security headers, optional CORS and per-caller rate limiting. Registered before the routes so
  * their hooks apply to every operation.
  */
-export async function registerProtection(app: FastifyInstance, settings: HttpSettings): Promise<void> {
+export async function registerProtection(
+  app: FastifyInstance,
+  settings: HttpSettings,
+  /** The id of the valid API key a request presents, if any (verified, so cached for auth too). */
+  apiKeyIdOf: (request: FastifyRequest) => Promise<string | undefined>,
+): Promise<void> {
   await app.register(helmet, {
     // A JSON API plus one docs page (Swagger UI: own scripts, inline styles, data: images).
     contentSecurityPolicy: {
@@ -47,17 +51,16 @@ export async function registerProtection(app: FastifyInstance, settings: HttpSet
       global: true,
       max: settings.rateLimitPerMinute,
       timeWindow: 60_000,
-      // Counted before authentication, so by the credential presented (hashed: the key itself is
-      // never kept), or by client address without one.
-      keyGenerator: callerKey,
+      // Per valid API key; anything else (no key, an invented or revoked one) per client
+      // address, so inventing keys buys no extra budget. Verifying here costs nothing extra: the
+      // result is cached and the security handler reuses it.
+      keyGenerator: async (request) => {
+        const keyId = await apiKeyIdOf(request).catch(() => undefined);
+        return keyId === undefined ? `ip:${request.ip}` : `key:${keyId}`;
+      },
       allowList: (request) => unlimited.has(request.url.split('?', 1)[0] ?? ''),
       errorResponseBuilder: (_request, context) =>
         new ProblemError('rate-limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} seconds.`),
     });
   }
-}
-
-function callerKey(request: FastifyRequest): string {
-  const credential = request.headers.authorization;
-  return typeof credential === 'string' ? `key:${createHash('sha256').update(credential).digest('base64url')}` : `ip:${request.ip}`;
 }

@@ -18,7 +18,7 @@ export class ServiceMetrics {
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
       name: 'http_requests_total',
-      help: 'HTTP requests by operation (operationId, or "unmatched") and status code.',
+      help: 'HTTP requests by operation (operationId, route pattern, or "unmatched") and status code.',
       labelNames: ['operation', 'status'],
       registers: [this.registry],
     });
@@ -53,7 +53,10 @@ export class ServiceMetrics {
   }
 
   observe(request: FastifyRequest, reply: FastifyReply): void {
-    const operation = (request.routeOptions.schema as { operationId?: string } | undefined)?.operationId ?? 'unmatched';
+    // The operationId, else the route pattern (docs, spec), else "unmatched": never a raw path,
+    // so label cardinality stays bounded.
+    const operationId = (request.routeOptions.schema as { operationId?: string } | undefined)?.operationId;
+    const operation = operationId ?? request.routeOptions.url ?? 'unmatched';
     this.requests.inc({ operation, status: String(reply.statusCode) });
     this.duration.observe({ operation }, reply.elapsedTime / 1000);
   }

@@ -1,0 +1,468 @@
+import { request as httpRequest } from 'node:http';
+import { createServer } from 'node:net';
+import t from 'tap';
+import { buildApp } from '../src/app.js';
+import { allScopes } from '../src/auth/keys.js';
+import { createApiKey } from '../src/auth/repository.js';
+import { openDatabase } from '../src/db/database.js';
+import { migrateToLatest } from '../src/db/migrator.js';
+import { contractViolations, type ContractResponse } from './contract.js';
+import { apiClient, countRows, databaseKind, freshDatabaseTarget, orderBody, seedCatalogue, startService } from './helper.js';
+
+type TestContext = Parameters<typeof startService>[0];
+
+/** A port nothing listens on: bind one, note it, release it. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * Like startService, but built with the pool figures openDatabase offers (Postgres only), as
+ * server.ts does, so /metrics can report database pool use.
+ */
+async function serviceWithPoolStats(t: TestContext) {
+  const target = await freshDatabaseTarget(t);
+  const { db, poolStats } = await openDatabase(target);
+  t.teardown(() => db.destroy());
+  await migrateToLatest(db);
+  const { key } = await createApiKey(db, 'test-suite', allScopes);
+  const app = await buildApp({ db, poolStats, http: { rateLimitPerMinute: 0 } });
+  t.teardown(() => app.close());
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return { api: apiClient(url, key), db, url, poolStats };
+}
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** The samples of a Prometheus text exposition (comments skipped). */
+function samples(text: string): Sample[] {
+  const result: Sample[] = [];
+  for (const line of text.split('\n')) {
+    const match = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!match) continue;
+    const labels = Object.fromEntries([...(match[2] ?? '').matchAll(/([A-Za-z_]\w*)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1]!, l[2]!]));
+    result.push({ name: match[1]!, labels, value: Number(match[3]) });
+  }
+  return result;
+}
+
+/** The value of the sample with exactly these labels, or undefined when there is none. */
+function valueOf(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  const wanted = Object.entries(labels);
+  return samples(text).find(
+    (s) => s.name === name && Object.keys(s.labels).length === wanted.length && wanted.every(([k, v]) => s.labels[k] === v),
+  )?.value;
+}
+
+/** The CSP directives of a response, by name. */
+function cspDirectives(headers: Headers): Map<string, string> {
+  const policy = headers.get('content-security-policy') ?? '';
+  return new Map(
+    policy
+      .split(';')
+      .map((d) => d.trim())
+      .filter(Boolean)
+      .map((d) => [d.split(/\s+/, 1)[0]!.toLowerCase(), d.slice(d.indexOf(' ') + 1).trim()]),
+  );
+}
+
+/** A comma-separated header as lower-case items. */
+function listHeader(headers: Headers, name: string): string[] {
+  return (headers.get(name) ?? '').split(',').map((v) => v.trim().toLowerCase()).filter(Boolean);
+}
+
+/** GET over a connection from `localAddress` (another loopback address: another client). */
+function getFrom(localAddress: string, url: string, headers: Record<string, string> = {}): Promise<ContractResponse> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { localAddress, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        const responseHeaders = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          if (value !== undefined) responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value);
+        }
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, headers: responseHeaders, body: text === '' ? undefined : JSON.parse(text) });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const { api, url } = await startService(t);
+const anonymous = apiClient(url);
+
+t.test('health and readiness', async (t) => {
+  t.test('GET /healthz answers 200 {status: ok} without a key', async (t) => {
+    const res = await anonymous.get('/healthz');
+    t.equal(res.status, 200);
+    t.match(res.headers.get('content-type'), /^application\/json/);
+    t.same(res.body, { status: 'ok' });
+    const withBadKey = await anonymous.request('GET', '/healthz', { headers: { authorization: 'Bearer osk_not-a-key' } });
+    t.equal(withBadKey.status, 200, 'a probe carrying a bad key is not refused: health needs none');
+  });
+
+  t.test('GET /readyz answers 200 {status: ready} without a key when the database answers', async (t) => {
+    const res = await anonymous.get('/readyz');
+    t.equal(res.status, 200);
+    t.same(res.body, { status: 'ready' });
+  });
+
+  t.test('with the database unreachable', async (t) => {
+    const { db, poolStats } = await openDatabase({ kind: 'postgres', url: `postgres://postgres@127.0.0.1:${await closedPort()}/orders` });
+    const app = await buildApp({ db, poolStats });
+    t.teardown(async () => {
+      await app.close();
+      await db.destroy();
+    });
+    const downUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+    const down = apiClient(downUrl);
+
+    t.test('/readyz answers 503 problem with Retry-After (every time, it does not hang), /healthz still 200', async (t) => {
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const ready = await down.get('/readyz');
+        t.equal(ready.status, 503, `attempt ${attempt}`);
+        t.match(ready.headers.get('content-type'), /^application\/problem\+json/);
+        t.match(ready.body, { type: '/problems/unavailable', title: 'Service unavailable', status: 503, instance: '/readyz' });
+        t.equal(ready.headers.get('retry-after'), '5');
+        t.notMatch(JSON.stringify(ready.body), /ECONNREFUSED|127\.0\.0\.1|SELECT/, 'no driver text or SQL');
+
+        const health = await down.get('/healthz');
+        t.equal(health.status, 200, 'the process is alive although the database is not');
+        t.same(health.body, { status: 'ok' });
+      }
+    });
+
+    t.test('/metrics answers with a status its contract declares', async (t) => {
+      // Verifying the key needs the database; whatever the answer, openapi.yaml must declare it.
+      const res = await fetch(`${downUrl}/metrics`, { headers: { authorization: 'Bearer osk_any' } });
+      const text = await res.text();
+      const body = /json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : text;
+      t.same(contractViolations('GET', '/metrics', { status: res.status, headers: res.headers, body }), [], `answered ${res.status}`);
+    });
+  });
+});
+
+t.test('metrics', async (t) => {
+  const svc = await serviceWithPoolStats(t);
+  await seedCatalogue(svc.db);
+
+  async function scrape(): Promise<string> {
+    const res = await svc.api.get<string>('/metrics');
+    if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+    return res.body;
+  }
+  const conflicts = async () => valueOf(await scrape(), 'orders_schedule_conflicts_total') ?? Number.NaN;
+
+  t.test('GET /metrics needs a key with metrics:read: 401 without one, 403 with an orders:read key', async (t) => {
+    const keyless = apiClient(svc.url);
+    const none = await keyless.get('/metrics');
+    t.equal(none.status, 401);
+    t.match(none.body, { type: '/problems/unauthorized', status: 401 });
+    t.match(none.headers.get('www-authenticate'), /^Bearer /);
+
+    const unknown = await apiClient(svc.url, 'osk_unknown').get('/metrics');
+    t.equal(unknown.status, 401);
+
+    const { key: readerKey } = await createApiKey(svc.db, 'order-reader', ['orders:read']);
+    const reader = apiClient(svc.url, readerKey);
+    t.equal((await reader.get('/orders')).status, 200, 'the key itself works');
+    const forbidden = await reader.get('/metrics');
+    t.equal(forbidden.status, 403);
+    t.match(forbidden.body, { type: '/problems/forbidden', status: 403 });
+    t.match(forbidden.headers.get('www-authenticate'), /error="insufficient_scope"/);
+    t.match(forbidden.headers.get('www-authenticate'), /scope="metrics:read"/);
+    t.notMatch(String(forbidden.body.detail), readerKey, 'the key is never echoed');
+
+    const { key: scraperKey } = await createApiKey(svc.db, 'prometheus', ['metrics:read']);
+    const scraper = apiClient(svc.url, scraperKey);
+    t.equal((await scraper.get('/metrics')).status, 200, 'metrics:read alone is enough for /metrics');
+    t.equal((await scraper.get('/orders')).status, 403, 'and gives no access to orders');
+  });
+
+  t.test('GET /metrics is Prometheus text: requests by operation and status, latency histogram', async (t) => {
+    const before = await scrape();
+    t.equal((await svc.api.get('/orders/424242')).status, 404);
+    t.equal((await svc.api.get('/orders/424243')).status, 404);
+    t.equal((await svc.api.get('/orders/abc')).status, 400);
+    t.equal((await svc.api.get('/orders')).status, 200);
+    t.equal((await svc.api.get('/no-such-route-here')).status, 404);
+
+    const res = await svc.api.get<string>('/metrics');
+    t.equal(res.status, 200);
+    t.match(res.headers.get('content-type'), /^text\/plain/);
+    t.match(res.headers.get('content-type'), /version=0\.0\.4/);
+    const text = res.body;
+    t.match(text, /^# TYPE http_requests_total counter$/m);
+    t.match(text, /^# TYPE http_request_duration_seconds histogram$/m);
+    t.match(text, /^# TYPE orders_schedule_conflicts_total counter$/m);
+
+    const delta = (labels: Record<string, string>) => (valueOf(text, 'http_requests_total', labels) ?? 0) - (valueOf(before, 'http_requests_total', labels) ?? 0);
+    t.equal(delta({ operation: 'getOrder', status: '404' }), 2, 'getOrder 404 counted twice');
+    t.equal(delta({ operation: 'getOrder', status: '400' }), 1, 'getOrder 400 counted once');
+    t.equal(delta({ operation: 'listOrders', status: '200' }), 1, 'listOrders 200 counted once');
+    t.equal(delta({ operation: 'unmatched', status: '404' }), 1, 'an unknown route is counted as unmatched');
+    t.notMatch(text, /no-such-route-here|424242/, 'raw paths and ids never become labels');
+    t.ok((valueOf(before, 'http_requests_total', { operation: 'getMetrics', status: '401' }) ?? 0) >= 1, 'refused scrapes are counted too');
+
+    // The latency histogram of getOrder: every declared bucket, cumulative, +Inf = count = requests.
+    const buckets = samples(text).filter((s) => s.name === 'http_request_duration_seconds_bucket' && s.labels.operation === 'getOrder');
+    t.same(
+      buckets.map((b) => b.labels.le),
+      ['0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '+Inf'],
+    );
+    t.ok(
+      buckets.every((b, i) => i === 0 || b.value >= buckets[i - 1]!.value),
+      'buckets are cumulative',
+    );
+    const count = valueOf(text, 'http_request_duration_seconds_count', { operation: 'getOrder' });
+    const requests = samples(text)
+      .filter((s) => s.name === 'http_requests_total' && s.labels.operation === 'getOrder')
+      .reduce((sum, s) => sum + s.value, 0);
+    t.equal(count, 3);
+    t.equal(count, requests, 'every counted getOrder request is in the histogram');
+    t.equal(buckets.at(-1)?.value, count, 'the +Inf bucket holds every request');
+    t.type(valueOf(text, 'http_request_duration_seconds_sum', { operation: 'getOrder' }), 'number');
+    t.match(text, /^process_cpu_user_seconds_total /m, "the process's own metrics are there");
+  });
+
+  t.test('orders_schedule_conflicts_total goes up by exactly 1 per refused conflicting create or replace', async (t) => {
+    t.equal(await conflicts(), 0, 'starts at 0');
+    const first = await svc.api.post('/orders', orderBody('2031-01-01T00:00:00Z'));
+    t.equal(first.status, 201);
+    t.equal(await conflicts(), 0, 'an accepted create is not a conflict');
+
+    const clash = await svc.api.post('/orders', orderBody('2031-01-01T01:00:00Z'));
+    t.equal(clash.status, 409);
+    t.match(clash.body, { type: '/problems/schedule-conflict', conflictingOrderId: first.body.id });
+    t.equal(await conflicts(), 1, 'a refused create counts 1');
+
+    const second = await svc.api.post('/orders', orderBody('2031-01-01T06:00:00Z'));
+    t.equal(second.status, 201);
+    const replace = await svc.api.put(`/orders/${second.body.id}`, orderBody('2031-01-01T02:59:59Z'));
+    t.equal(replace.status, 409);
+    t.equal(await conflicts(), 2, 'a refused replace counts 1');
+
+    // Other refusals are not conflicts.
+    t.equal((await svc.api.post('/orders', orderBody('2031-02-01T00:00:00Z', { services: [{ id: 999 }] }))).status, 422);
+    t.equal((await svc.api.put('/orders/424242', orderBody('2031-03-01T00:00:00Z'))).status, 404);
+    t.equal((await svc.api.put(`/orders/${second.body.id}`, orderBody('2031-01-01T03:00:00Z'))).status, 200, 'exactly 3 hours apart is allowed');
+    t.equal(await conflicts(), 2, 'a 422, a 404 and an accepted replace are not counted');
+  });
+
+  t.test('a conflicting create with an Idempotency-Key counts once, and its replay not again', async (t) => {
+    const taken = await svc.api.post('/orders', orderBody('2032-01-01T00:00:00Z'));
+    t.equal(taken.status, 201);
+    const before = await conflicts();
+    const send = () => svc.api.request('POST', '/orders', { body: orderBody('2032-01-01T02:00:00Z'), headers: { 'idempotency-key': 'metrics-conflict-1' } });
+
+    const refused = await send();
+    t.equal(refused.status, 409);
+    t.match(refused.body, { type: '/problems/schedule-conflict', conflictingOrderId: taken.body.id });
+    t.equal(refused.headers.get('idempotent-replayed'), null, 'the first answer is not a replay');
+    const afterFirst = await conflicts();
+    t.equal(afterFirst, before + 1, 'the refused create is counted once');
+
+    const replayed = await send();
+    t.equal(replayed.status, 409);
+    t.equal(replayed.headers.get('idempotent-replayed'), 'true');
+    t.same(replayed.body, refused.body, 'the same problem is replayed');
+    t.equal(await conflicts(), afterFirst, 'the replay refuses nothing new: not counted');
+  });
+
+  t.test(databaseKind === 'postgres' ? 'database pool gauges are reported' : 'no pool gauges on PGlite, which has no pool', async (t) => {
+    const text = await scrape();
+    if (databaseKind === 'postgres') {
+      t.ok(svc.poolStats, 'openDatabase offers pool figures for Postgres');
+      for (const field of ['total', 'idle', 'waiting']) t.match(text, new RegExp(`^# TYPE db_pool_connections_${field} gauge$`, 'm'));
+      const total = valueOf(text, 'db_pool_connections_total');
+      const idle = valueOf(text, 'db_pool_connections_idle');
+      const waiting = valueOf(text, 'db_pool_connections_waiting');
+      t.ok(total !== undefined && total >= 1 && total <= 10, `open connections: ${total}`);
+      t.ok(idle !== undefined && idle >= 0 && idle <= total!, `idle connections: ${idle}`);
+      t.equal(waiting, 0, 'nothing waits for a connection when requests come one at a time');
+    } else {
+      t.equal(svc.poolStats, undefined);
+      t.notMatch(text, /db_pool_connections/);
+    }
+  });
+});
+
+t.test('rate limiting', async (t) => {
+  const { api: limitedApi, db, url: limitedUrl } = await startService(t, { rateLimitPerMinute: 5 });
+  const keyless = apiClient(limitedUrl);
+
+  t.test('the 6th request with one key in a minute is 429 problem with Retry-After and rate-limit headers', async (t) => {
+    for (let i = 0; i < 5; i++) {
+      const res = await limitedApi.get('/orders');
+      t.equal(res.status, 200, `request ${i + 1}`);
+      t.equal(res.headers.get('x-ratelimit-limit'), '5');
+      t.equal(res.headers.get('x-ratelimit-remaining'), String(4 - i), 'remaining counts down');
+      t.match(res.headers.get('x-ratelimit-reset'), /^\d+$/);
+    }
+    const limited = await limitedApi.get('/orders');
+    t.equal(limited.status, 429);
+    t.match(limited.headers.get('content-type'), /^application\/problem\+json/);
+    t.match(limited.body, { type: '/problems/rate-limited', title: 'Too many requests', status: 429, instance: '/orders' });
+    t.match(limited.body.detail, /5 requests per minute/);
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    t.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After: ${limited.headers.get('retry-after')}`);
+    t.equal(limited.headers.get('x-ratelimit-limit'), '5');
+    t.equal(limited.headers.get('x-ratelimit-remaining'), '0');
+    t.match(limited.headers.get('x-ratelimit-reset'), /^\d+$/);
+
+    const write = await limitedApi.post('/orders', orderBody('2033-01-01T00:00:00Z'));
+    t.equal(write.status, 429, 'the budget is per key, across operations');
+    t.equal(await countRows(db, 'orders'), 0, 'a limited write does nothing');
+    t.equal((await limitedApi.get('/metrics')).status, 429, '/metrics is limited like any keyed operation');
+  });
+
+  t.test('/healthz and /readyz are never limited, with or without a key', async (t) => {
+    for (const client of [limitedApi, keyless]) {
+      for (let i = 0; i < 8; i++) {
+        t.equal((await client.get('/healthz')).status, 200);
+        t.equal((await client.get('/readyz')).status, 200);
+      }
+    }
+  });
+
+  t.test('a second key has its own budget', async (t) => {
+    const { key } = await createApiKey(db, 'second-caller', ['orders:read']);
+    const second = apiClient(limitedUrl, key);
+    const res = await second.get('/orders');
+    t.equal(res.status, 200);
+    t.equal(res.headers.get('x-ratelimit-remaining'), '4');
+    t.equal((await limitedApi.get('/orders')).status, 429, 'the first key is still limited');
+  });
+
+  t.test('requests without a key are limited per client address', async (t) => {
+    for (let i = 0; i < 5; i++) {
+      const res = await keyless.get('/orders');
+      t.equal(res.status, 401, `request ${i + 1}`);
+      t.equal(res.headers.get('x-ratelimit-remaining'), String(4 - i), 'health probes above did not use this budget');
+    }
+    const limited = await keyless.get('/orders');
+    t.equal(limited.status, 429);
+    t.match(limited.body, { type: '/problems/rate-limited' });
+    t.ok(limited.headers.get('retry-after'));
+
+    const spoofed = await keyless.request('GET', '/orders', { headers: { 'x-forwarded-for': '203.0.113.7' } });
+    t.equal(spoofed.status, 429, 'a client cannot pick its address with X-Forwarded-For');
+
+    // Another loopback address is another client.
+    const other = await getFrom('127.0.0.2', `${limitedUrl}/orders`);
+    t.same(contractViolations('GET', '/orders', other), []);
+    t.equal(other.status, 401, 'another address has its own budget');
+    t.equal(other.headers.get('x-ratelimit-remaining'), '4');
+  });
+});
+
+t.test('security headers', async (t) => {
+  t.test('API responses carry nosniff and a CSP with frame-ancestors none, and no X-Powered-By', async (t) => {
+    const responses: Array<[string, { headers: Headers; status: number }]> = [
+      ['GET /orders', await api.get('/orders')],
+      ['GET /orders/{id} 404', await api.get('/orders/424242')],
+      ['401', await anonymous.get('/orders')],
+      ['GET /healthz', await anonymous.get('/healthz')],
+      ['GET /metrics', await api.get('/metrics')],
+      ['unknown route', await api.get('/nothing-here')],
+    ];
+    for (const [label, res] of responses) {
+      t.equal(res.headers.get('x-content-type-options'), 'nosniff', label);
+      const csp = cspDirectives(res.headers);
+      t.equal(csp.get('frame-ancestors'), "'none'", `${label}: frame-ancestors 'none'`);
+      t.equal(csp.get('default-src'), "'self'", `${label}: default-src 'self'`);
+      t.equal(res.headers.get('x-powered-by'), null, `${label}: no x-powered-by`);
+    }
+  });
+
+  t.test('the /docs page still loads under that CSP: no inline scripts, every asset same-origin and served', async (t) => {
+    const page = await fetch(`${url}/docs`, { redirect: 'follow' });
+    t.equal(page.status, 200);
+    t.match(page.headers.get('content-type'), /^text\/html/);
+    t.equal(page.headers.get('x-content-type-options'), 'nosniff');
+    const csp = cspDirectives(page.headers);
+    t.equal(csp.get('frame-ancestors'), "'none'");
+    t.equal(csp.get('script-src'), "'self'");
+    const html = await page.text();
+    t.match(html, /swagger/i);
+
+    const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)];
+    t.ok(scripts.length > 0, 'the page has scripts');
+    const assets: string[] = [];
+    for (const [, attributes, content] of scripts) {
+      const src = /\bsrc="([^"]+)"/.exec(attributes!)?.[1];
+      t.ok(src, 'every script is loaded from a file (script-src self blocks inline scripts)');
+      t.equal(content!.trim(), '', 'and has no inline code');
+      if (src) assets.push(src);
+    }
+    for (const [, href] of html.matchAll(/<link\b[^>]*\brel="stylesheet"[^>]*\bhref="([^"]+)"/gi)) assets.push(href!);
+    t.notMatch(html, /\son[a-z]+="/i, 'no inline event handlers (script-src-attr none)');
+    for (const asset of assets) {
+      const assetUrl = new URL(asset, page.url);
+      t.equal(assetUrl.origin, new URL(url).origin, `${asset} is same-origin`);
+      const res = await fetch(assetUrl);
+      t.equal(res.status, 200, `${asset} is served`);
+      await res.arrayBuffer();
+    }
+  });
+});
+
+t.test('CORS', async (t) => {
+  const preflight = (base: string, origin: string) =>
+    fetch(`${base}/orders`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,idempotency-key' },
+    });
+
+  t.test('is off by default: no Access-Control-Allow-Origin, and a preflight is not a CORS success', async (t) => {
+    const res = await api.request('GET', '/orders', { headers: { origin: 'https://app.example' } });
+    t.equal(res.status, 200);
+    t.equal(res.headers.get('access-control-allow-origin'), null);
+
+    const pre = await preflight(url, 'https://app.example');
+    await pre.arrayBuffer();
+    t.ok(pre.status >= 400, `preflight answered ${pre.status}`);
+    t.equal(pre.headers.get('access-control-allow-origin'), null);
+    t.equal(pre.headers.get('access-control-allow-methods'), null);
+    t.equal(pre.headers.get('access-control-allow-headers'), null);
+  });
+
+  t.test('when configured, an allowed origin may call with Authorization and Idempotency-Key; others may not', async (t) => {
+    const { api: corsApi, url: corsUrl } = await startService(t, { corsOrigins: ['https://app.example'] });
+
+    const pre = await preflight(corsUrl, 'https://app.example');
+    await pre.arrayBuffer();
+    t.ok(pre.status >= 200 && pre.status < 300, `preflight answered ${pre.status}`);
+    t.equal(pre.headers.get('access-control-allow-origin'), 'https://app.example');
+    t.ok(listHeader(pre.headers, 'access-control-allow-methods').includes('post'), 'POST allowed');
+    const allowedHeaders = listHeader(pre.headers, 'access-control-allow-headers');
+    for (const header of ['authorization', 'idempotency-key', 'content-type']) t.ok(allowedHeaders.includes(header), `${header} allowed`);
+    t.equal(pre.headers.get('access-control-allow-credentials'), null, 'no cookies: keys go in Authorization');
+
+    const actual = await corsApi.request('GET', '/orders', { headers: { origin: 'https://app.example' } });
+    t.equal(actual.status, 200);
+    t.equal(actual.headers.get('access-control-allow-origin'), 'https://app.example');
+    t.ok(listHeader(actual.headers, 'vary').includes('origin'), 'Vary: Origin, so caches keep origins apart');
+    const exposed = listHeader(actual.headers, 'access-control-expose-headers');
+    for (const header of ['etag', 'location', 'retry-after']) t.ok(exposed.includes(header), `${header} readable by the page`);
+
+    const evilPre = await preflight(corsUrl, 'https://evil.example');
+    await evilPre.arrayBuffer();
+    t.equal(evilPre.headers.get('access-control-allow-origin'), null, 'another origin gets no preflight grant');
+    const evil = await corsApi.request('GET', '/orders', { headers: { origin: 'https://evil.example' } });
+    t.equal(evil.headers.get('access-control-allow-origin'), null, 'nor access to a response');
+  });
+});
+
