@@ -25,7 +25,8 @@ export function versionsAcceptedBy(ifMatch: string | undefined, orderId: string)
   if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
   const prefix = `${orderId}-`;
   return entityTags(ifMatch)
-    .filter((tag) => !tag.weak && tag.opaque.startsWith(prefix) && /^\d{1,9}$/.test(tag.opaque.slice(prefix.length)))
+    // Strong comparison is exact: "223-01" is not "223-1".
+    .filter((tag) => !tag.weak && tag.opaque.startsWith(prefix) && /^[1-9]\d{0,8}$/.test(tag.opaque.slice(prefix.length)))
     .map((tag) => Number(tag.opaque.slice(prefix.length)));
 }
 

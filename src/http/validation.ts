@@ -28,12 +28,20 @@ type Validate = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null }
 
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
   if (httpPart === 'body') return boundedArrays(bodyAjv.compile(schema as object), schema as ObjectSchema);
-  const textSchema = schema as ObjectSchema;
+  // Node lowercases header names; with a custom compiler Fastify leaves the schema's as written
+  // (Idempotency-Key), so they are lowercased here or the rules would never apply.
+  const textSchema = httpPart === 'headers' ? lowercaseHeaderNames(schema as ObjectSchema) : (schema as ObjectSchema);
   // A query parameter the operation does not have is refused, so `?serviceid=1` is not silently
   // ignored into an unfiltered list.
   const compiled: Validate = textAjv.compile(httpPart === 'querystring' ? { ...textSchema, additionalProperties: false } : textSchema);
   return strictIntegers(compiled, textSchema);
 };
+
+function lowercaseHeaderNames(schema: ObjectSchema): ObjectSchema {
+  const properties = Object.fromEntries(Object.entries(schema.properties ?? {}).map(([name, property]) => [name.toLowerCase(), property]));
+  const required = Array.isArray(schema.required) ? schema.required.map((name: string) => name.toLowerCase()) : schema.required;
+  return { ...schema, properties, ...(required === undefined ? {} : { required }) };
+}
 
 /**
  * With allErrors, Ajv would check every entry of a 100,000-entry array that is only allowed 20:
