@@ -82,6 +82,7 @@ export async function buildApp({ db, logger = false, http = {}, poolStats }: App
   });
   await registerDocs(app, contract);
 
+  authenticateFirst(app);
   const cursors = new CursorCodec(() => sharedSecret(db, 'cursor-signing'));
   const handlers: ServiceHandlers = { ...orderHandlers(db, cursors), ...serviceHandlers(db, cursors), ...operationsHandlers(db, metrics) };
   await app.register(openapiGlue, {
@@ -92,6 +93,22 @@ export async function buildApp({ db, logger = false, http = {}, poolStats }: App
 
   sweepExpiredIdempotencyKeys(app, db);
   return app;
+}
+
+/**
+ * fastify-openapi-glue runs an operation's security handler as a preHandler, after the body is
+ * parsed and validated, so a caller without a key would be told what is wrong with its body. It
+ * runs as an onRequest hook instead: no valid key, nothing else is looked at.
+ */
+function authenticateFirst(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    const operationId = (route.schema as { operationId?: string } | undefined)?.operationId;
+    if (operationId === undefined || typeof route.preHandler !== 'function') return;
+    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    // After the route's other onRequest hooks (the rate limit), so refused callers still count.
+    route.onRequest = [...existing, route.preHandler] as typeof route.onRequest;
+    route.preHandler = undefined;
+  });
 }
 
 function acceptJsonBodiesOnly(app: FastifyInstance): void {

@@ -9,6 +9,14 @@ export function requestIdFor(request: { headers: Record<string, string | string[
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
+// A key sent where it does not belong (?access_token=osk_…) must not reach the log either.
+const KEY_LIKE = /osk_[A-Za-z0-9_-]*/g;
+const SECRET_PARAMETER = /([?&][^=&]*(?:token|key|secret|password|auth)[^=&]*=)[^&]*/gi;
+
+function withoutSecrets(url: string): string {
+  return url.replace(KEY_LIKE, 'osk_[redacted]').replace(SECRET_PARAMETER, '$1[redacted]');
+}
+
 /**
  * One log line per request, at completion, with its id, operation, status and duration; never
  * bodies or headers (so never a credential). Fastify's "incoming request" line is dropped.
@@ -21,7 +29,7 @@ export class RequestLog extends LogController {
   override requestCompleted(error: Error | null, request: FastifyRequest, reply: FastifyReply): void {
     const line = {
       method: request.method,
-      url: request.url,
+      url: withoutSecrets(request.url),
       operationId: (request.routeOptions.schema as { operationId?: string } | undefined)?.operationId,
       statusCode: reply.statusCode,
       responseTimeMs: Math.round(reply.elapsedTime * 100) / 100,
