@@ -344,10 +344,12 @@ export interface components {
         Problem: {
             /**
              * Format: uri-reference
-             * @description One of `/problems/validation`, `/problems/not-found`, `/problems/method-not-allowed`,
-             *     `/problems/schedule-conflict`, `/problems/conflict`, `/problems/unknown-service`,
-             *     `/problems/payload-too-large`, `/problems/unsupported-media-type`, `/problems/unavailable`,
-             *     `/problems/internal`.
+             * @description One of `/problems/validation`, `/problems/unauthorized`, `/problems/forbidden`,
+             *     `/problems/not-found`, `/problems/method-not-allowed`, `/problems/schedule-conflict`,
+             *     `/problems/conflict`, `/problems/precondition-failed`, `/problems/payload-too-large`,
+             *     `/problems/unsupported-media-type`, `/problems/unknown-service`,
+             *     `/problems/idempotency-key-reused`, `/problems/rate-limited`, `/problems/internal`,
+             *     `/problems/unavailable`; or `about:blank` with the status's standard title.
              * @example /problems/schedule-conflict
              */
             type: string;
@@ -428,18 +430,6 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /**
-         * @description A request with this `Idempotency-Key` is still being processed (retry shortly), or the order
-         *     conflicts with another (see `ScheduleConflict`).
-         */
-        IdempotencyConflict: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
         /** @description The request is malformed or invalid (bad JSON, schema violation, bad path or query value). */
         BadRequest: {
             headers: {
@@ -461,19 +451,17 @@ export interface components {
         /** @description The request conflicts with the current state (a duplicate, or a resource still in use). */
         Conflict: {
             headers: {
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                 [name: string]: unknown;
             };
             content: {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /**
-         * @description Another order is scheduled less than 3 hours from the requested datetime
-         *     (`/problems/schedule-conflict`), or, on create, a request with the same `Idempotency-Key` is still
-         *     being processed (`/problems/idempotency-in-progress`).
-         */
+        /** @description Another order is scheduled less than 3 hours from the requested datetime. */
         ScheduleConflict: {
             headers: {
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                 [name: string]: unknown;
             };
             content: {
@@ -495,6 +483,7 @@ export interface components {
          */
         UnknownService: {
             headers: {
+                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                 [name: string]: unknown;
             };
             content: {

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { sql } from 'kysely';
 import openapiGlue from 'fastify-openapi-glue';
 import { bearerAuth, bearerToken } from './auth/security.js';
 import { KeyVerifier } from './auth/verifier.js';
@@ -22,6 +23,8 @@ import { serviceHandlers } from './services/handlers.js';
 
 export interface AppOptions {
   db: Db;
+  /** Readiness probe; by default a plain SELECT 1 through Kysely. */
+  ping?: (timeoutMs: number) => Promise<void>;
   logger?: FastifyServerOptions['logger'];
   http?: Partial<HttpSettings>;
   /** Connection pool figures for /metrics (the pg pool; PGlite has none). */
@@ -32,7 +35,7 @@ const ONE_MIB = 1024 * 1024;
 const IDEMPOTENCY_SWEEP_MS = 15 * 60_000;
 
 /** The whole HTTP service around a database, without a listening socket (tests use it directly). */
-export async function buildApp({ db, logger = false, http = {}, poolStats }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ db, ping = defaultPing(db), logger = false, http = {}, poolStats }: AppOptions): Promise<FastifyInstance> {
   const settings: HttpSettings = { ...defaultHttpSettings, ...http };
   const app = Fastify({
     logger,
@@ -64,7 +67,8 @@ export async function buildApp({ db, logger = false, http = {}, poolStats }: App
   app.addHook('onRequest', async (request, reply) => {
     // Echo the request id so a caller can quote it in a bug report.
     reply.header('x-request-id', request.id);
-    if (closing) {
+    // Liveness stays 200 while draining: the process is alive, just not taking new work.
+    if (closing && request.url !== '/healthz') {
       reply.header('connection', 'close');
       throw new ProblemError('unavailable', 'The server is shutting down; retry on another instance.', {}, { 'retry-after': '1' });
     }
@@ -78,13 +82,13 @@ export async function buildApp({ db, logger = false, http = {}, poolStats }: App
   });
   await registerProtection(app, settings, async (request) => {
     const token = bearerToken(request.headers.authorization);
-    return token === undefined ? undefined : (await verifier.verify(token))?.keyId;
+    return token === undefined ? undefined : (await verifier.verifyFor(request, token))?.keyId;
   });
   await registerDocs(app, contract);
 
   authenticateFirst(app);
   const cursors = new CursorCodec(() => sharedSecret(db, 'cursor-signing'));
-  const handlers: ServiceHandlers = { ...orderHandlers(db, cursors), ...serviceHandlers(db, cursors), ...operationsHandlers(db, metrics) };
+  const handlers: ServiceHandlers = { ...orderHandlers(db, cursors), ...serviceHandlers(db, cursors), ...operationsHandlers(ping, metrics) };
   await app.register(openapiGlue, {
     specification: contract.document,
     serviceHandlers: handlers,
@@ -109,6 +113,10 @@ function authenticateFirst(app: FastifyInstance): void {
     route.onRequest = [...existing, route.preHandler] as typeof route.onRequest;
     route.preHandler = undefined;
   });
+}
+
+function defaultPing(db: Db): (timeoutMs: number) => Promise<void> {
+  return async () => void (await sql`SELECT 1`.execute(db));
 }
 
 function acceptJsonBodiesOnly(app: FastifyInstance): void {

@@ -17,7 +17,7 @@ async function main(config: Config): Promise<void> {
 
 async function startApp(config: Config, target: DatabaseTarget) {
   let log: ((error: Error) => void) | undefined;
-  const { db, poolStats } = await openDatabase(target, { onIdleError: (error) => log?.(error) });
+  const { db, poolStats, ping } = await openDatabase(target, { onIdleError: (error) => log?.(error) });
   const migration = await migrateToLatest(db);
   // A newcomer's first run has something to show and a key to show it with; a server database is
   // never seeded and never given a key by itself.
@@ -32,6 +32,7 @@ async function startApp(config: Config, target: DatabaseTarget) {
     logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
     http: config.http,
     poolStats,
+    ping,
   });
   log = (error) => app.log.warn({ err: error }, 'idle database connection failed');
   app.addHook('onClose', async () => db.destroy());

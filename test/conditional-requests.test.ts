@@ -315,3 +315,20 @@ t.test('an If-Match or If-None-Match longer than the contract allows (1000 chara
   t.equal((await storedOrder(order.id))!.version, 1, 'nothing changed');
   await api.delete(`/orders/${order.id}`);
 });
+
+t.test('renaming a service moves the ETag of the orders that include it (their body changed)', async (t) => {
+  const created = await api.post('/services', { id: 7777, name: 'Etag probe' });
+  t.equal(created.status, 201);
+  const order = await api.post('/orders', orderBody('2039-06-01T00:00:00Z', { services: [{ id: 7777 }] }));
+  const other = await api.post('/orders', orderBody('2039-07-01T00:00:00Z', { services: [{ id: 123 }] }));
+  const before = order.headers.get('etag')!;
+  t.equal((await api.put('/services/7777', { name: 'Etag probe renamed' })).status, 200);
+  const after = await api.request('GET', `/orders/${order.body.id}`, { headers: { 'if-none-match': before } });
+  t.equal(after.status, 200, 'not 304: the cached copy shows the old name');
+  t.equal(after.body.services[0].name, 'Etag probe renamed');
+  t.not(after.headers.get('etag'), before);
+  const stale = await api.request('PUT', `/orders/${order.body.id}`, { headers: { 'if-match': before }, body: orderBody('2039-06-01T00:00:00Z', { services: [{ id: 7777 }] }) });
+  t.equal(stale.status, 412, 'a write based on the old representation is refused');
+  const untouched = await api.request('GET', `/orders/${other.body.id}`, { headers: { 'if-none-match': other.headers.get('etag')! } });
+  t.equal(untouched.status, 304, 'orders without the service keep their ETag');
+});

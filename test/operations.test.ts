@@ -307,9 +307,7 @@ t.test('rate limiting', async (t) => {
     for (let i = 0; i < 5; i++) {
       const res = await limitedApi.get('/orders');
       t.equal(res.status, 200, `request ${i + 1}`);
-      t.equal(res.headers.get('x-ratelimit-limit'), '5');
-      t.equal(res.headers.get('x-ratelimit-remaining'), String(4 - i), 'remaining counts down');
-      t.match(res.headers.get('x-ratelimit-reset'), /^\d+$/);
+      t.equal(res.headers.get('x-ratelimit-remaining'), null, 'limit headers come only with a 429, as declared');
     }
     const limited = await limitedApi.get('/orders');
     t.equal(limited.status, 429);
@@ -340,17 +338,15 @@ t.test('rate limiting', async (t) => {
   t.test('a second key has its own budget', async (t) => {
     const { key } = await createApiKey(db, 'second-caller', ['orders:read']);
     const second = apiClient(limitedUrl, key);
-    const res = await second.get('/orders');
-    t.equal(res.status, 200);
-    t.equal(res.headers.get('x-ratelimit-remaining'), '4');
+    for (let i = 0; i < 5; i++) t.equal((await second.get('/orders')).status, 200, `second key, request ${i + 1}`);
+    t.equal((await second.get('/orders')).status, 429, 'and its own limit');
     t.equal((await limitedApi.get('/orders')).status, 429, 'the first key is still limited');
   });
 
   t.test('requests without a key are limited per client address', async (t) => {
     for (let i = 0; i < 5; i++) {
       const res = await keyless.get('/orders');
-      t.equal(res.status, 401, `request ${i + 1}`);
-      t.equal(res.headers.get('x-ratelimit-remaining'), String(4 - i), 'health probes above did not use this budget');
+      t.equal(res.status, 401, `request ${i + 1} (the health probes above used none of this budget)`);
     }
     const limited = await keyless.get('/orders');
     t.equal(limited.status, 429);
@@ -363,8 +359,7 @@ t.test('rate limiting', async (t) => {
     // Another loopback address is another client.
     const other = await getFrom('127.0.0.2', `${limitedUrl}/orders`);
     t.same(contractViolations('GET', '/orders', other), []);
-    t.equal(other.status, 401, 'another address has its own budget');
-    t.equal(other.headers.get('x-ratelimit-remaining'), '4');
+    t.equal(other.status, 401, 'another address has its own budget (401, not 429)');
   });
 });
 

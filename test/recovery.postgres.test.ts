@@ -15,6 +15,9 @@ import { apiClient, freshDatabase, orderBody, seedCatalogue } from './helper.js'
 class Relay {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private frozen = false;
+  /** Bytes held back while frozen, delivered in order on thaw. */
+  private held: Array<() => void> = [];
   port = 0;
 
   constructor(private readonly target: { host: string; port: number }) {}
@@ -22,15 +25,30 @@ class Relay {
   async up(): Promise<void> {
     this.server = createServer((client) => {
       const upstream = connect(this.target.port, this.target.host);
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
-        socket.on('error', () => socket.destroy());
+      for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+        this.sockets.add(from);
+        from.on('close', () => this.sockets.delete(from));
+        from.on('error', () => from.destroy());
+        from.on('end', () => to.end());
+        from.on('data', (chunk) => {
+          const deliver = () => void (to.writable && to.write(chunk));
+          if (this.frozen) this.held.push(deliver);
+          else deliver();
+        });
       }
-      client.pipe(upstream).pipe(client);
     });
     await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
     this.port = (this.server.address() as { port: number }).port;
+  }
+
+  /** Connections stay open but nothing gets through: a server that stopped answering. */
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  thaw(): void {
+    this.frozen = false;
+    for (const deliver of this.held.splice(0)) deliver();
   }
 
   async down(): Promise<void> {
@@ -75,4 +93,37 @@ t.test('while Postgres is unreachable requests get 503 and /readyz is 503; when 
   t.equal(created.status, 201, 'writes work again');
   const stored = await setup.selectFrom('orders').select('datetime').orderBy('datetime').execute();
   t.same(stored.map((o) => o.datetime.toISOString()), ['2050-01-01T00:00:00.000Z', '2050-03-01T00:00:00.000Z'], 'exactly the acknowledged orders are stored');
+});
+
+t.test('when Postgres stops answering on open connections, requests end in 503 (not a hang) and readiness probes do not exhaust the pool', async (t) => {
+  const { db: setup, target } = await freshDatabase(t);
+  if (target.kind !== 'postgres') throw new Error('this test needs the Postgres suite');
+  await seedCatalogue(setup);
+  const { key } = await createApiKey(setup, 'frozen', allScopes);
+  const url = new URL(target.url);
+  const relay = new Relay({ host: url.hostname, port: Number(url.port || 5432) });
+  await relay.up();
+  t.teardown(() => relay.down());
+  url.host = `127.0.0.1:${relay.port}`;
+  const { db, ping, poolStats } = await openDatabase({ kind: 'postgres', url: url.toString() });
+  const app = await buildApp({ db, ping, poolStats, http: { rateLimitPerMinute: 0 } });
+  t.teardown(async () => {
+    await app.close();
+    await db.destroy();
+  });
+  const api = apiClient(await app.listen({ port: 0, host: '127.0.0.1' }), key);
+  t.equal((await api.get('/orders')).status, 200, 'warm: the key is verified and cached');
+
+  relay.freeze();
+  const probes = await Promise.all(Array.from({ length: 12 }, () => api.get('/readyz')));
+  t.same([...new Set(probes.map((p) => p.status))], [503], 'readiness says not ready');
+  const stuck = await api.get('/orders');
+  t.equal(stuck.status, 503, 'a request on a silent connection ends with 503 (client-side query timeout)');
+  t.equal(stuck.body.type, '/problems/unavailable');
+
+  relay.thaw();
+  t.equal((await api.get('/readyz')).status, 200, 'ready again once Postgres answers');
+  t.equal((await api.post('/orders', orderBody('2051-01-01T00:00:00Z'))).status, 201, 'and the pool still has connections to work with');
+  const pool = poolStats!();
+  t.ok(pool.total <= 10 && pool.waiting === 0, `pool not exhausted: ${JSON.stringify(pool)}`);
 });

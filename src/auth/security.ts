@@ -34,7 +34,7 @@ export function bearerAuth(verifier: KeyVerifier) {
       throw unauthorized('Send an API key as Authorization: Bearer <key>.', REALM);
     }
     const token = bearerToken(header);
-    const caller = token === undefined ? undefined : await verifier.verify(token);
+    const caller = token === undefined ? undefined : await verifier.verifyFor(request, token);
     if (!caller) {
       throw unauthorized('The API key is not valid (unknown, revoked or malformed).', `${REALM}, error="invalid_token"`);
     }

@@ -35,6 +35,21 @@ export class KeyVerifier {
     this.maxEntries = options.maxEntries ?? 10_000;
   }
 
+  private readonly perRequest = new WeakMap<object, Promise<Caller | undefined>>();
+
+  /**
+   * verify(), at most once per request: the rate limiter and the security handler both ask, and
+   * a failed lookup (database down) must not be waited for twice.
+   */
+  verifyFor(request: object, key: string): Promise<Caller | undefined> {
+    let verification = this.perRequest.get(request);
+    if (!verification) {
+      verification = this.verify(key);
+      this.perRequest.set(request, verification);
+    }
+    return verification;
+  }
+
   async verify(key: string): Promise<Caller | undefined> {
     const keyHash = hashApiKey(key);
     const now = Date.now();

@@ -1,5 +1,5 @@
 import { PGlite, types } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import parseDate from 'postgres-date';
@@ -17,6 +17,8 @@ export interface OpenedDatabase {
   target: DatabaseTarget;
   /** The pg pool's connection counts (Postgres only), for metrics. */
   poolStats?: () => { total: number; idle: number; waiting: number };
+  /** Resolves when the database answers within `timeoutMs`; never leaves a connection stuck. */
+  ping: (timeoutMs: number) => Promise<void>;
 }
 
 export interface DatabaseOptions {
@@ -36,8 +38,11 @@ export async function openDatabase(
       // Fail fast (503) instead of queueing forever when the server is unreachable.
       connectionTimeoutMillis: 2_000,
       idleTimeoutMillis: 30_000,
-      // A runaway query must not hold a connection for ever.
-      statement_timeout: 15_000,
+      // A runaway query must not hold a connection for ever (the server cancels it), and a
+      // connection that stops answering altogether fails the request (503) instead of hanging.
+      statement_timeout: 5_000,
+      query_timeout: 10_000,
+      keepAlive: true,
       application_name: 'orders-service',
     });
     // A connection that breaks (Postgres restarted, network cut) emits 'error' on its client; pg
@@ -47,7 +52,18 @@ export async function openDatabase(
     pool.on('error', (error) => options.onIdleError?.(error));
     pool.on('connect', (client) => client.on('error', (error) => options.onIdleError?.(error)));
     const poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), target, poolStats };
+    const ping = async (timeoutMs: number) => {
+      const client = await pool.connect();
+      try {
+        // query_timeout per query is supported by pg, though missing from its QueryConfig type.
+        await client.query({ text: 'SELECT 1', query_timeout: timeoutMs } as pg.QueryConfig);
+        client.release();
+      } catch (error) {
+        client.release(true); // a connection that did not answer is discarded, not reused
+        throw error;
+      }
+    };
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), target, poolStats, ping };
   }
   const unlock = target.dataDir.startsWith('memory://') ? () => {} : lockDataDir(target.dataDir);
   try {
@@ -59,7 +75,9 @@ export async function openDatabase(
       if (!pglite.closed) await pglite.close();
       unlock();
     };
-    return { db: withCleanup(db, release), target };
+    // In-process: it answers or the process is wedged anyway.
+    const ping = async () => void (await sql`SELECT 1`.execute(db));
+    return { db: withCleanup(db, release), target, ping };
   } catch (error) {
     unlock();
     throw error;

@@ -29,7 +29,12 @@ export function isDataException(error: unknown): boolean {
 // The server is down, restarting, refusing connections, unreachable or too busy to answer in time
 // (57014: statement_timeout): all worth a retry, none the client's fault.
 const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '53300', '57014', '57P01', '57P02', '57P03']);
-const unavailableMessages = [/Connection terminated/i, /timeout exceeded when trying to connect/i, /Client has encountered a connection error/i];
+const unavailableMessages = [
+  /Connection terminated/i,
+  /timeout exceeded when trying to connect/i,
+  /Client has encountered a connection error/i,
+  /Query read timeout/i,
+];
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;

@@ -12,7 +12,6 @@ const kinds = {
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   'schedule-conflict': { status: 409, title: 'Schedule conflict' },
   conflict: { status: 409, title: 'Conflict' },
-  'idempotency-in-progress': { status: 409, title: 'Request in progress' },
   'precondition-failed': { status: 412, title: 'Precondition failed' },
   'payload-too-large': { status: 413, title: 'Payload too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },

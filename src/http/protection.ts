@@ -59,6 +59,8 @@ export async function registerProtection(
         return keyId === undefined ? `ip:${request.ip}` : `key:${keyId}`;
       },
       allowList: (request) => unlimited.has(request.url.split('?', 1)[0] ?? ''),
+      // Only a 429 carries the limit headers (as declared in openapi.yaml).
+      addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
       errorResponseBuilder: (_request, context) =>
         new ProblemError('rate-limited', `Rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} seconds.`),
     });

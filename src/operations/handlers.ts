@@ -1,6 +1,4 @@
-import { sql } from 'kysely';
 import type { operations } from '../../generated/api.js';
-import type { Db } from '../db/database.js';
 import type { OperationHandler } from '../http/operations.js';
 import { ProblemError } from '../http/problem.js';
 import type { ServiceMetrics } from './metrics.js';
@@ -13,7 +11,7 @@ export interface OperationsHandlers {
 
 const READINESS_TIMEOUT_MS = 1_000;
 
-export function operationsHandlers(db: Db, metrics: ServiceMetrics): OperationsHandlers {
+export function operationsHandlers(ping: (timeoutMs: number) => Promise<void>, metrics: ServiceMetrics): OperationsHandlers {
   return {
     async getHealth() {
       return { status: 'ok' };
@@ -21,11 +19,12 @@ export function operationsHandlers(db: Db, metrics: ServiceMetrics): OperationsH
 
     async getReadiness() {
       let timer: NodeJS.Timeout | undefined;
+      // The ping has its own timeout; this one also bounds waiting for a free connection.
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error('readiness check timed out')), READINESS_TIMEOUT_MS);
       });
       try {
-        await Promise.race([sql`SELECT 1`.execute(db), timeout]);
+        await Promise.race([ping(READINESS_TIMEOUT_MS), timeout]);
       } catch {
         throw new ProblemError('unavailable', 'The database is not answering; this instance is not ready.', {}, { 'retry-after': '5' });
       } finally {

@@ -60,15 +60,21 @@ export async function createService(db: Executor, service: { id?: number; name: 
   }
 }
 
-/** Renames a service; undefined when there is no such service. */
+/**
+ * Renames a service; undefined when there is no such service. Orders that include it show the new
+ * name, so their versions (and ETags) move on too, in the same statement.
+ */
 export async function renameService(db: Executor, id: number, name: string): Promise<ServiceRecord | undefined> {
   try {
-    return await db
-      .updateTable('services')
-      .set({ name, updated_at: sql<Date>`now()` })
-      .where('id', '=', id)
-      .returning(['id', 'name'])
-      .executeTakeFirst();
+    const { rows } = await sql<ServiceRecord>`
+      WITH renamed AS (
+        UPDATE services SET name = ${name}, updated_at = now() WHERE id = ${id} RETURNING id, name
+      ), bumped AS (
+        UPDATE orders SET version = version + 1
+        WHERE id IN (SELECT order_id FROM order_services WHERE service_id IN (SELECT id FROM renamed))
+      )
+      SELECT id, name FROM renamed`.execute(db);
+    return rows[0];
   } catch (error) {
     throw duplicateFrom(error, { name }) ?? error;
   }
