@@ -16,7 +16,11 @@ export function registerErrorHandling(app: FastifyInstance, contract: OpenApiDoc
   app.setErrorHandler((error, request, reply) => {
     const problem = problemFrom(error, request);
     if (error instanceof ScheduleConflictError) metrics.scheduleConflicts.inc();
-    if (problem.status >= 500) {
+    // Unavailability (database down, shutting down) is an operating condition, one short line
+    // each; anything else at 5xx is a bug worth its stack.
+    if (problem.status === 503) {
+      request.log.warn({ problem: problem.problem.type, reason: (error as Error).message }, 'request refused: unavailable');
+    } else if (problem.status >= 500) {
       request.log.error({ err: error, problem: problem.problem.type }, 'request failed');
     }
     return sendProblem(reply, problem, request);
