@@ -10,7 +10,6 @@ import { allScopes, hashApiKey, isScope, type Scope } from '../src/auth/keys.js'
 import { createApiKey, revokeApiKey } from '../src/auth/repository.js';
 import { contractPath, loadContract } from '../src/contract.js';
 import { openDatabase, type DatabaseTarget, type Db } from '../src/db/database.js';
-import { migrateToLatest } from '../src/db/migrator.js';
 import { seedSampleData } from '../src/db/seed.js';
 import { apiClient, countRows, databaseKind, freshDatabase, freshDatabaseTarget, orderBody, seedCatalogue, startService, type Api } from './helper.js';
 

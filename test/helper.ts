@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { buildApp } from '../src/app.js';
@@ -157,4 +158,13 @@ export async function countRows(db: Db, table: 'orders' | 'order_services' | 'se
 /** An order body at `datetime` for service 123 unless told otherwise. */
 export function orderBody(datetime: string, overrides: Record<string, unknown> = {}) {
   return { datetime, totalfee: 100, services: [{ id: 123 }], ...overrides };
+}
+
+/** A port nothing listens on: bind one, note it, release it. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

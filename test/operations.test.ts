@@ -1,5 +1,4 @@
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import t from 'tap';
 import { buildApp } from '../src/app.js';
 import { allScopes } from '../src/auth/keys.js';
@@ -7,18 +6,9 @@ import { createApiKey } from '../src/auth/repository.js';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrator.js';
 import { contractViolations, type ContractResponse } from './contract.js';
-import { apiClient, countRows, databaseKind, freshDatabaseTarget, orderBody, seedCatalogue, startService } from './helper.js';
+import { apiClient, closedPort, countRows, databaseKind, freshDatabaseTarget, orderBody, seedCatalogue, startService } from './helper.js';
 
 type TestContext = Parameters<typeof startService>[0];
-
-/** A port nothing listens on: bind one, note it, release it. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * Like startService, but built with the pool figures openDatabase offers (Postgres only), as

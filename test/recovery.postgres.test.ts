@@ -3,6 +3,7 @@ import t from 'tap';
 import { buildApp } from '../src/app.js';
 import { allScopes } from '../src/auth/keys.js';
 import { createApiKey } from '../src/auth/repository.js';
+import type { HttpSettings } from '../src/config.js';
 import { openDatabase } from '../src/db/database.js';
 import { apiClient, freshDatabase, orderBody, seedCatalogue } from './helper.js';
 
@@ -57,24 +58,29 @@ class Relay {
   }
 }
 
-t.test('while Postgres is unreachable requests get 503 and /readyz is 503; when it is back the service recovers by itself', async (t) => {
+/** The service on a fresh database, reaching Postgres only through a relay the test controls. */
+async function serviceBehindRelay(t: Parameters<typeof freshDatabase>[0], http: Partial<HttpSettings>) {
   const { db: setup, target } = await freshDatabase(t);
   if (target.kind !== 'postgres') throw new Error('this test needs the Postgres suite');
   await seedCatalogue(setup);
-  const { key } = await createApiKey(setup, 'recovery', allScopes);
-
+  const { key } = await createApiKey(setup, 'relayed', allScopes);
   const url = new URL(target.url);
   const relay = new Relay({ host: url.hostname, port: Number(url.port || 5432) });
   await relay.up();
   t.teardown(() => relay.down());
   url.host = `127.0.0.1:${relay.port}`;
-  const { db } = await openDatabase({ kind: 'postgres', url: url.toString() });
-  const app = await buildApp({ db, http: { rateLimitPerMinute: 0, apiKeyCacheSeconds: 0 } });
+  const { db, ping, poolStats } = await openDatabase({ kind: 'postgres', url: url.toString() });
+  const app = await buildApp({ db, ping, poolStats, http: { rateLimitPerMinute: 0, ...http } });
   t.teardown(async () => {
     await app.close();
     await db.destroy();
   });
   const api = apiClient(await app.listen({ port: 0, host: '127.0.0.1' }), key);
+  return { api, relay, setup, poolStats: poolStats! };
+}
+
+t.test('while Postgres is unreachable requests get 503 and /readyz is 503; when it is back the service recovers by itself', async (t) => {
+  const { api, relay, setup } = await serviceBehindRelay(t, { apiKeyCacheSeconds: 0 });
 
   t.equal((await api.post('/orders', orderBody('2050-01-01T00:00:00Z'))).status, 201, 'healthy before');
   t.equal((await api.get('/readyz')).status, 200);
@@ -96,22 +102,7 @@ t.test('while Postgres is unreachable requests get 503 and /readyz is 503; when 
 });
 
 t.test('when Postgres stops answering on open connections, requests end in 503 (not a hang) and readiness probes do not exhaust the pool', async (t) => {
-  const { db: setup, target } = await freshDatabase(t);
-  if (target.kind !== 'postgres') throw new Error('this test needs the Postgres suite');
-  await seedCatalogue(setup);
-  const { key } = await createApiKey(setup, 'frozen', allScopes);
-  const url = new URL(target.url);
-  const relay = new Relay({ host: url.hostname, port: Number(url.port || 5432) });
-  await relay.up();
-  t.teardown(() => relay.down());
-  url.host = `127.0.0.1:${relay.port}`;
-  const { db, ping, poolStats } = await openDatabase({ kind: 'postgres', url: url.toString() });
-  const app = await buildApp({ db, ping, poolStats, http: { rateLimitPerMinute: 0 } });
-  t.teardown(async () => {
-    await app.close();
-    await db.destroy();
-  });
-  const api = apiClient(await app.listen({ port: 0, host: '127.0.0.1' }), key);
+  const { api, relay, poolStats } = await serviceBehindRelay(t, {});
   t.equal((await api.get('/orders')).status, 200, 'warm: the key is verified and cached');
 
   relay.freeze();
@@ -124,6 +115,6 @@ t.test('when Postgres stops answering on open connections, requests end in 503 (
   relay.thaw();
   t.equal((await api.get('/readyz')).status, 200, 'ready again once Postgres answers');
   t.equal((await api.post('/orders', orderBody('2051-01-01T00:00:00Z'))).status, 201, 'and the pool still has connections to work with');
-  const pool = poolStats!();
+  const pool = poolStats();
   t.ok(pool.total <= 10 && pool.waiting === 0, `pool not exhausted: ${JSON.stringify(pool)}`);
 });

@@ -1,17 +1,7 @@
-import { createServer } from 'node:net';
 import t from 'tap';
 import { buildApp } from '../src/app.js';
 import { openDatabase } from '../src/db/database.js';
-import { apiClient } from './helper.js';
-
-/** A port nothing listens on: bind one, note it, release it. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { apiClient, closedPort } from './helper.js';
 
 t.test('when Postgres is unreachable, requests fail fast with a 503 problem and Retry-After, not a 500', async (t) => {
   const { db } = await openDatabase({ kind: 'postgres', url: `postgres://postgres@127.0.0.1:${await closedPort()}/orders` });

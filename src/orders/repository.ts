@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { SqlState, isConstraintViolation } from '../db/errors.js';
 import { guardedWrite } from '../db/savepoint.js';
@@ -150,6 +150,17 @@ export async function listOrders(db: Executor, query: OrderListQuery): Promise<O
   return rows.map(toRecord);
 }
 
+/**
+ * The columns of an order just written by a CTE (`row`), with its services named from the
+ * catalogue: the links written in the same statement are not visible to it yet.
+ */
+function writtenOrderColumns(row: RawBuilder<unknown>, serviceIds: number[]) {
+  return sql`${row}.id::text AS id, ${row}.datetime, ${row}.totalfee, ${row}.created_at, ${row}.updated_at,
+    ${row}.created_by, ${row}.updated_by, ${row}.version,
+    (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
+     FROM services s WHERE s.id = ANY(${serviceIds}::integer[])) AS services`;
+}
+
 /** Inserts the order and its service links in one statement; the database enforces the 3-hour rule. */
 export async function createOrder(db: Executor, draft: OrderDraft, actor: string): Promise<OrderRecord> {
   return withWriteRetries(db, draft, undefined, async () => {
@@ -162,11 +173,7 @@ export async function createOrder(db: Executor, draft: OrderDraft, actor: string
         INSERT INTO order_services (order_id, service_id)
         SELECT created.id, service_id FROM created, unnest(${draft.serviceIds}::integer[]) AS service_id
       )
-      SELECT created.id::text AS id, created.datetime, created.totalfee, created.created_at, created.updated_at,
-        created.created_by, created.updated_by, created.version,
-        (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
-         FROM services s WHERE s.id = ANY(${draft.serviceIds}::integer[])) AS services
-      FROM created`.execute(db);
+      SELECT ${writtenOrderColumns(sql.ref('created'), draft.serviceIds)} FROM created`.execute(db);
     return toRecord(rows[0]!);
   });
 }
@@ -213,11 +220,7 @@ export async function replaceOrder(
           SELECT updated.id, service_id FROM updated, unnest(${draft.serviceIds}::integer[]) AS service_id
           ON CONFLICT DO NOTHING
         )
-        SELECT updated.id::text AS id, updated.datetime, updated.totalfee, updated.created_at, updated.updated_at,
-          updated.created_by, updated.updated_by, updated.version,
-          (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
-           FROM services s WHERE s.id = ANY(${draft.serviceIds}::integer[])) AS services
-        FROM updated`.execute(trx);
+        SELECT ${writtenOrderColumns(sql.ref('updated'), draft.serviceIds)} FROM updated`.execute(trx);
       return toRecord(rows[0]!);
     }),
   );
