@@ -39,6 +39,8 @@ export async function buildApp({ db, ping = defaultPing(db), logger = false, htt
   const settings: HttpSettings = { ...defaultHttpSettings, ...http };
   const app = Fastify({
     logger,
+    // Behind N load balancers, the client address is the Nth from the right in X-Forwarded-For.
+    trustProxy: settings.trustedProxyHops > 0 ? (_address: string, hop: number) => hop < settings.trustedProxyHops : false,
     bodyLimit: ONE_MIB,
     genReqId: requestIdFor,
     logController: new RequestLog(),

@@ -20,9 +20,14 @@ export interface HttpSettings {
   apiKeyCacheSeconds: number;
   /** Origins allowed by CORS; empty means CORS is off. */
   corsOrigins: string[];
+  /**
+   * How many proxies in front of the service to trust for the client address (X-Forwarded-For),
+   * which keyless rate limiting counts by; 0 trusts none.
+   */
+  trustedProxyHops: number;
 }
 
-export const defaultHttpSettings: HttpSettings = { rateLimitPerMinute: 1200, apiKeyCacheSeconds: 10, corsOrigins: [] };
+export const defaultHttpSettings: HttpSettings = { rateLimitPerMinute: 1200, apiKeyCacheSeconds: 10, corsOrigins: [], trustedProxyHops: 0 };
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -42,6 +47,7 @@ const schema = {
     },
     RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 0, default: defaultHttpSettings.rateLimitPerMinute },
     API_KEY_CACHE_SECONDS: { type: 'integer', minimum: 0, maximum: 3600, default: defaultHttpSettings.apiKeyCacheSeconds },
+    TRUSTED_PROXY_HOPS: { type: 'integer', minimum: 0, maximum: 10, default: 0 },
     CORS_ORIGINS: { type: 'string', pattern: '^(https?://[^,\\s]+)(,https?://[^,\\s]+)*$' },
   },
 } as const;
@@ -55,6 +61,7 @@ interface RawEnv {
   RATE_LIMIT_PER_MINUTE: number;
   API_KEY_CACHE_SECONDS: number;
   CORS_ORIGINS?: string;
+  TRUSTED_PROXY_HOPS: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -76,6 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitPerMinute: raw.RATE_LIMIT_PER_MINUTE,
       apiKeyCacheSeconds: raw.API_KEY_CACHE_SECONDS,
       corsOrigins: raw.CORS_ORIGINS ? raw.CORS_ORIGINS.split(',') : [],
+      trustedProxyHops: raw.TRUSTED_PROXY_HOPS,
     },
   };
 }

@@ -451,3 +451,13 @@ t.test('CORS', async (t) => {
   });
 });
 
+
+t.test('behind a trusted load balancer (TRUSTED_PROXY_HOPS=1) keyless clients are told apart by X-Forwarded-For', async (t) => {
+  const { url } = await startService(t, { rateLimitPerMinute: 2, trustedProxyHops: 1 });
+  const keyless = apiClient(url);
+  const from = (address: string) => keyless.request('GET', '/orders', { headers: { 'x-forwarded-for': address } });
+  t.equal((await from('198.51.100.1')).status, 401);
+  t.equal((await from('198.51.100.1')).status, 401);
+  t.equal((await from('198.51.100.1')).status, 429, 'one client used up its budget');
+  t.equal((await from('198.51.100.2')).status, 401, 'another client behind the same balancer has its own');
+});

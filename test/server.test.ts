@@ -142,12 +142,13 @@ t.test('configuration defaults and parsing', async (t) => {
     databaseUrl: undefined,
     pgliteDataDir: './.data',
     logLevel: 'info',
-    http: { rateLimitPerMinute: 1200, apiKeyCacheSeconds: 10, corsOrigins: [] },
+    http: { rateLimitPerMinute: 1200, apiKeyCacheSeconds: 10, corsOrigins: [], trustedProxyHops: 0 },
   });
-  t.same(loadConfig({ RATE_LIMIT_PER_MINUTE: '0', API_KEY_CACHE_SECONDS: '1', CORS_ORIGINS: 'https://a.example,http://b.example:8080' }).http, {
+  t.same(loadConfig({ RATE_LIMIT_PER_MINUTE: '0', API_KEY_CACHE_SECONDS: '1', CORS_ORIGINS: 'https://a.example,http://b.example:8080', TRUSTED_PROXY_HOPS: '1' }).http, {
     rateLimitPerMinute: 0,
     apiKeyCacheSeconds: 1,
     corsOrigins: ['https://a.example', 'http://b.example:8080'],
+    trustedProxyHops: 1,
   });
   t.throws(() => loadConfig({ CORS_ORIGINS: '*' }), /CORS_ORIGINS/);
   t.match(loadConfig({ PORT: '8080', DATABASE_URL: 'postgres://u@h/db', DATABASE_URL_UNUSED: 'x', LOG_LEVEL: 'warn' }), { port: 8080, databaseUrl: 'postgres://u@h/db', logLevel: 'warn' });
