@@ -192,6 +192,20 @@ t.test('the order of keys inside the JSON body does not make it a different requ
   await api.delete(`/orders/${first.body.id}`);
 });
 
+t.test('a retry that says the same thing differently replays: "123" for 123, .000Z for Z, services reordered', async (t) => {
+  const key = newKey('normalised');
+  const first = await postWithKey(api, '/orders', { datetime: '2030-06-01T09:00:00Z', totalfee: 100, services: [{ id: 123 }, { id: 456 }] }, key);
+  t.equal(first.status, 201);
+  const same = await postWithKey(api, '/orders', { datetime: '2030-06-01T10:00:00.000+01:00', totalfee: 100.0, services: [{ id: '456' }, { id: 123, name: 'Inspection' }] }, key);
+  t.equal(same.status, 201, 'replayed, not refused');
+  t.equal(same.headers.get('idempotent-replayed'), 'true');
+  t.same(same.body, first.body);
+  const different = await postWithKey(api, '/orders', { datetime: '2030-06-01T09:00:00Z', totalfee: 100.01, services: [{ id: 123 }, { id: 456 }] }, key);
+  t.equal(different.status, 422, 'a different fee is a different request');
+  t.equal(await countRows(db, 'orders'), 1);
+  await api.delete(`/orders/${first.body.id}`);
+});
+
 t.test('Idempotency-Keys are scoped per API key', async (t) => {
   const key = newKey('shared');
   const body = orderBody('2030-06-01T09:00:00.000Z');

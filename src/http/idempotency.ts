@@ -25,13 +25,15 @@ export async function idempotently<B>(
   db: Kysely<Database>,
   request: FastifyRequest,
   reply: FastifyReply,
+  /** What makes two requests the same: the normalised input, so `"123"` and `123` match. */
+  fingerprint: unknown,
   work: (executor: Executor) => Promise<OperationResponse<B>>,
 ): Promise<B> {
   const key = request.headers['idempotency-key'];
   const caller = request.caller;
   if (typeof key !== 'string' || !caller) return send(reply, await work(db));
 
-  const claim: IdempotencyClaim = { apiKeyId: caller.keyId, key, requestHash: requestHash(request) };
+  const claim: IdempotencyClaim = { apiKeyId: caller.keyId, key, requestHash: requestHash(request, fingerprint) };
   const outcome = await db.transaction().execute(async (trx) => {
     const earlier = await claimIdempotencyKey(trx, claim);
     if (earlier) return { earlier };
@@ -69,10 +71,10 @@ function send<B>(reply: FastifyReply, response: OperationResponse<B>): B {
   return response.body;
 }
 
-/** The same operation with the same JSON body (key order aside) hashes the same. */
-function requestHash(request: FastifyRequest): string {
+/** The same operation with the same normalised input (key order aside) hashes the same. */
+function requestHash(request: FastifyRequest, fingerprint: unknown): string {
   const operation = `${request.method} ${request.routeOptions.url ?? ''}`;
-  return createHash('sha256').update(operation).update('\n').update(canonicalJson(request.body)).digest('hex');
+  return createHash('sha256').update(operation).update('\n').update(canonicalJson(fingerprint)).digest('hex');
 }
 
 function canonicalJson(value: unknown): string {

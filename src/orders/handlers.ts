@@ -70,7 +70,8 @@ export function orderHandlers(db: Db, cursors: CursorCodec): OrderHandlers {
     async createOrder(request, reply) {
       const draft = orderDraftFrom(request.body);
       const by = actor(request);
-      return idempotently(db, request, reply, async (executor) => {
+      const fingerprint = { ...draft, serviceIds: [...draft.serviceIds].sort((a, b) => a - b) };
+      return idempotently(db, request, reply, fingerprint, async (executor) => {
         const order = await createOrder(executor, draft, by);
         return { statusCode: 201, headers: { location: `/orders/${order.id}`, etag: etagOf(order) }, body: toOrder(order) };
       });

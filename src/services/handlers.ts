@@ -41,10 +41,10 @@ export function serviceHandlers(db: Db, cursors: CursorCodec): ServiceCatalogueH
 
     async createService(request, reply) {
       // The contract keeps chosen ids below 1000000, where generated ids start (see the migration).
-      const { id, name } = request.body;
-      return idempotently(db, request, reply, async (executor) => {
-        const service = await createService(executor, { id, name: serviceName(name) });
-        return { statusCode: 201, headers: { location: `/services/${service.id}` }, body: service };
+      const service = { id: request.body.id, name: serviceName(request.body.name) };
+      return idempotently(db, request, reply, service, async (executor) => {
+        const created = await createService(executor, service);
+        return { statusCode: 201, headers: { location: `/services/${created.id}` }, body: created };
       });
     },
 
