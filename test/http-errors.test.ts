@@ -45,6 +45,12 @@ async function refused(t: Test, method: string, path: string, options: RequestOp
   return res;
 }
 
+/** GET /orders with a bad query is a 400 whose errors name the parameter. */
+async function refusedQuery(t: Test, query: string, path: string) {
+  const res = await refused(t, 'GET', `/orders?${query}`, {}, 400, '/problems/validation', `GET /orders?${query}`);
+  t.ok(paths(res).includes(path), `${query}: errors name ${path}`);
+}
+
 const paths = (res: ApiResponse): string[] => (res.body?.errors ?? []).map((e: { path: string }) => e.path);
 
 t.test('a valid order body is accepted (so every refusal below is caused by its one defect)', async (t) => {
@@ -277,8 +283,7 @@ t.test('a malformed query is 400 naming the parameter', async (t) => {
     ['serviceId=abc', '/query/serviceId'],
     ['cursor=!!', '/query/cursor'],
   ] as const) {
-    const res = await refused(t, 'GET', `/orders?${query}`, {}, 400, '/problems/validation', `GET /orders?${query}`);
-    t.ok(paths(res).includes(path), `${query}: errors name ${path}`);
+    await refusedQuery(t, query, path);
   }
 });
 
@@ -288,8 +293,7 @@ t.test('numeric query parameters must be plain decimal integers', async (t) => {
     ['limit=1e1', '/query/limit'],
     ['serviceId=0x7B', '/query/serviceId'],
   ] as const) {
-    const res = await refused(t, 'GET', `/orders?${query}`, {}, 400, '/problems/validation', `GET /orders?${query}`);
-    t.ok(paths(res).includes(path), `${query}: errors name ${path}`);
+    await refusedQuery(t, query, path);
   }
 });
 

@@ -254,6 +254,27 @@ t.test('the rule is global: orders with disjoint services still conflict', async
   ]);
 });
 
+/** After a race around `center`: every refusal names the winner, and only the winner is stored there. */
+// The last overload of t.test is (cb), so this is the subtest type.
+type Test = Parameters<Parameters<typeof t.test>[0]>[0];
+
+async function assertOnlyWinnerHolds(
+  t: Test,
+  responses: ApiResponse[],
+  winner: { id: string; datetime: string },
+  center: string,
+): Promise<void> {
+  for (const [i, res] of responses.entries()) {
+    if (res.status !== 409) continue;
+    t.match(res.body, { type: '/problems/schedule-conflict', conflictingOrderId: winner.id, conflictingDatetime: winner.datetime }, `request ${i} names the winner`);
+  }
+  t.same(
+    await storedBetween(shift(center, -3 * HOUR), shift(center, 3 * HOUR)),
+    [{ id: winner.id, datetime: winner.datetime }],
+    'only the winner is stored in the window',
+  );
+}
+
 t.test('concurrent overlapping creates: exactly one 201, every other request 409, one order stored', async (t) => {
   const base = '2031-09-10T12:00:00.000Z';
   const n = 40;
@@ -272,15 +293,7 @@ t.test('concurrent overlapping creates: exactly one 201, every other request 409
   const winner = created[0]?.body;
   if (!winner) return;
 
-  for (const [i, res] of responses.entries()) {
-    if (res.status !== 409) continue;
-    t.match(res.body, { type: '/problems/schedule-conflict', conflictingOrderId: winner.id, conflictingDatetime: winner.datetime }, `request ${i} names the winner`);
-  }
-  t.same(
-    await storedBetween(shift(base, -3 * HOUR), shift(base, 3 * HOUR)),
-    [{ id: winner.id, datetime: winner.datetime }],
-    'exactly the one accepted order is stored in the window',
-  );
+  await assertOnlyWinnerHolds(t, responses, winner, base);
   t.same(await serviceIdsOf(winner.id), [456], 'with its service link');
   t.equal(await countRows(db, 'orders'), ordersBefore + 1);
   t.equal(await countRows(db, 'order_services'), linksBefore + 1, 'no stray service links from the refused requests');
@@ -310,15 +323,7 @@ t.test('concurrent replaces into the same empty window: exactly one 200, the res
   t.equal(winner.id, orders[winnerIndex]!.id);
   t.equal(winner.datetime, shift(target, winnerIndex * 60_000));
 
-  for (const [i, res] of responses.entries()) {
-    if (res.status !== 409) continue;
-    t.match(res.body, { type: '/problems/schedule-conflict', conflictingOrderId: winner.id, conflictingDatetime: winner.datetime }, `request ${i} names the winner`);
-  }
-  t.same(
-    await storedBetween(shift(target, -3 * HOUR), shift(target, 3 * HOUR)),
-    [{ id: winner.id, datetime: winner.datetime }],
-    'only the winner is in the window',
-  );
+  await assertOnlyWinnerHolds(t, responses, winner, target);
   t.same(await serviceIdsOf(winner.id), [456], "the winner's services were replaced");
   for (const [i, o] of orders.entries()) {
     if (i === winnerIndex) continue;

@@ -10,6 +10,16 @@ export const SqlState = {
   restrictViolation: '23001',
 } as const;
 
+/**
+ * Concurrent writers on the exclusion constraint can deadlock (40P01: each waits for the other's
+ * uncommitted row) or fail serialization (40001). Postgres rolls one back; trying it again is safe
+ * and then meets the winner's committed row as an ordinary conflict.
+ */
+export function isTransientConflict(error: unknown): boolean {
+  const code = (error as DriverError | null)?.code;
+  return code === '40P01' || code === '40001';
+}
+
 interface DriverError {
   code?: unknown;
   constraint?: unknown;
@@ -28,7 +38,8 @@ export function isDataException(error: unknown): boolean {
 
 // The server is down, restarting, refusing connections, unreachable or too busy to answer in time
 // (57014: statement_timeout): all worth a retry, none the client's fault.
-const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '53300', '57014', '57P01', '57P02', '57P03']);
+// 40P01/40001 land here only when retries were exhausted: still the server's to sort out, never a 500.
+const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '40001', '40P01', '53300', '57014', '57P01', '57P02', '57P03']);
 const unavailableMessages = [
   /Connection terminated/i,
   /timeout exceeded when trying to connect/i,

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { SqlState, isConstraintViolation } from '../db/errors.js';
+import { SqlState, isConstraintViolation, isTransientConflict } from '../db/errors.js';
 import { guardedWrite } from '../db/savepoint.js';
 
 /** Repositories accept the database or an open transaction. */
@@ -70,7 +70,9 @@ const SCHEDULE_WINDOW = 'orders_schedule_window';
 const SERVICE_REFERENCE = 'order_services_service_id_fkey';
 // A write refused for a reason that vanished before we could name it (the conflicting order was
 // deleted, the missing service created) is simply tried again, a bounded number of times.
-const MAX_ATTEMPTS = 3;
+const MAX_ATTEMPTS = 5;
+/** First key of the advisory locks that queue writers per 3-hour bucket (arbitrary, fixed). */
+const SCHEDULE_LOCK_SPACE = 30301;
 
 interface OrderRow {
   id: string;
@@ -163,7 +165,8 @@ function writtenOrderColumns(row: RawBuilder<unknown>, serviceIds: number[]) {
 
 /** Inserts the order and its service links in one statement; the database enforces the 3-hour rule. */
 export async function createOrder(db: Executor, draft: OrderDraft, actor: string): Promise<OrderRecord> {
-  return withWriteRetries(db, draft, undefined, async () => {
+  return withWriteRetries(db, draft, undefined, () => inTransaction(db, async (trx) => {
+    await queueForScheduleWindow(trx, draft.datetime);
     const { rows } = await sql<OrderRow>`
       WITH created AS (
         INSERT INTO orders (datetime, totalfee, created_by, updated_by)
@@ -173,9 +176,31 @@ export async function createOrder(db: Executor, draft: OrderDraft, actor: string
         INSERT INTO order_services (order_id, service_id)
         SELECT created.id, service_id FROM created, unnest(${draft.serviceIds}::integer[]) AS service_id
       )
-      SELECT ${writtenOrderColumns(sql.ref('created'), draft.serviceIds)} FROM created`.execute(db);
+      SELECT ${writtenOrderColumns(sql.ref('created'), draft.serviceIds)} FROM created`.execute(trx);
     return toRecord(rows[0]!);
-  });
+  }));
+}
+
+/**
+ * Writers whose 3-hour windows could meet queue on shared advisory locks before writing. Without
+ * this, two transactions each inserting into the other's window wait for each other inside the
+ * exclusion check and Postgres breaks the deadlock only after a second. The constraint still
+ * decides who wins; the locks only make contenders take turns. Time is cut into 3-hour buckets and
+ * a writer locks its bucket and both neighbours, in order: two datetimes less than 3 hours apart
+ * are at most one bucket apart, so they always share a lock.
+ */
+async function queueForScheduleWindow(trx: Transaction<Database>, datetime: string): Promise<void> {
+  await sql`
+    SELECT pg_advisory_xact_lock(${SCHEDULE_LOCK_SPACE}, bucket)
+    FROM (
+      SELECT floor(extract(epoch FROM ${datetime}::timestamptz) / 10800)::integer + step AS bucket
+      FROM generate_series(-1, 1) AS step
+      ORDER BY bucket
+    ) AS buckets`.execute(trx);
+}
+
+function inTransaction<T>(db: Executor, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return db.isTransaction ? work(db as Transaction<Database>) : (db as Kysely<Database>).transaction().execute(work);
 }
 
 /** Why a replace or delete did not happen, when it did not. */
@@ -203,6 +228,7 @@ export async function replaceOrder(
     db.transaction().execute(async (trx) => {
       const refusal = await lockForWrite(trx, id, expected);
       if (refusal) return refusal;
+      await queueForScheduleWindow(trx, draft.datetime);
       // The unlink and link touch disjoint rows (services leaving, services arriving), as
       // sub-statements of one statement cannot see each other's changes.
       const { rows } = await sql<OrderRow>`
@@ -288,7 +314,9 @@ async function withWriteRetries<T>(db: Executor, draft: OrderDraft, orderId: str
       return await guardedWrite(db, write);
     } catch (error) {
       const lastAttempt = attempt >= MAX_ATTEMPTS;
-      if (isConstraintViolation(error, SqlState.exclusionViolation, SCHEDULE_WINDOW)) {
+      if (isTransientConflict(error) && !lastAttempt) {
+        continue;
+      } else if (isConstraintViolation(error, SqlState.exclusionViolation, SCHEDULE_WINDOW)) {
         const conflicting = await findConflictingOrder(db, draft.datetime, orderId);
         if (conflicting || lastAttempt) throw new ScheduleConflictError(draft.datetime, conflicting);
       } else if (isConstraintViolation(error, SqlState.foreignKeyViolation, SERVICE_REFERENCE)) {
