@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { sql } from 'kysely';
 import pg from 'pg';
+import type { Middleware } from 'openapi-fetch';
 import { buildApp } from '../src/app.js';
 import { allScopes } from '../src/auth/keys.js';
 import { createApiKey } from '../src/auth/repository.js';
+import { createOrdersClient, type OrdersClient } from '../src/client.js';
 import type { HttpSettings } from '../src/config.js';
 import { openDatabase, type DatabaseTarget, type Db } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrator.js';
@@ -111,12 +113,37 @@ export function apiClient(baseUrl: string, apiKey?: string): Api {
   };
 }
 
+/** Fails the call when a response breaks openapi.yaml, so every test is also a contract check. */
+const contractCheck: Middleware = {
+  async onResponse({ request, response }) {
+    const text = await response.clone().text();
+    const body = text === '' ? undefined : isJson(response.headers) ? JSON.parse(text) : text;
+    const { pathname, search } = new URL(request.url);
+    const violations = contractViolations(request.method, pathname + search, { status: response.status, headers: response.headers, body });
+    if (violations.length > 0) throw new Error(`Response breaks openapi.yaml:\n  ${violations.join('\n  ')}`);
+    return undefined;
+  },
+};
+
+/**
+ * The package's typed client (src/client.ts) at `baseUrl` with `apiKey`, checking every response
+ * against openapi.yaml. Tests use it for everything the types allow; `apiClient` is for requests
+ * the types forbid (malformed JSON, wrong types, unknown paths).
+ */
+export function typedClient(baseUrl: string, apiKey?: string): OrdersClient {
+  const client = createOrdersClient({ baseUrl, ...(apiKey ? { apiKey } : {}) });
+  client.use(contractCheck);
+  return client;
+}
+
 function isJson(headers: Headers): boolean {
   return /^application\/(.+\+)?json/.test(headers.get('content-type') ?? '');
 }
 
 export interface RunningService {
-  /** A client holding an API key with every scope. */
+  /** The typed client (src/client.ts) holding an API key with every scope. */
+  client: OrdersClient;
+  /** Raw HTTP with the same key, for requests the types forbid. */
   api: Api;
   /** That key, for tests that build their own requests. */
   apiKey: string;
@@ -135,7 +162,7 @@ export async function startService(t: TestContext, http: Partial<HttpSettings> =
   const app = await buildApp({ db, http: { rateLimitPerMinute: 0, ...http } });
   t.teardown(() => app.close());
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  return { api: apiClient(url, key), apiKey: key, db, target, url };
+  return { client: typedClient(url, key), api: apiClient(url, key), apiKey: key, db, target, url };
 }
 
 /** Catalogue entries most tests use. */
