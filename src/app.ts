@@ -44,9 +44,11 @@ export async function buildApp({ db, ping = defaultPing(db), logger = false, htt
     bodyLimit: ONE_MIB,
     genReqId: requestIdFor,
     logController: new RequestLog(),
-    // Slow clients cannot hold a connection for ever; a stuck request is cut off.
-    connectionTimeout: 30_000,
-    requestTimeout: 30_000,
+    // Slow clients cannot hold a connection for ever: headers and the whole request have deadlines,
+    // checked every second (Node's default is every 30 s, too coarse to stop a slowloris).
+    http: { headersTimeout: settings.headersTimeoutMs, connectionsCheckingInterval: 1_000 },
+    requestTimeout: settings.requestTimeoutMs,
+    connectionTimeout: settings.requestTimeoutMs,
     keepAliveTimeout: 5_000,
     // Refused during shutdown by our own hook below, so the answer is a problem like any other.
     return503OnClosing: false,
@@ -57,6 +59,8 @@ export async function buildApp({ db, ping = defaultPing(db), logger = false, htt
       if (socket.writable) socket.end(clientErrorResponse(error as { code?: string }));
     },
   });
+  // Beyond this many open sockets new ones are dropped, so a flood cannot exhaust file descriptors.
+  app.server.maxConnections = settings.maxConnections;
   const contract = loadContract();
   const metrics = new ServiceMetrics(poolStats);
   app.decorateRequest('caller', null);

@@ -9,6 +9,10 @@ export interface Config {
   /** PGlite data directory (or `memory://`), used only without `databaseUrl`. */
   pgliteDataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Server processes on this machine (node:cluster); more than one needs a Postgres server. */
+  workers: number;
+  /** How long SIGTERM waits for in-flight requests before the process gives up and exits 1. */
+  shutdownGraceMs: number;
   http: HttpSettings;
 }
 
@@ -25,9 +29,23 @@ export interface HttpSettings {
    * which keyless rate limiting counts by; 0 trusts none.
    */
   trustedProxyHops: number;
+  /** A client must finish sending its headers within this time (slowloris). */
+  headersTimeoutMs: number;
+  /** A client must finish sending its whole request within this time. */
+  requestTimeoutMs: number;
+  /** Open connections per process beyond which new ones are dropped at once. */
+  maxConnections: number;
 }
 
-export const defaultHttpSettings: HttpSettings = { rateLimitPerMinute: 1200, apiKeyCacheSeconds: 10, corsOrigins: [], trustedProxyHops: 0 };
+export const defaultHttpSettings: HttpSettings = {
+  rateLimitPerMinute: 1200,
+  apiKeyCacheSeconds: 10,
+  corsOrigins: [],
+  trustedProxyHops: 0,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  maxConnections: 2_000,
+};
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -49,6 +67,11 @@ const schema = {
     API_KEY_CACHE_SECONDS: { type: 'integer', minimum: 0, maximum: 3600, default: defaultHttpSettings.apiKeyCacheSeconds },
     TRUSTED_PROXY_HOPS: { type: 'integer', minimum: 0, maximum: 10, default: 0 },
     CORS_ORIGINS: { type: 'string', pattern: '^(https?://[^,\\s]+)(,https?://[^,\\s]+)*$' },
+    WORKERS: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
+    SHUTDOWN_GRACE_SECONDS: { type: 'integer', minimum: 1, maximum: 600, default: 10 },
+    HEADERS_TIMEOUT_SECONDS: { type: 'integer', minimum: 1, maximum: 600, default: defaultHttpSettings.headersTimeoutMs / 1000 },
+    REQUEST_TIMEOUT_SECONDS: { type: 'integer', minimum: 1, maximum: 3600, default: defaultHttpSettings.requestTimeoutMs / 1000 },
+    MAX_CONNECTIONS: { type: 'integer', minimum: 1, maximum: 1_000_000, default: defaultHttpSettings.maxConnections },
   },
 } as const;
 
@@ -62,6 +85,11 @@ interface RawEnv {
   API_KEY_CACHE_SECONDS: number;
   CORS_ORIGINS?: string;
   TRUSTED_PROXY_HOPS: number;
+  WORKERS: number;
+  SHUTDOWN_GRACE_SECONDS: number;
+  HEADERS_TIMEOUT_SECONDS: number;
+  REQUEST_TIMEOUT_SECONDS: number;
+  MAX_CONNECTIONS: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -73,17 +101,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (error) {
     throw new ConfigError(`Invalid configuration: ${(error as Error).message}`);
   }
+  if (raw.WORKERS > 1 && !raw.DATABASE_URL) {
+    throw new ConfigError('Invalid configuration: WORKERS > 1 needs DATABASE_URL (the embedded database serves one process)');
+  }
+  if (raw.HEADERS_TIMEOUT_SECONDS > raw.REQUEST_TIMEOUT_SECONDS) {
+    throw new ConfigError('Invalid configuration: HEADERS_TIMEOUT_SECONDS must not exceed REQUEST_TIMEOUT_SECONDS');
+  }
   return {
     port: raw.PORT,
     host: raw.HOST,
     databaseUrl: raw.DATABASE_URL,
     pgliteDataDir: raw.PGLITE_DATA_DIR,
     logLevel: raw.LOG_LEVEL,
+    workers: raw.WORKERS,
+    shutdownGraceMs: raw.SHUTDOWN_GRACE_SECONDS * 1000,
     http: {
       rateLimitPerMinute: raw.RATE_LIMIT_PER_MINUTE,
       apiKeyCacheSeconds: raw.API_KEY_CACHE_SECONDS,
       corsOrigins: raw.CORS_ORIGINS ? raw.CORS_ORIGINS.split(',') : [],
       trustedProxyHops: raw.TRUSTED_PROXY_HOPS,
+      headersTimeoutMs: raw.HEADERS_TIMEOUT_SECONDS * 1000,
+      requestTimeoutMs: raw.REQUEST_TIMEOUT_SECONDS * 1000,
+      maxConnections: raw.MAX_CONNECTIONS,
     },
   };
 }

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -6,6 +7,7 @@ import { migrateToLatest } from './db/migrator.js';
 import { seedSampleData } from './db/seed.js';
 import { allScopes } from './auth/keys.js';
 import { countApiKeys, createApiKey } from './auth/repository.js';
+import { superviseWorkers } from './cluster.js';
 
 /** Process entry: config → database (migrated) → app → listen, and a graceful exit on signals. */
 async function main(config: Config): Promise<void> {
@@ -40,7 +42,7 @@ async function startApp(config: Config, target: DatabaseTarget) {
   if (seeded) app.log.info(seeded, 'embedded database seeded with the sample data');
 
   // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the pool, exit.
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an unexpected error');
     else app.log.info({ signal }, 'shutting down');
     await app.close();
@@ -71,7 +73,9 @@ function describe(target: DatabaseTarget): string {
 }
 
 try {
-  await main(loadConfig());
+  const config = loadConfig();
+  if (config.workers > 1 && cluster.isPrimary) superviseWorkers(config);
+  else await main(config);
 } catch (error) {
   // One clear line for the operator, not a stack through node_modules.
   const message = error instanceof Error ? error.message : String(error);
