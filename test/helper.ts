@@ -6,7 +6,7 @@ import type { Middleware } from 'openapi-fetch';
 import { buildApp } from '../src/app.js';
 import { allScopes } from '../src/auth/keys.js';
 import { createApiKey } from '../src/auth/repository.js';
-import { createOrdersClient, type OrdersClient } from '../src/client.js';
+import { createOrdersClient, type components, type OrdersClient } from '../src/client.js';
 import type { HttpSettings } from '../src/config.js';
 import { openDatabase, type DatabaseTarget, type Db } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrator.js';
@@ -183,9 +183,11 @@ export async function countRows(db: Db, table: 'orders' | 'order_services' | 'se
 }
 
 /** An order body at `datetime` for service 123 unless told otherwise. */
-export function orderBody(datetime: string, overrides: Record<string, unknown> = {}) {
+export function orderBody(datetime: string, overrides: Partial<OrderInput> = {}): OrderInput {
   return { datetime, totalfee: 100, services: [{ id: 123 }], ...overrides };
 }
+
+type OrderInput = components['schemas']['OrderInput'];
 
 /** A port nothing listens on: bind one, note it, release it. */
 export async function closedPort(): Promise<number> {

@@ -1,10 +1,14 @@
 import { sql } from 'kysely';
 import t from 'tap';
 import { createApiKey } from '../src/auth/repository.js';
-import { apiClient, countRows, orderBody, seedCatalogue, startService, type Api, type ApiResponse } from './helper.js';
+import type { components, OrdersClient } from '../src/client.js';
+import { countRows, orderBody, seedCatalogue, startService, typedClient } from './helper.js';
 
-const { api, db, url } = await startService(t);
+const { client, api, db, url } = await startService(t);
 await seedCatalogue(db);
+
+type OrderInput = components['schemas']['OrderInput'];
+type NewService = components['schemas']['NewService'];
 
 let keys = 0;
 /** A fresh Idempotency-Key, unique within this file. */
@@ -13,9 +17,19 @@ function newKey(label: string): string {
   return `${label}-${keys}-3f0c9a5e-8d21-4d7b`;
 }
 
-function postWithKey(client: Api, path: string, body: unknown, key: string): Promise<ApiResponse> {
-  return client.request('POST', path, { body, headers: { 'idempotency-key': key } });
+/** POST /orders with an Idempotency-Key, as `caller` (our key unless told otherwise). */
+function postOrder(body: OrderInput, key: string, caller: OrdersClient = client) {
+  return caller.POST('/orders', { body, params: { header: { 'Idempotency-Key': key } } });
 }
+
+/** POST /services with an Idempotency-Key. */
+function postService(body: NewService, key: string) {
+  return client.POST('/services', { body, params: { header: { 'Idempotency-Key': key } } });
+}
+
+const removeOrder = (orderId: string) => client.DELETE('/orders/{orderId}', { params: { path: { orderId } } });
+const removeService = (serviceId: number) => client.DELETE('/services/{serviceId}', { params: { path: { serviceId } } });
+const renameService = (serviceId: number, name: string) => client.PUT('/services/{serviceId}', { params: { path: { serviceId } }, body: { name } });
 
 async function ordersAt(datetime: string): Promise<string[]> {
   const rows = await db
@@ -36,108 +50,110 @@ async function storedEntry(key: string) {
 }
 
 /** A second caller with its own API key, talking to the same service. */
-async function anotherCaller(name: string): Promise<Api> {
+async function anotherCaller(name: string): Promise<OrdersClient> {
   const { key } = await createApiKey(db, name, ['orders:read', 'orders:write', 'services:write']);
-  return apiClient(url, key);
+  return typedClient(url, key);
 }
 
 t.test('a retry after a 201 replays it: same status, body, Location and ETag, and one order', async (t) => {
   const key = newKey('created');
   const body = orderBody('2030-01-01T09:00:00.000Z', { services: [{ id: 123 }, { id: 456 }] });
-  const first = await postWithKey(api, '/orders', body, key);
-  t.equal(first.status, 201);
-  t.equal(first.headers.get('idempotent-replayed'), null, 'the first response is not a replay');
-  t.equal(first.headers.get('location'), `/orders/${first.body.id}`);
-  t.ok(first.headers.get('etag'), 'the first response carries an ETag');
+  const first = await postOrder(body, key);
+  t.equal(first.response.status, 201);
+  const id = first.data!.id;
+  t.equal(first.response.headers.get('idempotent-replayed'), null, 'the first response is not a replay');
+  t.equal(first.response.headers.get('location'), `/orders/${id}`);
+  t.ok(first.response.headers.get('etag'), 'the first response carries an ETag');
 
   for (let attempt = 1; attempt <= 3; attempt++) {
-    const retry = await postWithKey(api, '/orders', body, key);
-    t.equal(retry.status, 201, `retry ${attempt}: same status`);
-    t.same(retry.body, first.body, `retry ${attempt}: same body, same order id`);
-    t.equal(retry.headers.get('location'), first.headers.get('location'), `retry ${attempt}: same Location`);
-    t.equal(retry.headers.get('etag'), first.headers.get('etag'), `retry ${attempt}: same ETag`);
-    t.equal(retry.headers.get('idempotent-replayed'), 'true', `retry ${attempt}: marked as a replay`);
+    const retry = await postOrder(body, key);
+    t.equal(retry.response.status, 201, `retry ${attempt}: same status`);
+    t.same(retry.data, first.data, `retry ${attempt}: same body, same order id`);
+    t.equal(retry.response.headers.get('location'), first.response.headers.get('location'), `retry ${attempt}: same Location`);
+    t.equal(retry.response.headers.get('etag'), first.response.headers.get('etag'), `retry ${attempt}: same ETag`);
+    t.equal(retry.response.headers.get('idempotent-replayed'), 'true', `retry ${attempt}: marked as a replay`);
   }
 
-  t.same(await ordersAt(body.datetime), [first.body.id], 'exactly one order in the database');
-  const links = await db.selectFrom('order_services').select('service_id').where('order_id', '=', first.body.id).orderBy('service_id').execute();
+  t.same(await ordersAt(body.datetime), [id], 'exactly one order in the database');
+  const links = await db.selectFrom('order_services').select('service_id').where('order_id', '=', id).orderBy('service_id').execute();
   t.same(links.map((l) => l.service_id), [123, 456], 'its service links were written once');
   const entries = await storedEntry(key);
   t.equal(entries.length, 1, 'one idempotency entry');
   t.equal(entries[0]!.status_code, 201);
-  t.same(entries[0]!.response_body, first.body, 'the stored response is the one sent');
-  await api.delete(`/orders/${first.body.id}`);
+  t.same(entries[0]!.response_body, first.data, 'the stored response is the one sent');
+  await removeOrder(id);
 });
 
 t.test('a replay is the stored response, not the current state of the order', async (t) => {
   const key = newKey('snapshot');
   const body = orderBody('2030-01-05T09:00:00.000Z');
-  const first = await postWithKey(api, '/orders', body, key);
-  t.equal(first.status, 201);
-  const changed = await api.put(`/orders/${first.body.id}`, { ...body, totalfee: 555 });
-  t.equal(changed.status, 200);
+  const first = await postOrder(body, key);
+  t.equal(first.response.status, 201);
+  const id = first.data!.id;
+  const changed = await client.PUT('/orders/{orderId}', { params: { path: { orderId: id } }, body: { ...body, totalfee: 555 } });
+  t.equal(changed.response.status, 200);
 
-  const retry = await postWithKey(api, '/orders', body, key);
-  t.equal(retry.status, 201);
-  t.same(retry.body, first.body, 'the first response, byte for byte');
-  t.equal(retry.headers.get('etag'), first.headers.get('etag'));
-  t.equal(retry.headers.get('idempotent-replayed'), 'true');
+  const retry = await postOrder(body, key);
+  t.equal(retry.response.status, 201);
+  t.same(retry.data, first.data, 'the first response, byte for byte');
+  t.equal(retry.response.headers.get('etag'), first.response.headers.get('etag'));
+  t.equal(retry.response.headers.get('idempotent-replayed'), 'true');
   t.equal(await countRows(db, 'orders'), 1, 'no order was created by the retry');
-  const stored = await db.selectFrom('orders').select('totalfee').where('id', '=', first.body.id).executeTakeFirstOrThrow();
+  const stored = await db.selectFrom('orders').select('totalfee').where('id', '=', id).executeTakeFirstOrThrow();
   t.equal(stored.totalfee, '555.00', 'and the replace was not undone');
-  await api.delete(`/orders/${first.body.id}`);
+  await removeOrder(id);
 });
 
 t.test('a retry after a 409 replays the 409, even once the conflict is gone, and creates nothing', async (t) => {
-  const blocker = await api.post('/orders', orderBody('2030-02-01T09:00:00.000Z'));
-  t.equal(blocker.status, 201);
+  const blocker = await client.POST('/orders', { body: orderBody('2030-02-01T09:00:00.000Z') });
+  t.equal(blocker.response.status, 201);
   const key = newKey('conflict');
   const body = orderBody('2030-02-01T10:00:00.000Z');
 
-  const first = await postWithKey(api, '/orders', body, key);
-  t.equal(first.status, 409);
-  t.match(first.body, { type: '/problems/schedule-conflict', status: 409, conflictingOrderId: blocker.body.id, instance: '/orders' });
-  t.equal(first.headers.get('idempotent-replayed'), null);
+  const first = await postOrder(body, key);
+  t.equal(first.response.status, 409);
+  t.match(first.error, { type: '/problems/schedule-conflict', status: 409, conflictingOrderId: blocker.data!.id, instance: '/orders' });
+  t.equal(first.response.headers.get('idempotent-replayed'), null);
 
-  const retry = await postWithKey(api, '/orders', body, key);
-  t.equal(retry.status, 409);
-  t.same(retry.body, first.body, 'the same problem');
-  t.equal(retry.headers.get('content-type'), 'application/problem+json; charset=utf-8');
-  t.equal(retry.headers.get('idempotent-replayed'), 'true');
+  const retry = await postOrder(body, key);
+  t.equal(retry.response.status, 409);
+  t.same(retry.error, first.error, 'the same problem');
+  t.equal(retry.response.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+  t.equal(retry.response.headers.get('idempotent-replayed'), 'true');
 
-  t.equal((await api.delete(`/orders/${blocker.body.id}`)).status, 204, 'the conflicting order is deleted');
-  const afterDelete = await postWithKey(api, '/orders', body, key);
-  t.equal(afterDelete.status, 409, 'still the stored 409, not a fresh create');
-  t.same(afterDelete.body, first.body);
-  t.equal(afterDelete.headers.get('idempotent-replayed'), 'true');
+  t.equal((await removeOrder(blocker.data!.id)).response.status, 204, 'the conflicting order is deleted');
+  const afterDelete = await postOrder(body, key);
+  t.equal(afterDelete.response.status, 409, 'still the stored 409, not a fresh create');
+  t.same(afterDelete.error, first.error);
+  t.equal(afterDelete.response.headers.get('idempotent-replayed'), 'true');
 
   t.same(await ordersAt(body.datetime), [], 'no order was created at the requested time');
   t.equal(await countRows(db, 'orders'), 0);
   const entries = await storedEntry(key);
   t.equal(entries[0]!.status_code, 409);
 
-  const fresh = await postWithKey(api, '/orders', body, newKey('conflict-new'));
-  t.equal(fresh.status, 201, 'a new key is a new request, and now succeeds');
-  await api.delete(`/orders/${fresh.body.id}`);
+  const fresh = await postOrder(body, newKey('conflict-new'));
+  t.equal(fresh.response.status, 201, 'a new key is a new request, and now succeeds');
+  await removeOrder(fresh.data!.id);
 });
 
 t.test('a retry after a 422 (unknown service) replays the 422, even once the service exists', async (t) => {
   const key = newKey('unknown');
   const body = orderBody('2030-03-01T09:00:00.000Z', { services: [{ id: 123 }, { id: 9001 }] });
-  const first = await postWithKey(api, '/orders', body, key);
-  t.equal(first.status, 422);
-  t.match(first.body, { type: '/problems/unknown-service', unknownServiceIds: [9001] });
+  const first = await postOrder(body, key);
+  t.equal(first.response.status, 422);
+  t.match(first.error, { type: '/problems/unknown-service', unknownServiceIds: [9001] });
 
-  const retry = await postWithKey(api, '/orders', body, key);
-  t.equal(retry.status, 422);
-  t.same(retry.body, first.body);
-  t.equal(retry.headers.get('idempotent-replayed'), 'true');
+  const retry = await postOrder(body, key);
+  t.equal(retry.response.status, 422);
+  t.same(retry.error, first.error);
+  t.equal(retry.response.headers.get('idempotent-replayed'), 'true');
 
   await db.insertInto('services').values({ id: 9001, name: 'Late addition' }).execute();
-  const afterInsert = await postWithKey(api, '/orders', body, key);
-  t.equal(afterInsert.status, 422, 'still the stored 422');
-  t.same(afterInsert.body, first.body);
-  t.equal(afterInsert.headers.get('idempotent-replayed'), 'true');
+  const afterInsert = await postOrder(body, key);
+  t.equal(afterInsert.response.status, 422, 'still the stored 422');
+  t.same(afterInsert.error, first.error);
+  t.equal(afterInsert.response.headers.get('idempotent-replayed'), 'true');
 
   t.equal(await countRows(db, 'orders'), 0, 'nothing was created');
   t.equal(await countRows(db, 'order_services'), 0);
@@ -147,34 +163,35 @@ t.test('a retry after a 422 (unknown service) replays the 422, even once the ser
 t.test('the same key with a different body is 422 idempotency-key-reused and creates nothing', async (t) => {
   const key = newKey('reused');
   const body = orderBody('2030-04-01T09:00:00.000Z');
-  const first = await postWithKey(api, '/orders', body, key);
-  t.equal(first.status, 201);
+  const first = await postOrder(body, key);
+  t.equal(first.response.status, 201);
 
-  const variants: [string, unknown][] = [
+  const variants: [string, OrderInput][] = [
     ['another datetime', orderBody('2030-04-10T09:00:00.000Z')],
     ['another fee', { ...body, totalfee: 101 }],
     ['other services', { ...body, services: [{ id: 456 }] }],
     ['an extra service', { ...body, services: [{ id: 123 }, { id: 456 }] }],
   ];
   for (const [label, variant] of variants) {
-    const res = await postWithKey(api, '/orders', variant, key);
-    t.equal(res.status, 422, label);
-    t.match(res.body, { type: '/problems/idempotency-key-reused', status: 422, instance: '/orders' }, label);
-    t.equal(res.headers.get('idempotent-replayed'), null, `${label}: not a replay`);
+    const res = await postOrder(variant, key);
+    t.equal(res.response.status, 422, label);
+    t.match(res.error, { type: '/problems/idempotency-key-reused', status: 422, instance: '/orders' }, label);
+    t.equal(res.response.headers.get('idempotent-replayed'), null, `${label}: not a replay`);
   }
   t.same(await ordersAt('2030-04-10T09:00:00.000Z'), [], 'the other datetime was not booked');
   t.equal(await countRows(db, 'orders'), 1, 'only the first order exists');
   const entries = await storedEntry(key);
   t.equal(entries.length, 1);
-  t.same(entries[0]!.response_body, first.body, 'the stored response is still the first one');
+  t.same(entries[0]!.response_body, first.data, 'the stored response is still the first one');
 
-  const retry = await postWithKey(api, '/orders', body, key);
-  t.equal(retry.status, 201, 'the original body still replays afterwards');
-  t.same(retry.body, first.body);
-  await api.delete(`/orders/${first.body.id}`);
+  const retry = await postOrder(body, key);
+  t.equal(retry.response.status, 201, 'the original body still replays afterwards');
+  t.same(retry.data, first.data);
+  await removeOrder(first.data!.id);
 });
 
 t.test('the order of keys inside the JSON body does not make it a different request', async (t) => {
+  // raw: the point is the exact JSON text on the wire (key order and whitespace)
   const key = newKey('reordered');
   const first = await api.request('POST', '/orders', {
     raw: '{"datetime":"2030-05-01T09:00:00.000Z","totalfee":100,"services":[{"id":123}]}',
@@ -189,72 +206,73 @@ t.test('the order of keys inside the JSON body does not make it a different requ
   t.same(reordered.body, first.body);
   t.equal(reordered.headers.get('idempotent-replayed'), 'true');
   t.equal(await countRows(db, 'orders'), 1);
-  await api.delete(`/orders/${first.body.id}`);
+  await removeOrder(first.body.id);
 });
 
 t.test('a retry that says the same thing differently replays: "123" for 123, .000Z for Z, services reordered', async (t) => {
   const key = newKey('normalised');
-  const first = await postWithKey(api, '/orders', { datetime: '2030-06-01T09:00:00Z', totalfee: 100, services: [{ id: 123 }, { id: 456 }] }, key);
-  t.equal(first.status, 201);
-  const same = await postWithKey(api, '/orders', { datetime: '2030-06-01T10:00:00.000+01:00', totalfee: 100.0, services: [{ id: '456' }, { id: 123, name: 'Inspection' }] }, key);
-  t.equal(same.status, 201, 'replayed, not refused');
-  t.equal(same.headers.get('idempotent-replayed'), 'true');
-  t.same(same.body, first.body);
-  const different = await postWithKey(api, '/orders', { datetime: '2030-06-01T09:00:00Z', totalfee: 100.01, services: [{ id: 123 }, { id: 456 }] }, key);
-  t.equal(different.status, 422, 'a different fee is a different request');
+  const first = await postOrder({ datetime: '2030-06-01T09:00:00Z', totalfee: 100, services: [{ id: 123 }, { id: 456 }] }, key);
+  t.equal(first.response.status, 201);
+  const same = await postOrder({ datetime: '2030-06-01T10:00:00.000+01:00', totalfee: 100.0, services: [{ id: '456' }, { id: 123, name: 'Inspection' }] }, key);
+  t.equal(same.response.status, 201, 'replayed, not refused');
+  t.equal(same.response.headers.get('idempotent-replayed'), 'true');
+  t.same(same.data, first.data);
+  const different = await postOrder({ datetime: '2030-06-01T09:00:00Z', totalfee: 100.01, services: [{ id: 123 }, { id: 456 }] }, key);
+  t.equal(different.response.status, 422, 'a different fee is a different request');
   t.equal(await countRows(db, 'orders'), 1);
-  await api.delete(`/orders/${first.body.id}`);
+  await removeOrder(first.data!.id);
 });
 
 t.test('Idempotency-Keys are scoped per API key', async (t) => {
   const key = newKey('shared');
   const body = orderBody('2030-06-01T09:00:00.000Z');
-  const first = await postWithKey(api, '/orders', body, key);
-  t.equal(first.status, 201);
+  const first = await postOrder(body, key);
+  t.equal(first.response.status, 201);
+  const ours = first.data!;
 
   const billing = await anotherCaller('billing');
   const billingBody = orderBody('2030-06-02T09:00:00.000Z');
-  const theirs = await postWithKey(billing, '/orders', billingBody, key);
-  t.equal(theirs.status, 201, 'another caller with the same key string creates its own order (not 422)');
-  t.not(theirs.body.id, first.body.id);
-  t.equal(theirs.headers.get('idempotent-replayed'), null);
-  t.equal(theirs.body.createdBy, 'billing');
+  const theirs = await postOrder(billingBody, key, billing);
+  t.equal(theirs.response.status, 201, 'another caller with the same key string creates its own order (not 422)');
+  t.not(theirs.data?.id, ours.id);
+  t.equal(theirs.response.headers.get('idempotent-replayed'), null);
+  t.equal(theirs.data?.createdBy, 'billing');
 
   const shipping = await anotherCaller('shipping');
-  const same = await postWithKey(shipping, '/orders', body, key);
-  t.equal(same.status, 409, "a third caller's identical request is a fresh request, not our replay");
-  t.match(same.body, { type: '/problems/schedule-conflict', conflictingOrderId: first.body.id });
-  t.equal(same.headers.get('idempotent-replayed'), null);
+  const same = await postOrder(body, key, shipping);
+  t.equal(same.response.status, 409, "a third caller's identical request is a fresh request, not our replay");
+  t.match(same.error, { type: '/problems/schedule-conflict', conflictingOrderId: ours.id });
+  t.equal(same.response.headers.get('idempotent-replayed'), null);
 
-  const ourRetry = await postWithKey(api, '/orders', body, key);
-  t.same([ourRetry.status, ourRetry.body], [201, first.body], 'our retry still replays ours');
-  const theirRetry = await postWithKey(billing, '/orders', billingBody, key);
-  t.same([theirRetry.status, theirRetry.body], [201, theirs.body], 'their retry replays theirs');
-  t.equal(theirRetry.headers.get('idempotent-replayed'), 'true');
+  const ourRetry = await postOrder(body, key);
+  t.same([ourRetry.response.status, ourRetry.data], [201, ours], 'our retry still replays ours');
+  const theirRetry = await postOrder(billingBody, key, billing);
+  t.same([theirRetry.response.status, theirRetry.data], [201, theirs.data], 'their retry replays theirs');
+  t.equal(theirRetry.response.headers.get('idempotent-replayed'), 'true');
 
-  t.same(await ordersAt(body.datetime), [first.body.id]);
-  t.same(await ordersAt(billingBody.datetime), [theirs.body.id]);
+  t.same(await ordersAt(body.datetime), [ours.id]);
+  t.same(await ordersAt(billingBody.datetime), [theirs.data!.id]);
   const entries = await db.selectFrom('idempotency_keys').select(sql<string>`api_key_id::text`.as('owner')).where('key', '=', key).execute();
   t.equal(new Set(entries.map((e) => e.owner)).size, 3, 'one entry per API key');
-  for (const id of [first.body.id, theirs.body.id]) await api.delete(`/orders/${id}`);
+  for (const id of [ours.id, theirs.data!.id]) await removeOrder(id);
 });
 
 t.test('concurrent duplicates with one key create exactly one order and never fail', async (t) => {
   for (let round = 0; round < 5; round++) {
     const key = newKey(`race-${round}`);
     const body = orderBody(`2030-07-0${round + 1}T09:00:00.000Z`, { totalfee: 10 + round });
-    const results = await Promise.all(Array.from({ length: 20 }, () => postWithKey(api, '/orders', body, key)));
+    const results = await Promise.all(Array.from({ length: 20 }, () => postOrder(body, key)));
 
-    const statuses = results.map((r) => r.status);
+    const statuses = results.map((r) => r.response.status);
     t.ok(statuses.every((s) => s === 201 || s === 409), `round ${round}: only 201 or 409, no 5xx: ${statuses.join(',')}`);
-    const created = results.filter((r) => r.status === 201);
+    const created = results.filter((r) => r.response.status === 201);
     t.ok(created.length >= 1, `round ${round}: at least one 201`);
-    const ids = new Set(created.map((r) => r.body.id));
+    const ids = new Set(created.map((r) => r.data!.id));
     t.equal(ids.size, 1, `round ${round}: every 201 names the same order`);
-    for (const r of created) t.same(r.body, created[0]!.body, `round ${round}: every 201 has the same body`);
-    t.equal(created.filter((r) => r.headers.get('idempotent-replayed') === null).length, 1, `round ${round}: exactly one request did the work`);
-    for (const r of results.filter((r) => r.status === 409)) {
-      t.equal(r.body.type, '/problems/idempotency-in-progress', `round ${round}: a 409 only says the request is in progress`);
+    for (const r of created) t.same(r.data, created[0]!.data, `round ${round}: every 201 has the same body`);
+    t.equal(created.filter((r) => r.response.headers.get('idempotent-replayed') === null).length, 1, `round ${round}: exactly one request did the work`);
+    for (const r of results.filter((r) => r.response.status === 409)) {
+      t.equal(r.error?.type, '/problems/idempotency-in-progress', `round ${round}: a 409 only says the request is in progress`);
     }
 
     const [id] = ids;
@@ -263,9 +281,9 @@ t.test('concurrent duplicates with one key create exactly one order and never fa
     t.equal(entries.length, 1);
     t.equal(entries[0]!.status_code, 201, `round ${round}: the 201 is stored`);
 
-    const retry = await postWithKey(api, '/orders', body, key);
-    t.same([retry.status, retry.body], [201, created[0]!.body], `round ${round}: a later retry replays it`);
-    await api.delete(`/orders/${id}`);
+    const retry = await postOrder(body, key);
+    t.same([retry.response.status, retry.data], [201, created[0]!.data], `round ${round}: a later retry replays it`);
+    await removeOrder(id!);
   }
   t.equal(await countRows(db, 'orders'), 0);
 });
@@ -273,40 +291,41 @@ t.test('concurrent duplicates with one key create exactly one order and never fa
 t.test('an entry younger than 24 hours still replays; an older one does not', async (t) => {
   const key = newKey('aging');
   const body = orderBody('2030-08-01T09:00:00.000Z');
-  const first = await postWithKey(api, '/orders', body, key);
-  t.equal(first.status, 201);
+  const first = await postOrder(body, key);
+  t.equal(first.response.status, 201);
+  const firstId = first.data!.id;
 
   await sql`UPDATE idempotency_keys SET created_at = now() - interval '23 hours' WHERE key = ${key}`.execute(db);
-  const young = await postWithKey(api, '/orders', body, key);
-  t.equal(young.status, 201, 'a 23-hour-old entry replays');
-  t.same(young.body, first.body);
-  t.equal(young.headers.get('idempotent-replayed'), 'true');
+  const young = await postOrder(body, key);
+  t.equal(young.response.status, 201, 'a 23-hour-old entry replays');
+  t.same(young.data, first.data);
+  t.equal(young.response.headers.get('idempotent-replayed'), 'true');
 
   await sql`UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = ${key}`.execute(db);
-  const old = await postWithKey(api, '/orders', body, key);
-  t.equal(old.status, 409, 'after 25 hours the same request is fresh, and conflicts with the first order');
-  t.match(old.body, { type: '/problems/schedule-conflict', conflictingOrderId: first.body.id });
-  t.equal(old.headers.get('idempotent-replayed'), null, 'not a replay');
-  t.same(await ordersAt(body.datetime), [first.body.id], 'no second order');
+  const old = await postOrder(body, key);
+  t.equal(old.response.status, 409, 'after 25 hours the same request is fresh, and conflicts with the first order');
+  t.match(old.error, { type: '/problems/schedule-conflict', conflictingOrderId: firstId });
+  t.equal(old.response.headers.get('idempotent-replayed'), null, 'not a replay');
+  t.same(await ordersAt(body.datetime), [firstId], 'no second order');
   const entries = await storedEntry(key);
   t.equal(entries.length, 1);
   t.equal(entries[0]!.status_code, 409, 'the entry now holds the fresh answer');
   t.ok(Date.now() - entries[0]!.created_at.getTime() < 60 * 60 * 1000, 'and a new creation time');
 
-  const replayOfFresh = await postWithKey(api, '/orders', body, key);
-  t.same([replayOfFresh.status, replayOfFresh.body], [409, old.body], 'the fresh answer is what replays now');
-  t.equal(replayOfFresh.headers.get('idempotent-replayed'), 'true');
+  const replayOfFresh = await postOrder(body, key);
+  t.same([replayOfFresh.response.status, replayOfFresh.error], [409, old.error], 'the fresh answer is what replays now');
+  t.equal(replayOfFresh.response.headers.get('idempotent-replayed'), 'true');
 
   const key2 = newKey('aging-new-body');
-  const second = await postWithKey(api, '/orders', orderBody('2030-08-05T09:00:00.000Z'), key2);
-  t.equal(second.status, 201);
+  const second = await postOrder(orderBody('2030-08-05T09:00:00.000Z'), key2);
+  t.equal(second.response.status, 201);
   await sql`UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = ${key2}`.execute(db);
-  const reusedLater = await postWithKey(api, '/orders', orderBody('2030-08-10T09:00:00.000Z'), key2);
-  t.equal(reusedLater.status, 201, 'an expired key may be used for a different request: a new 201, not 422');
-  t.not(reusedLater.body.id, second.body.id);
-  t.equal(reusedLater.headers.get('idempotent-replayed'), null);
-  t.same(await ordersAt('2030-08-10T09:00:00.000Z'), [reusedLater.body.id]);
-  for (const id of [first.body.id, second.body.id, reusedLater.body.id]) await api.delete(`/orders/${id}`);
+  const reusedLater = await postOrder(orderBody('2030-08-10T09:00:00.000Z'), key2);
+  t.equal(reusedLater.response.status, 201, 'an expired key may be used for a different request: a new 201, not 422');
+  t.not(reusedLater.data?.id, second.data?.id);
+  t.equal(reusedLater.response.headers.get('idempotent-replayed'), null);
+  t.same(await ordersAt('2030-08-10T09:00:00.000Z'), [reusedLater.data?.id]);
+  for (const id of [firstId, second.data!.id, reusedLater.data!.id]) await removeOrder(id);
 });
 
 t.test('a malformed Idempotency-Key header is 400 and creates nothing', async (t) => {
@@ -320,13 +339,13 @@ t.test('a malformed Idempotency-Key header is 400 and creates nothing', async (t
   // Each case asks for its own slot, so a wrongly accepted one shows as a 201, not as a conflict.
   const datetimes = cases.map((_, i) => `2030-09-0${i + 1}T09:00:00.000Z`);
   for (const [i, [label, value]] of cases.entries()) {
-    const res = await api.request('POST', '/orders', { body: orderBody(datetimes[i]!), headers: { 'idempotency-key': value } });
-    t.equal(res.status, 400, label);
-    t.equal(res.body?.type, '/problems/validation', label);
-    t.match(res.body?.errors?.[0]?.path ?? '', /idempotency-key/i, `${label}: the error names the header`);
+    const res = await postOrder(orderBody(datetimes[i]!), value);
+    t.equal(res.response.status, 400, label);
+    t.equal(res.error?.type, '/problems/validation', label);
+    t.match(res.error?.errors?.[0]?.path ?? '', /idempotency-key/i, `${label}: the error names the header`);
   }
-  const services = await api.request('POST', '/services', { body: { name: 'Header check' }, headers: { 'idempotency-key': 'bad services key' } });
-  t.equal(services.status, 400, 'POST /services checks the header too');
+  const services = await postService({ name: 'Header check' }, 'bad services key');
+  t.equal(services.response.status, 400, 'POST /services checks the header too');
 
   const stray = await db.selectFrom('orders').select(sql<string>`id::text`.as('id')).execute();
   t.same(stray, [], 'no order was created');
@@ -335,75 +354,75 @@ t.test('a malformed Idempotency-Key header is 400 and creates nothing', async (t
   const refused = new Set([...cases.map(([, value]) => value), 'bad services key']);
   t.same(entries.filter((e) => refused.has(e.key)), [], 'no idempotency entry for a refused key');
   // Leave the file's later tests a clean slate even when the checks above fail.
-  for (const { id } of stray) await api.delete(`/orders/${id}`);
+  for (const { id } of stray) await removeOrder(id);
   await db.deleteFrom('services').where('name', '=', 'Header check').execute();
 
-  const longest = await postWithKey(api, '/orders', orderBody('2030-09-10T09:00:00.000Z'), '~'.repeat(255));
-  t.equal(longest.status, 201, 'a 255-character key of visible ASCII is fine');
-  const edges = await postWithKey(api, '/orders', orderBody('2030-09-11T09:00:00.000Z'), '!azAZ09-_.:~');
-  t.equal(edges.status, 201, 'any visible ASCII character is fine');
-  for (const res of [longest, edges]) await api.delete(`/orders/${res.body.id}`);
+  const longest = await postOrder(orderBody('2030-09-10T09:00:00.000Z'), '~'.repeat(255));
+  t.equal(longest.response.status, 201, 'a 255-character key of visible ASCII is fine');
+  const edges = await postOrder(orderBody('2030-09-11T09:00:00.000Z'), '!azAZ09-_.:~');
+  t.equal(edges.response.status, 201, 'any visible ASCII character is fine');
+  for (const res of [longest, edges]) await removeOrder(res.data!.id);
 });
 
 t.test('POST /services replays the created service; the same key with another name is 422', async (t) => {
   const key = newKey('service');
-  const first = await postWithKey(api, '/services', { id: 321, name: 'Calibration' }, key);
-  t.equal(first.status, 201);
-  t.same(first.body, { id: 321, name: 'Calibration' });
-  t.equal(first.headers.get('location'), '/services/321');
+  const first = await postService({ id: 321, name: 'Calibration' }, key);
+  t.equal(first.response.status, 201);
+  t.same(first.data, { id: 321, name: 'Calibration' });
+  t.equal(first.response.headers.get('location'), '/services/321');
 
-  const retry = await postWithKey(api, '/services', { id: 321, name: 'Calibration' }, key);
-  t.equal(retry.status, 201, 'replayed, not 409 for a duplicate');
-  t.same(retry.body, first.body);
-  t.equal(retry.headers.get('location'), '/services/321');
-  t.equal(retry.headers.get('idempotent-replayed'), 'true');
+  const retry = await postService({ id: 321, name: 'Calibration' }, key);
+  t.equal(retry.response.status, 201, 'replayed, not 409 for a duplicate');
+  t.same(retry.data, first.data);
+  t.equal(retry.response.headers.get('location'), '/services/321');
+  t.equal(retry.response.headers.get('idempotent-replayed'), 'true');
 
-  const renamed = await postWithKey(api, '/services', { id: 321, name: 'Recalibration' }, key);
-  t.equal(renamed.status, 422);
-  t.match(renamed.body, { type: '/problems/idempotency-key-reused', instance: '/services' });
-  t.equal(renamed.headers.get('idempotent-replayed'), null);
+  const renamed = await postService({ id: 321, name: 'Recalibration' }, key);
+  t.equal(renamed.response.status, 422);
+  t.match(renamed.error, { type: '/problems/idempotency-key-reused', instance: '/services' });
+  t.equal(renamed.response.headers.get('idempotent-replayed'), null);
 
-  const asOrder = await postWithKey(api, '/orders', orderBody('2030-09-20T09:00:00.000Z'), key);
-  t.equal(asOrder.status, 422, 'the key used for another operation is a different request too');
-  t.equal(asOrder.body.type, '/problems/idempotency-key-reused');
+  const asOrder = await postOrder(orderBody('2030-09-20T09:00:00.000Z'), key);
+  t.equal(asOrder.response.status, 422, 'the key used for another operation is a different request too');
+  t.equal(asOrder.error?.type, '/problems/idempotency-key-reused');
   t.equal(await countRows(db, 'orders'), 0);
 
   const assignedKey = newKey('service-assigned');
-  const assigned = await postWithKey(api, '/services', { name: 'Assigned id' }, assignedKey);
-  t.equal(assigned.status, 201);
-  const assignedRetry = await postWithKey(api, '/services', { name: 'Assigned id' }, assignedKey);
-  t.same([assignedRetry.status, assignedRetry.body], [201, assigned.body], 'a server-assigned id is replayed too');
+  const assigned = await postService({ name: 'Assigned id' }, assignedKey);
+  t.equal(assigned.response.status, 201);
+  const assignedRetry = await postService({ name: 'Assigned id' }, assignedKey);
+  t.same([assignedRetry.response.status, assignedRetry.data], [201, assigned.data], 'a server-assigned id is replayed too');
 
   const names = await db.selectFrom('services').select('name').where('name', 'in', ['Calibration', 'Recalibration', 'Assigned id']).orderBy('name').execute();
   t.same(names.map((n) => n.name), ['Assigned id', 'Calibration'], 'each service stored once, the renamed one never');
   t.equal(await countRows(db, 'services'), 5);
-  await api.delete('/services/321');
-  await api.delete(`/services/${assigned.body.id}`);
+  await removeService(321);
+  await removeService(assigned.data!.id);
 });
 
 t.test('a refused POST /services (duplicate name) replays its 409', async (t) => {
   const key = newKey('service-dup');
-  const first = await postWithKey(api, '/services', { name: 'inspection' }, key);
-  t.equal(first.status, 409);
-  t.equal(first.body.type, '/problems/conflict');
-  await api.request('PUT', '/services/123', { body: { name: 'Visual inspection' } });
-  const retry = await postWithKey(api, '/services', { name: 'inspection' }, key);
-  t.equal(retry.status, 409, 'still the stored 409 after the name became free');
-  t.same(retry.body, first.body);
-  t.equal(retry.headers.get('idempotent-replayed'), 'true');
+  const first = await postService({ name: 'inspection' }, key);
+  t.equal(first.response.status, 409);
+  t.equal(first.error?.type, '/problems/conflict');
+  await renameService(123, 'Visual inspection');
+  const retry = await postService({ name: 'inspection' }, key);
+  t.equal(retry.response.status, 409, 'still the stored 409 after the name became free');
+  t.same(retry.error, first.error);
+  t.equal(retry.response.headers.get('idempotent-replayed'), 'true');
   t.equal(await countRows(db, 'services'), 3);
-  await api.request('PUT', '/services/123', { body: { name: 'Inspection' } });
+  await renameService(123, 'Inspection');
 });
 
 t.test('without an Idempotency-Key two identical POSTs are two requests', async (t) => {
   const body = orderBody('2030-10-01T09:00:00.000Z');
-  const first = await api.post('/orders', body);
-  t.equal(first.status, 201);
-  const second = await api.post('/orders', body);
-  t.equal(second.status, 409, 'the second conflicts with the first');
-  t.match(second.body, { type: '/problems/schedule-conflict', conflictingOrderId: first.body.id });
-  t.equal(second.headers.get('idempotent-replayed'), null);
-  t.same(await ordersAt(body.datetime), [first.body.id]);
+  const first = await client.POST('/orders', { body });
+  t.equal(first.response.status, 201);
+  const second = await client.POST('/orders', { body });
+  t.equal(second.response.status, 409, 'the second conflicts with the first');
+  t.match(second.error, { type: '/problems/schedule-conflict', conflictingOrderId: first.data!.id });
+  t.equal(second.response.headers.get('idempotent-replayed'), null);
+  t.same(await ordersAt(body.datetime), [first.data!.id]);
   t.equal(await countRows(db, 'orders'), 1);
-  await api.delete(`/orders/${first.body.id}`);
+  await removeOrder(first.data!.id);
 });

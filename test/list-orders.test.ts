@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import t from 'tap';
+import type { components, operations } from '../src/client.js';
 import { countRows, databaseKind, orderBody, seedCatalogue, startService, type ApiResponse } from './helper.js';
 
-const { api, db } = await startService(t);
+const { client, api, db } = await startService(t);
 await seedCatalogue(db);
 
 /** What tap's `t` offers that the local helpers use. */
@@ -79,55 +80,72 @@ async function storedOrderIds(filter: { from?: string; to?: string; serviceId?: 
   return (await q.execute()).map((r) => r.id);
 }
 
-type Query = Record<string, string | number>;
+type OrdersQuery = NonNullable<operations['listOrders']['parameters']['query']>;
+type ServicesQuery = NonNullable<operations['listServices']['parameters']['query']>;
 
-function pathWith(path: string, query: Query): string {
-  const search = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)])).toString();
-  return search ? `${path}?${search}` : path;
+const listOrders = (query: OrdersQuery = {}) => client.GET('/orders', { params: { query } });
+const listServices = (query: ServicesQuery = {}) => client.GET('/services', { params: { query } });
+
+/** Raw: for query values the types forbid (a limit or serviceId that is not a number). */
+function rawList(path: '/orders' | '/services', query: Record<string, string>): Promise<ApiResponse> {
+  const search = new URLSearchParams(query).toString();
+  return api.get(search ? `${path}?${search}` : path);
 }
 
-const listOrders = (query: Query = {}) => api.get(pathWith('/orders', query));
-const listServices = (query: Query = {}) => api.get(pathWith('/services', query));
+/** What the typed client answers with for a page request. */
+interface PageAnswer<T> {
+  response: Response;
+  data?: { data: T[]; nextCursor: string | null };
+}
 
 /** Follows nextCursor from the first page to the last, keeping the same query; returns every page. */
-async function walk(path: string, query: Query, maxPages = 100): Promise<ApiResponse[]> {
-  const pages: ApiResponse[] = [];
+async function walk<P extends PageAnswer<unknown>>(page: (cursor: string | undefined) => Promise<P>, maxPages = 100): Promise<P[]> {
+  const pages: P[] = [];
   let cursor: string | undefined;
   do {
-    const page = await api.get(pathWith(path, cursor === undefined ? query : { ...query, cursor }));
-    pages.push(page);
-    if (page.status !== 200) break;
-    cursor = page.body.nextCursor ?? undefined;
+    const answer = await page(cursor);
+    pages.push(answer);
+    if (answer.response.status !== 200) break;
+    cursor = answer.data?.nextCursor ?? undefined;
   } while (cursor !== undefined && pages.length < maxPages);
   return pages;
 }
+const walkOrders = (query: OrdersQuery) => walk((cursor) => listOrders(cursor === undefined ? query : { ...query, cursor }));
+const walkServices = (query: ServicesQuery) => walk((cursor) => listServices(cursor === undefined ? query : { ...query, cursor }));
 
-const idsOf = (res: ApiResponse): string[] => res.body.data.map((o: { id: string }) => o.id);
+/** The items of a page; an answer that is not a page fails the test here. */
+function itemsOf<T>(res: PageAnswer<T>): T[] {
+  if (!res.data) throw new Error(`expected a page, got ${res.response.status}`);
+  return res.data.data;
+}
+const idsOf = (res: PageAnswer<{ id: string }>): string[] => itemsOf(res).map((o) => o.id);
 
 const cursorOf = (json: unknown) => Buffer.from(JSON.stringify(json), 'utf8').toString('base64url');
 
-/** A 400 validation problem whose first error points at `path`. */
-function isBadRequest(t: Asserts, res: ApiResponse, path: string, label: string) {
-  t.equal(res.status, 400, `${label}: status`);
-  t.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8', `${label}: problem media type`);
-  t.match(res.body, { type: '/problems/validation', status: 400 }, `${label}: validation problem`);
-  t.equal(res.body?.errors?.[0]?.path, path, `${label}: errors[0].path`);
+/** A 400 validation problem whose first error points at `path`, from the typed client or a raw request. */
+function isBadRequest(t: Asserts, res: { response: Response; error?: components['schemas']['Problem'] } | ApiResponse, path: string, label: string) {
+  const { status, headers } = 'response' in res ? res.response : res;
+  const problem: components['schemas']['Problem'] | undefined = 'response' in res ? res.error : res.body;
+  t.equal(status, 400, `${label}: status`);
+  t.equal(headers.get('content-type'), 'application/problem+json; charset=utf-8', `${label}: problem media type`);
+  t.match(problem, { type: '/problems/validation', status: 400 }, `${label}: validation problem`);
+  t.equal(problem?.errors?.[0]?.path, path, `${label}: errors[0].path`);
 }
 
 t.test('an empty database lists { data: [], nextCursor: null }', async (t) => {
   t.equal(await countRows(db, 'orders'), 0, 'precondition: no orders');
   const res = await listOrders();
-  t.equal(res.status, 200);
-  t.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
-  t.same(res.body, { data: [], nextCursor: null });
-  const queries: Query[] = [{ limit: 1 }, { from: '2030-01-01T00:00:00Z', to: '2031-01-01T00:00:00Z' }, { serviceId: 123 }];
+  t.equal(res.response.status, 200);
+  t.equal(res.response.headers.get('content-type'), 'application/json; charset=utf-8');
+  t.same(res.data, { data: [], nextCursor: null });
+  const queries: OrdersQuery[] = [{ limit: 1 }, { from: '2030-01-01T00:00:00Z', to: '2031-01-01T00:00:00Z' }, { serviceId: 123 }];
   for (const query of queries) {
     const filtered = await listOrders(query);
-    t.equal(filtered.status, 200, JSON.stringify(query));
-    t.same(filtered.body, { data: [], nextCursor: null }, JSON.stringify(query));
+    t.equal(filtered.response.status, 200, JSON.stringify(query));
+    t.same(filtered.data, { data: [], nextCursor: null }, JSON.stringify(query));
   }
   const forged = await listOrders({ cursor: cursorOf(['2030-01-01T00:00:00.000Z', '1000']) });
-  t.equal(forged.status, 400, 'a cursor the server did not issue is refused, even if well-formed');
+  t.equal(forged.response.status, 400, 'a cursor the server did not issue is refused, even if well-formed');
   t.equal(await countRows(db, 'orders'), 0, 'listing stores nothing');
 });
 
@@ -149,26 +167,26 @@ t.test('orders are listed by datetime then id, each with all its services and th
     .sort((a, b) => Date.parse(a.datetime) - Date.parse(b.datetime));
 
   const res = await listOrders();
-  t.equal(res.status, 200);
-  t.equal(res.body.nextCursor, null, 'one page');
+  t.equal(res.response.status, 200);
+  t.equal(res.data?.nextCursor, null, 'one page');
   t.same(idsOf(res), expected.map((o) => o.id), 'ids in datetime order');
   t.not(idsOf(res).join(), [...ids].sort((a, b) => Number(a) - Number(b)).join(), 'not simply id order');
   t.same(idsOf(res), await storedOrderIds(), 'the database agrees on the order');
   t.same(
-    res.body.data.map((o: { datetime: string }) => o.datetime),
+    itemsOf(res).map((o) => o.datetime),
     expected.map((o) => new Date(o.datetime).toISOString()),
     'datetimes are UTC with milliseconds, ascending',
   );
-  t.same(res.body.data.map((o: { totalfee: number }) => o.totalfee), expected.map((o) => Number(o.totalfee)), 'exact fees');
+  t.same(itemsOf(res).map((o) => o.totalfee), expected.map((o) => Number(o.totalfee)), 'exact fees');
   const names: Record<number, string> = { 123: 'Inspection', 456: 'Analysis', 789: 'Testing' };
   t.same(
-    res.body.data.map((o: { services: unknown }) => o.services),
+    itemsOf(res).map((o) => o.services),
     expected.map((o) => [...o.services!].sort((a, b) => a - b).map((id) => ({ id, name: names[id] }))),
     'every service of every order, with its name',
   );
-  for (const order of res.body.data) {
-    const one = await api.get(`/orders/${order.id}`);
-    t.same(one.body, order, `order ${order.id} in the list is what GET /orders/{id} returns`);
+  for (const order of itemsOf(res)) {
+    const one = await client.GET('/orders/{orderId}', { params: { path: { orderId: order.id } } });
+    t.same(one.data, order, `order ${order.id} in the list is what GET /orders/{id} returns`);
   }
 });
 
@@ -179,30 +197,34 @@ t.test('limit defaults to 50 and any limit from 1 to 100 is accepted', async (t)
   t.equal(await countRows(db, 'orders'), 120);
 
   const byDefault = await listOrders();
-  t.equal(byDefault.status, 200);
-  t.equal(byDefault.body.data.length, 50, 'default page size is 50');
+  t.equal(byDefault.response.status, 200);
+  t.equal(byDefault.data?.data.length, 50, 'default page size is 50');
   t.same(idsOf(byDefault), ids.slice(0, 50));
-  t.type(byDefault.body.nextCursor, 'string', 'more pages follow');
+  t.type(byDefault.data?.nextCursor, 'string', 'more pages follow');
 
   for (const limit of [1, 2, 49, 50, 51, 99, 100]) {
     const res = await listOrders({ limit });
-    t.equal(res.status, 200, `limit=${limit}`);
+    t.equal(res.response.status, 200, `limit=${limit}`);
     t.same(idsOf(res), ids.slice(0, limit), `limit=${limit} gives the first ${limit} orders`);
-    t.type(res.body.nextCursor, 'string', `limit=${limit}: more pages follow`);
+    t.type(res.data?.nextCursor, 'string', `limit=${limit}: more pages follow`);
   }
-  const rest = await listOrders({ limit: 100, cursor: (await listOrders({ limit: 100 })).body.nextCursor });
+  const rest = await listOrders({ limit: 100, cursor: (await listOrders({ limit: 100 })).data!.nextCursor! });
   t.same(idsOf(rest), ids.slice(100), 'the second page of 100 holds the remaining 20');
-  t.equal(rest.body.nextCursor, null, 'and is the last');
+  t.equal(rest.data?.nextCursor, null, 'and is the last');
 });
 
 t.test('limit 0, 101, -1, abc, 1.5 or empty is 400 with errors[0].path /query/limit', async (t) => {
   const base = ownYear(t, 2039);
   await insertOrders([{ datetime: at(base, 0) }, { datetime: at(base, 3) }]);
   const before = await countRows(db, 'orders');
-  for (const limit of ['0', '101', '-1', 'abc', '1.5', '', '1e3', '10abc']) {
-    isBadRequest(t, await listOrders({ limit }), '/query/limit', `limit=${JSON.stringify(limit)}`);
+  for (const limit of [0, 101, -1, 1.5]) {
+    isBadRequest(t, await listOrders({ limit }), '/query/limit', `limit=${JSON.stringify(String(limit))}`);
   }
-  t.equal((await listOrders({ limit: '1' })).body.data.length, 1, 'a valid limit still works');
+  // raw: a limit that is not a number (or is written other than as a plain number)
+  for (const limit of ['abc', '', '1e3', '10abc']) {
+    isBadRequest(t, await rawList('/orders', { limit }), '/query/limit', `limit=${JSON.stringify(limit)}`);
+  }
+  t.equal((await listOrders({ limit: 1 })).data?.data.length, 1, 'a valid limit still works');
   t.equal(await countRows(db, 'orders'), before, 'nothing changed');
 });
 
@@ -215,35 +237,35 @@ t.test('a keyset walk with limit 5 visits each of 23 orders exactly once, in ord
   const stored = await storedOrderIds();
   t.equal(stored.length, 23);
 
-  const pages = await walk('/orders', { limit: 5 });
+  const pages = await walkOrders({ limit: 5 });
   t.equal(pages.length, 5, '23 orders in pages of 5 is 5 pages');
-  t.same(pages.map((p) => p.status), [200, 200, 200, 200, 200]);
-  t.same(pages.map((p) => p.body.data.length), [5, 5, 5, 5, 3]);
-  t.same(pages.map((p) => p.body.nextCursor === null), [false, false, false, false, true], 'only the last page has nextCursor null');
+  t.same(pages.map((p) => p.response.status), [200, 200, 200, 200, 200]);
+  t.same(pages.map((p) => p.data?.data.length), [5, 5, 5, 5, 3]);
+  t.same(pages.map((p) => p.data?.nextCursor === null), [false, false, false, false, true], 'only the last page has nextCursor null');
   const seen = pages.flatMap(idsOf);
   t.same(seen, stored, 'every order once, in (datetime, id) order');
   t.equal(new Set(seen).size, 23, 'no order twice');
-  const datetimes = pages.flatMap((p) => p.body.data.map((o: { datetime: string }) => o.datetime));
+  const datetimes = pages.flatMap((p) => itemsOf(p).map((o) => o.datetime));
   t.same(datetimes, [...datetimes].sort(), 'datetimes ascend across pages');
 
   // A total that is a multiple of the limit ends on a full page, not an empty extra one.
-  const exact = await walk('/orders', { limit: 5, to: at(base, 60) });
-  t.same(exact.map((p) => p.body.data.length), [5, 5, 5, 5], '20 orders: 4 full pages');
-  t.equal(exact[3]!.body.nextCursor, null, 'the fourth page is the last');
+  const exact = await walkOrders({ limit: 5, to: at(base, 60) });
+  t.same(exact.map((p) => p.data?.data.length), [5, 5, 5, 5], '20 orders: 4 full pages');
+  t.equal(exact[3]?.data?.nextCursor, null, 'the fourth page is the last');
   t.same(exact.flatMap(idsOf), stored.slice(0, 20));
 
-  const single = await walk('/orders', { limit: 100 });
+  const single = await walkOrders({ limit: 100 });
   t.equal(single.length, 1, 'all 23 fit on one page of 100');
-  t.equal(single[0]!.body.nextCursor, null);
+  t.equal(single[0]?.data?.nextCursor, null);
 });
 
 t.test('a tampered cursor is 400 with errors[0].path /query/cursor', async (t) => {
   const base = ownYear(t, 2033);
   await insertOrders([{ datetime: at(base, 0) }, { datetime: at(base, 3) }, { datetime: at(base, 6) }]);
   const first = await listOrders({ limit: 1, from: base });
-  const real: string = first.body.nextCursor;
+  const real = first.data!.nextCursor!;
   t.match(real, /^[A-Za-z0-9_-]+$/, 'a real cursor is base64url');
-  t.equal((await listOrders({ limit: 1, from: base, cursor: real })).status, 200, 'the real cursor works');
+  t.equal((await listOrders({ limit: 1, from: base, cursor: real })).response.status, 200, 'the real cursor works');
   const before = await countRows(db, 'orders');
 
   const flip = (s: string, i: number, to: string) => s.slice(0, i) + to + s.slice(i + 1);
@@ -287,14 +309,14 @@ t.test('a cursor altered to another well-formed position is 400 too (cursors are
   // cursor is an altered cursor, including those that still decode to some other position.
   const base = ownYear(t, 2034);
   await insertOrders([{ datetime: at(base, 0) }, { datetime: at(base, 3) }]);
-  const orderCursor: string = (await listOrders({ limit: 1, from: base })).body.nextCursor;
-  const serviceCursor: string = (await listServices({ limit: 1 })).body.nextCursor;
+  const orderCursor = (await listOrders({ limit: 1, from: base })).data?.nextCursor;
+  const serviceCursor = (await listServices({ limit: 1 })).data?.nextCursor;
   t.type(orderCursor, 'string');
   t.type(serviceCursor, 'string');
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-  for (const [path, real, query] of [
-    ['/orders', orderCursor, { limit: 1, from: base }],
-    ['/services', serviceCursor, { limit: 1 }],
+  for (const [path, real, list] of [
+    ['/orders', orderCursor!, (cursor: string) => listOrders({ limit: 1, from: base, cursor })],
+    ['/services', serviceCursor!, (cursor: string) => listServices({ limit: 1, cursor })],
   ] as const) {
     const accepted: string[] = [];
     let tried = 0;
@@ -303,9 +325,9 @@ t.test('a cursor altered to another well-formed position is 400 too (cursors are
         if (c === real[i]) continue;
         const altered = real.slice(0, i) + c + real.slice(i + 1);
         tried++;
-        const res = await api.get(pathWith(path, { ...query, cursor: altered }));
-        if (res.status !== 400 || res.body.errors?.[0]?.path !== '/query/cursor') {
-          accepted.push(`${altered} (${Buffer.from(altered, 'base64url').toString('utf8')}) -> ${res.status}`);
+        const { error, response } = await list(altered);
+        if (response.status !== 400 || error?.errors?.[0]?.path !== '/query/cursor') {
+          accepted.push(`${altered} (${Buffer.from(altered, 'base64url').toString('utf8')}) -> ${response.status}`);
         }
       }
     }
@@ -318,7 +340,7 @@ t.test('from is inclusive and to is exclusive: from/to select orders in [from, t
   const base = ownYear(t, 2035);
   const ids = await insertOrders([0, 3, 6, 9, 12].map((h) => ({ datetime: at(base, h) })));
   const end = '2036-01-01T00:00:00.000Z';
-  const cases: [Query, string[]][] = [
+  const cases: [OrdersQuery, string[]][] = [
     [{ from: at(base, 3), to: end }, ids.slice(1)],
     [{ from: base, to: at(base, 9) }, ids.slice(0, 3)],
     [{ from: at(base, 3), to: at(base, 9) }, ids.slice(1, 3)],
@@ -330,10 +352,10 @@ t.test('from is inclusive and to is exclusive: from/to select orders in [from, t
   ];
   for (const [query, expected] of cases) {
     const res = await listOrders(query);
-    t.equal(res.status, 200, JSON.stringify(query));
+    t.equal(res.response.status, 200, JSON.stringify(query));
     t.same(idsOf(res), expected, JSON.stringify(query));
-    t.equal(res.body.nextCursor, null);
-    t.same(expected, await storedOrderIds(query as { from: string; to: string }), 'the database agrees');
+    t.equal(res.data?.nextCursor, null);
+    t.same(expected, await storedOrderIds(query), 'the database agrees');
   }
   // from alone and to alone (this test's year is the only data in the database).
   t.same(idsOf(await listOrders({ from: at(base, 6) })), ids.slice(2), 'from alone');
@@ -353,13 +375,13 @@ t.test('offsets in from and to are normalised to the same UTC instant', async (t
   for (const from of froms) {
     for (const to of tos) {
       const res = await listOrders({ from, to });
-      t.equal(res.status, 200, `${from} .. ${to}`);
+      t.equal(res.response.status, 200, `${from} .. ${to}`);
       t.same(idsOf(res), ids.slice(1, 3), `${from} .. ${to} selects 03:00Z (inclusive) to 09:00Z (exclusive)`);
     }
   }
   // A from with a positive offset that is after a to in Z on the wall clock is still fine.
   const crossing = await listOrders({ from: '2041-01-01T10:00:00+10:00', to: '2041-01-01T01:00:00Z' });
-  t.equal(crossing.status, 200, 'from 00:00Z is not after to 01:00Z');
+  t.equal(crossing.response.status, 200, 'from 00:00Z is not after to 01:00Z');
   t.same(idsOf(crossing), ids.slice(0, 1));
 });
 
@@ -399,17 +421,17 @@ t.test('serviceId lists only orders that include that service, each with all its
   ];
   for (const [serviceId, expected] of cases) {
     const res = await listOrders({ ...within, serviceId });
-    t.equal(res.status, 200, `serviceId=${serviceId}`);
+    t.equal(res.response.status, 200, `serviceId=${serviceId}`);
     t.same(idsOf(res), expected, `serviceId=${serviceId}`);
     t.same(expected, await storedOrderIds({ ...within, serviceId }), 'the database agrees');
     t.ok(
-      res.body.data.every((o: { services: { id: number }[] }) => o.services.some((s) => s.id === serviceId)),
+      itemsOf(res).every((o) => o.services.some((s) => s.id === serviceId)),
       'each listed order includes the service',
     );
   }
   const all = await listOrders({ ...within, serviceId: 123 });
   t.same(
-    all.body.data.at(-1).services,
+    itemsOf(all).at(-1)?.services,
     [
       { id: 123, name: 'Inspection' },
       { id: 456, name: 'Analysis' },
@@ -417,10 +439,14 @@ t.test('serviceId lists only orders that include that service, each with all its
     ],
     'the filter does not hide the order’s other services',
   );
-  t.same((await listOrders({ ...within, serviceId: 999 })).body, { data: [], nextCursor: null }, 'a service no order has');
-  t.same((await listOrders({ ...within, serviceId: '0123' })).body.data.length, 3, 'leading zero is still service 123');
-  for (const bad of ['0', '-1', 'abc', '1.5', '1000000000', '']) {
-    isBadRequest(t, await listOrders({ serviceId: bad }), '/query/serviceId', `serviceId=${JSON.stringify(bad)}`);
+  t.same((await listOrders({ ...within, serviceId: 999 })).data, { data: [], nextCursor: null }, 'a service no order has');
+  // raw: a serviceId written with a leading zero, or that is not a number
+  t.same((await rawList('/orders', { ...within, serviceId: '0123' })).body.data.length, 3, 'leading zero is still service 123');
+  for (const bad of [0, -1, 1.5, 1000000000]) {
+    isBadRequest(t, await listOrders({ serviceId: bad }), '/query/serviceId', `serviceId=${JSON.stringify(String(bad))}`);
+  }
+  for (const bad of ['abc', '']) {
+    isBadRequest(t, await rawList('/orders', { serviceId: bad }), '/query/serviceId', `serviceId=${JSON.stringify(bad)}`);
   }
 });
 
@@ -442,12 +468,12 @@ t.test('from, to and serviceId combine with keyset pagination: a filtered walk v
   ] as const) {
     const expected = await storedOrderIds(query);
     t.ok(expected.length > limit, `${JSON.stringify(query)}: several pages (${expected.length} orders)`);
-    const pages = await walk('/orders', { ...query, limit });
-    t.ok(pages.every((p) => p.status === 200), 'every page is 200');
+    const pages = await walkOrders({ ...query, limit });
+    t.ok(pages.every((p) => p.response.status === 200), 'every page is 200');
     t.same(pages.flatMap(idsOf), expected, `${JSON.stringify(query)} limit ${limit}: exactly the matching orders, in order`);
     t.equal(pages.length, Math.ceil(expected.length / limit), 'the expected number of pages');
-    t.equal(pages.at(-1)!.body.nextCursor, null, 'the last page ends the walk');
-    for (const order of pages.flatMap((p) => p.body.data)) {
+    t.equal(pages.at(-1)?.data?.nextCursor, null, 'the last page ends the walk');
+    for (const order of pages.flatMap(itemsOf)) {
       if (query.from) t.ok(order.datetime >= query.from && order.datetime < query.to, `${order.id} within [from, to)`);
     }
   }
@@ -461,29 +487,33 @@ t.test('keyset pagination: deleted orders disappear, none is skipped or repeated
 
   const page1 = await listOrders({ limit: 4 });
   t.same(idsOf(page1), ids.slice(0, 4));
-  const cursor: string = page1.body.nextCursor;
+  const cursor = page1.data!.nextCursor!;
 
   // After reading page 1: delete an order already seen, the order the cursor points at and one not yet seen ...
-  for (const id of [ids[1]!, ids[3]!, ids[6]!]) t.equal((await api.delete(`/orders/${id}`)).status, 204, `delete ${id}`);
+  for (const orderId of [ids[1]!, ids[3]!, ids[6]!]) {
+    t.equal((await client.DELETE('/orders/{orderId}', { params: { path: { orderId } } })).response.status, 204, `delete ${orderId}`);
+  }
   // ... and create one before the cursor and one after it.
-  const early = await api.post('/orders', orderBody(at(base, 6 * 2 + 3)));
-  const late = await api.post('/orders', orderBody(at(base, 6 * 8 + 3), { services: [{ id: 456 }] }));
-  t.equal(early.status, 201);
-  t.equal(late.status, 201);
+  const early = await client.POST('/orders', { body: orderBody(at(base, 6 * 2 + 3)) });
+  const late = await client.POST('/orders', { body: orderBody(at(base, 6 * 8 + 3), { services: [{ id: 456 }] }) });
+  t.equal(early.response.status, 201);
+  t.equal(late.response.status, 201);
+  const earlyId = early.data!.id;
+  const lateId = late.data!.id;
 
   const page2 = await listOrders({ limit: 4, cursor });
-  t.equal(page2.status, 200, 'a cursor stays valid when its order is deleted');
+  t.equal(page2.response.status, 200, 'a cursor stays valid when its order is deleted');
   t.same(idsOf(page2), [ids[4]!, ids[5]!, ids[7]!, ids[8]!], 'continues right after the position read: nothing skipped, the deleted one gone');
-  const page3 = await listOrders({ limit: 4, cursor: page2.body.nextCursor });
-  t.same(idsOf(page3), [late.body.id, ids[9]!], 'the order created after the cursor appears on a later page');
-  t.same(page3.body.data[0], late.body, 'as created');
-  t.equal(page3.body.nextCursor, null);
+  const page3 = await listOrders({ limit: 4, cursor: page2.data!.nextCursor! });
+  t.same(idsOf(page3), [lateId, ids[9]!], 'the order created after the cursor appears on a later page');
+  t.same(itemsOf(page3)[0], late.data, 'as created');
+  t.equal(page3.data?.nextCursor, null);
   const seen = [...idsOf(page1), ...idsOf(page2), ...idsOf(page3)];
   t.equal(new Set(seen).size, seen.length, 'no order twice');
-  t.notOk(seen.includes(early.body.id), 'an order created before the cursor is not returned later');
+  t.notOk(seen.includes(earlyId), 'an order created before the cursor is not returned later');
 
-  const fresh = await walk('/orders', { limit: 4 });
-  const expected = [ids[0]!, ids[2]!, early.body.id, ids[4]!, ids[5]!, ids[7]!, ids[8]!, late.body.id, ids[9]!];
+  const fresh = await walkOrders({ limit: 4 });
+  const expected = [ids[0]!, ids[2]!, earlyId, ids[4]!, ids[5]!, ids[7]!, ids[8]!, lateId, ids[9]!];
   t.same(fresh.flatMap(idsOf), expected, 'a new walk sees the current orders only');
   t.same(await storedOrderIds(), expected, 'the database agrees');
   const links = await db.selectFrom('order_services').select('order_id').where('order_id', 'in', [ids[1]!, ids[3]!, ids[6]!]).execute();
@@ -496,8 +526,8 @@ t.test('GET /services lists the catalogue by id with { data, nextCursor } keyset
     if (added.length > 0) await db.deleteFrom('services').where('id', 'in', added).execute();
   });
   const seeded = await listServices();
-  t.equal(seeded.status, 200);
-  t.same(seeded.body, {
+  t.equal(seeded.response.status, 200);
+  t.same(seeded.data, {
     data: [
       { id: 123, name: 'Inspection' },
       { id: 456, name: 'Analysis' },
@@ -508,50 +538,54 @@ t.test('GET /services lists the catalogue by id with { data, nextCursor } keyset
 
   // Chosen ids out of order, and a few generated ones (1000000 and up).
   for (const id of [50, 900, 7, 300, 124, 999999, 1]) {
-    const res = await api.post('/services', { id, name: `List test ${id}` });
-    t.equal(res.status, 201, `create service ${id}`);
-    added.push(res.body.id);
+    const res = await client.POST('/services', { body: { id, name: `List test ${id}` } });
+    t.equal(res.response.status, 201, `create service ${id}`);
+    added.push(res.data!.id);
   }
   for (let i = 0; i < 3; i++) {
-    const res = await api.post('/services', { name: `List test generated ${i}` });
-    t.equal(res.status, 201);
-    t.ok(res.body.id >= 1_000_000, 'generated id');
-    added.push(res.body.id);
+    const res = await client.POST('/services', { body: { name: `List test generated ${i}` } });
+    t.equal(res.response.status, 201);
+    t.ok(res.data!.id >= 1_000_000, 'generated id');
+    added.push(res.data!.id);
   }
   const stored = (await db.selectFrom('services').select(['id', 'name']).orderBy('id').execute()).map((s) => ({ id: s.id, name: s.name }));
   t.equal(stored.length, 13);
 
   const all = await listServices({ limit: 100 });
-  t.same(all.body, { data: stored, nextCursor: null }, 'ordered by id');
+  t.same(all.data, { data: stored, nextCursor: null }, 'ordered by id');
   const byDefault = await listServices();
-  t.same(byDefault.body.data, stored, 'default limit holds all 13');
+  t.same(byDefault.data?.data, stored, 'default limit holds all 13');
 
-  const pages = await walk('/services', { limit: 4 });
-  t.same(pages.map((p) => p.status), [200, 200, 200, 200]);
-  t.same(pages.map((p) => p.body.data.length), [4, 4, 4, 1], '13 services in pages of 4');
-  t.same(pages.map((p) => p.body.nextCursor === null), [false, false, false, true]);
-  t.same(pages.flatMap((p) => p.body.data), stored, 'every service once, by id');
+  const pages = await walkServices({ limit: 4 });
+  t.same(pages.map((p) => p.response.status), [200, 200, 200, 200]);
+  t.same(pages.map((p) => p.data?.data.length), [4, 4, 4, 1], '13 services in pages of 4');
+  t.same(pages.map((p) => p.data?.nextCursor === null), [false, false, false, true]);
+  t.same(pages.flatMap(itemsOf), stored, 'every service once, by id');
 
-  const exact = await walk('/services', { limit: 13 });
+  const exact = await walkServices({ limit: 13 });
   t.equal(exact.length, 1, 'a page exactly the size of the catalogue is the last');
-  t.equal(exact[0]!.body.nextCursor, null);
+  t.equal(exact[0]?.data?.nextCursor, null);
 
   // Keyset: a service added after the cursor's position shows up on a later page.
   const first = await listServices({ limit: 4 });
-  const later = await api.post('/services', { id: 125, name: 'List test 125' });
-  added.push(later.body.id);
-  const rest = await walk('/services', { limit: 100, cursor: first.body.nextCursor });
-  t.same(rest[0]!.body.data.map((s: { id: number }) => s.id).slice(0, 2), [124, 125], 'the new service appears after the cursor');
+  const later = await client.POST('/services', { body: { id: 125, name: 'List test 125' } });
+  added.push(later.data!.id);
+  const rest = await walkServices({ limit: 100, cursor: first.data!.nextCursor! });
+  t.same(itemsOf(rest[0]!).map((s) => s.id).slice(0, 2), [124, 125], 'the new service appears after the cursor');
 
-  for (const limit of ['0', '101', '-1', 'abc', '1.5', '']) {
-    isBadRequest(t, await listServices({ limit }), '/query/limit', `services limit=${JSON.stringify(limit)}`);
+  for (const limit of [0, 101, -1, 1.5]) {
+    isBadRequest(t, await listServices({ limit }), '/query/limit', `services limit=${JSON.stringify(String(limit))}`);
+  }
+  // raw: a limit that is not a number
+  for (const limit of ['abc', '']) {
+    isBadRequest(t, await rawList('/services', { limit }), '/query/limit', `services limit=${JSON.stringify(limit)}`);
   }
 });
 
 t.test('GET /services with a tampered cursor is 400 with errors[0].path /query/cursor', async (t) => {
-  const real: string = (await listServices({ limit: 1 })).body.nextCursor;
+  const real = (await listServices({ limit: 1 })).data!.nextCursor!;
   t.type(real, 'string');
-  t.equal((await listServices({ limit: 1, cursor: real })).status, 200, 'the real cursor works');
+  t.equal((await listServices({ limit: 1, cursor: real })).response.status, 200, 'the real cursor works');
   const before = await countRows(db, 'services');
   const tampered: Record<string, string> = {
     'first character flipped': real.slice(0, 1) === 'X' ? 'Y' + real.slice(1) : 'X' + real.slice(1),
@@ -589,9 +623,9 @@ t.test('the list query is served by indexes: orders_datetime_id_idx for (datetim
   t.equal(await countRows(db, 'orders'), 2000);
   // The middle of the list, through HTTP: after ten pages of 100, the eleventh holds the next 100.
   let cursor: string | undefined;
-  for (let page = 0; page < 10; page++) cursor = (await listOrders({ limit: 100, ...(cursor ? { cursor } : {}) })).body.nextCursor;
+  for (let page = 0; page < 10; page++) cursor = (await listOrders({ limit: 100, ...(cursor ? { cursor } : {}) })).data!.nextCursor ?? undefined;
   const middle = await listOrders({ limit: 100, cursor: cursor! });
-  t.equal(middle.status, 200);
+  t.equal(middle.response.status, 200);
   t.same(idsOf(middle), ids.slice(1000, 1100));
 
   if (databaseKind === 'postgres') {

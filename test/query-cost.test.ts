@@ -3,7 +3,10 @@ import t from 'tap';
 import { buildApp } from '../src/app.js';
 import { allScopes } from '../src/auth/keys.js';
 import { createApiKey } from '../src/auth/repository.js';
-import { apiClient, freshDatabase, seedCatalogue } from './helper.js';
+import type { operations } from '../src/client.js';
+import { freshDatabase, seedCatalogue, typedClient } from './helper.js';
+
+type ListQuery = NonNullable<operations['listOrders']['parameters']['query']>;
 
 /** Counts every statement the app sends, by wrapping the app's Kysely instance in a plugin. */
 function statementCounter(): KyselyPlugin & { count: number } {
@@ -26,36 +29,41 @@ t.test('a list page costs one statement whatever its size; a create two, a repla
   const counter = statementCounter();
   const app = await buildApp({ db: db.withPlugin(counter) });
   t.teardown(() => app.close());
-  const api = apiClient(await app.listen({ port: 0, host: '127.0.0.1' }), key);
-  await api.get('/orders?limit=1'); // the verified key is cached from now on; keep its lookup out of the counts
+  const client = typedClient(await app.listen({ port: 0, host: '127.0.0.1' }), key);
+  await client.GET('/orders', { params: { query: { limit: 1 } } }); // the verified key is cached from now on; keep its lookup out of the counts
 
   const start = Date.parse('2035-01-01T00:00:00Z');
   for (let i = 0; i < 100; i++) {
-    const res = await api.post('/orders', { datetime: new Date(start + i * 3 * 3600_000).toISOString(), totalfee: i, services: [{ id: 123 }, { id: 456 }] });
-    t.equal(res.status, 201);
+    const { response } = await client.POST('/orders', {
+      body: { datetime: new Date(start + i * 3 * 3600_000).toISOString(), totalfee: i, services: [{ id: 123 }, { id: 456 }] },
+    });
+    t.equal(response.status, 201);
   }
-  await api.get('/orders?limit=1'); // the cursor key is read once per process; keep it out of the count
+  await client.GET('/orders', { params: { query: { limit: 1 } } }); // the cursor key is read once per process; keep it out of the count
 
-  const cost = async (path: string, expectedItems: number) => {
+  const cost = async (label: string, query: ListQuery, expectedItems: number) => {
     counter.count = 0;
-    const res = await api.get(path);
-    t.equal(res.body.data.length, expectedItems, path);
+    const { data } = await client.GET('/orders', { params: { query } });
+    t.equal(data?.data.length, expectedItems, label);
     return counter.count;
   };
-  const small = await cost('/orders?limit=1', 1);
-  const large = await cost('/orders?limit=100', 100);
-  const filtered = await cost('/orders?limit=100&serviceId=456&from=2035-01-01T00:00:00Z', 100);
+  const small = await cost('/orders?limit=1', { limit: 1 }, 1);
+  const large = await cost('/orders?limit=100', { limit: 100 }, 100);
+  const filtered = await cost('/orders?limit=100&serviceId=456&from=2035-01-01T00:00:00Z', { limit: 100, serviceId: 456, from: '2035-01-01T00:00:00Z' }, 100);
   t.equal(small, 1, 'one statement for a page of 1');
   t.equal(large, 1, 'one statement for a page of 100 (services aggregated in SQL)');
   t.equal(filtered, 1, 'one statement with filters');
 
   counter.count = 0;
-  const created = await api.post('/orders', { datetime: '2040-01-01T00:00:00Z', totalfee: 1, services: [{ id: 123 }, { id: 456 }, { id: 789 }] });
-  t.equal(created.status, 201);
+  const created = await client.POST('/orders', { body: { datetime: '2040-01-01T00:00:00Z', totalfee: 1, services: [{ id: 123 }, { id: 456 }, { id: 789 }] } });
+  t.equal(created.response.status, 201);
   t.equal(counter.count, 2, 'a create is two statements: queue for the window, then order, links and the returned order in one');
 
   counter.count = 0;
-  const replaced = await api.put(`/orders/${created.body.id}`, { datetime: '2040-01-01T01:00:00Z', totalfee: 2, services: [{ id: 789 }] });
-  t.equal(replaced.status, 200);
+  const replaced = await client.PUT('/orders/{orderId}', {
+    params: { path: { orderId: created.data!.id } },
+    body: { datetime: '2040-01-01T01:00:00Z', totalfee: 2, services: [{ id: 789 }] },
+  });
+  t.equal(replaced.response.status, 200);
   t.equal(counter.count, 3, 'a replace is three statements: lock the order, queue for the window, one write');
 });

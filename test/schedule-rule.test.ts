@@ -1,13 +1,14 @@
 import t from 'tap';
 import { sql } from 'kysely';
-import { countRows, orderBody, seedCatalogue, startService, type ApiResponse } from './helper.js';
+import type { components } from '../src/client.js';
+import { countRows, orderBody, seedCatalogue, startService } from './helper.js';
 
 // The 3-hour rule (openapi.yaml): no two orders less than 3 hours apart, exactly 3 hours is fine,
 // global across all orders, on create and replace, an order never conflicts with itself, deleting
 // frees the slot, and it holds under concurrent requests. Every test uses its own month of 2031 so
 // the tests sharing this file's database never come within 3 hours of each other.
 
-const { api, db } = await startService(t);
+const { client, db } = await startService(t);
 await seedCatalogue(db);
 
 /** The `t` a subtest callback receives. */
@@ -20,11 +21,23 @@ function shift(iso: string, ms: number): string {
   return new Date(Date.parse(iso) + ms).toISOString();
 }
 
+/** What the typed client answers with, as far as the conflict checks look at it. */
+interface Answer {
+  response: Response;
+  error?: components['schemas']['Problem'];
+}
+
+type OrderInput = components['schemas']['OrderInput'];
+
+const post = (body: OrderInput) => client.POST('/orders', { body });
+const put = (orderId: string, body: OrderInput) => client.PUT('/orders/{orderId}', { params: { path: { orderId } }, body });
+const read = (orderId: string) => client.GET('/orders/{orderId}', { params: { path: { orderId } } });
+
 /** Creates an order and fails the test unless it was accepted. */
-async function create(t: Tap, datetime: string, overrides: Record<string, unknown> = {}) {
-  const res = await api.post('/orders', orderBody(datetime, overrides));
-  t.equal(res.status, 201, `an order at ${datetime} is accepted`);
-  return res.body;
+async function create(t: Tap, datetime: string, overrides: Partial<OrderInput> = {}) {
+  const { data, response } = await post(orderBody(datetime, overrides));
+  t.equal(response.status, 201, `an order at ${datetime} is accepted`);
+  return data!;
 }
 
 /**
@@ -54,10 +67,10 @@ async function serviceIdsOf(orderId: string): Promise<number[]> {
 }
 
 /** A 409 schedule-conflict problem naming `existing` as the conflicting order. */
-function assertScheduleConflict(t: Tap, res: ApiResponse, existing: { id: string; datetime: string }, requestedUtc: string, path: string) {
-  t.equal(res.status, 409, 'refused with 409');
-  t.match(res.headers.get('content-type'), /^application\/problem\+json/, 'as a problem');
-  t.match(res.body, {
+function assertScheduleConflict(t: Tap, res: Answer, existing: { id: string; datetime: string }, requestedUtc: string, path: string) {
+  t.equal(res.response.status, 409, 'refused with 409');
+  t.match(res.response.headers.get('content-type'), /^application\/problem\+json/, 'as a problem');
+  t.match(res.error, {
     type: '/problems/schedule-conflict',
     title: String,
     status: 409,
@@ -65,7 +78,7 @@ function assertScheduleConflict(t: Tap, res: ApiResponse, existing: { id: string
     conflictingDatetime: existing.datetime,
     instance: path,
   });
-  const detail: unknown = res.body?.detail;
+  const detail: unknown = res.error?.detail;
   t.type(detail, 'string', 'with a detail');
   const text = String(detail);
   t.match(text, /^\S.*\.$/, 'the detail is a sentence');
@@ -101,7 +114,7 @@ t.test('3 hours minus 1 ms is refused with 409 before and after an existing orde
 
   for (const datetime of ['2031-02-15T14:59:59.999Z', '2031-02-15T09:00:00.001Z', '2031-02-15T12:00:00.000Z']) {
     await t.test(`an order at ${datetime} is refused`, async (t) => {
-      const res = await api.post('/orders', orderBody(datetime, { services: [{ id: 123 }, { id: 456 }] }));
+      const res = await post(orderBody(datetime, { services: [{ id: 123 }, { id: 456 }] }));
       assertScheduleConflict(t, res, existing, datetime, '/orders');
       t.equal(await countRows(db, 'orders'), ordersBefore, 'no order row is stored');
       t.equal(await countRows(db, 'order_services'), linksBefore, 'no order_services row is stored');
@@ -110,7 +123,7 @@ t.test('3 hours minus 1 ms is refused with 409 before and after an existing orde
 
   t.same(await storedBetween('2031-02-01T00:00:00Z', '2031-03-01T00:00:00Z'), [{ id: existing.id, datetime: existing.datetime }]);
   t.same(await serviceIdsOf(existing.id), [456, 789], "the existing order's services are untouched");
-  t.same((await api.get(`/orders/${existing.id}`)).body, existing, 'the existing order is unchanged');
+  t.same((await read(existing.id)).data, existing, 'the existing order is unchanged');
 });
 
 t.test('offsets are normalised: the rule compares instants, not the wall-clock text', async (t) => {
@@ -120,13 +133,13 @@ t.test('offsets are normalised: the rule compares instants, not the wall-clock t
   const linksBefore = await countRows(db, 'order_services');
 
   // 12:00+02:00 is 10:00Z, one hour before the existing order.
-  const plusTwo = await api.post('/orders', orderBody('2031-03-01T12:00:00+02:00'));
+  const plusTwo = await post(orderBody('2031-03-01T12:00:00+02:00'));
   assertScheduleConflict(t, plusTwo, existing, '2031-03-01T10:00:00.000Z', '/orders');
   // 12:59:59.999-01:00 is 13:59:59.999Z, 1 ms short of 3 hours after it.
-  const minusOne = await api.post('/orders', orderBody('2031-03-01T12:59:59.999-01:00'));
+  const minusOne = await post(orderBody('2031-03-01T12:59:59.999-01:00'));
   assertScheduleConflict(t, minusOne, existing, '2031-03-01T13:59:59.999Z', '/orders');
   // On another calendar day in its own offset: 2031-03-02T00:30+14:00 is 2031-03-01T10:30Z.
-  const nextDay = await api.post('/orders', orderBody('2031-03-02T00:30:00+14:00'));
+  const nextDay = await post(orderBody('2031-03-02T00:30:00+14:00'));
   assertScheduleConflict(t, nextDay, existing, '2031-03-01T10:30:00.000Z', '/orders');
   t.equal(await countRows(db, 'orders'), ordersBefore, 'no refused order is stored');
   t.equal(await countRows(db, 'order_services'), linksBefore, 'no refused service link is stored');
@@ -149,38 +162,38 @@ t.test('replacing an order within its own window succeeds: an order never confli
   // A neighbour exactly 3 hours after the order's new position.
   const neighbour = await create(t, '2031-04-10T16:00:00.000Z');
 
-  const same = await api.put(`/orders/${order.id}`, orderBody('2031-04-10T12:00:00.000Z', { totalfee: 50 }));
-  t.equal(same.status, 200, 'replacing with the same datetime is fine');
-  t.equal(same.body.datetime, '2031-04-10T12:00:00.000Z');
+  const same = await put(order.id, orderBody('2031-04-10T12:00:00.000Z', { totalfee: 50 }));
+  t.equal(same.response.status, 200, 'replacing with the same datetime is fine');
+  t.equal(same.data?.datetime, '2031-04-10T12:00:00.000Z');
 
-  const moved = await api.put(`/orders/${order.id}`, orderBody('2031-04-10T13:00:00Z', { totalfee: 75, services: [{ id: 789 }] }));
-  t.equal(moved.status, 200, 'moving it 1 hour later (within its own window, exactly 3h before the neighbour) is fine');
-  t.match(moved.body, { id: order.id, datetime: '2031-04-10T13:00:00.000Z', totalfee: 75, services: [{ id: 789, name: 'Testing' }] });
+  const moved = await put(order.id, orderBody('2031-04-10T13:00:00Z', { totalfee: 75, services: [{ id: 789 }] }));
+  t.equal(moved.response.status, 200, 'moving it 1 hour later (within its own window, exactly 3h before the neighbour) is fine');
+  t.match(moved.data, { id: order.id, datetime: '2031-04-10T13:00:00.000Z', totalfee: 75, services: [{ id: 789, name: 'Testing' }] });
 
-  const back = await api.put(`/orders/${order.id}`, orderBody('2031-04-10T12:59:59.999+00:00', { totalfee: 75, services: [{ id: 789 }] }));
-  t.equal(back.status, 200, 'moving it 1 ms earlier is fine');
-  t.equal(back.body.datetime, '2031-04-10T12:59:59.999Z');
+  const back = await put(order.id, orderBody('2031-04-10T12:59:59.999+00:00', { totalfee: 75, services: [{ id: 789 }] }));
+  t.equal(back.response.status, 200, 'moving it 1 ms earlier is fine');
+  t.equal(back.data?.datetime, '2031-04-10T12:59:59.999Z');
 
   t.same(await storedBetween('2031-04-01T00:00:00Z', '2031-05-01T00:00:00Z'), [
     { id: order.id, datetime: '2031-04-10T12:59:59.999Z' },
     { id: neighbour.id, datetime: '2031-04-10T16:00:00.000Z' },
   ]);
   t.same(await serviceIdsOf(order.id), [789], 'its service links were replaced');
-  t.same((await api.get(`/orders/${order.id}`)).body, back.body, 'GET returns what PUT returned');
+  t.same((await read(order.id)).data, back.data, 'GET returns what PUT returned');
 });
 
 t.test("replacing an order into another order's window is 409 and changes nothing", async (t) => {
   const other = await create(t, '2031-05-10T12:00:00.000Z');
   const order = await create(t, '2031-05-10T18:00:00.000Z', { totalfee: 42.5, services: [{ id: 456 }, { id: 789 }] });
-  const before = (await api.get(`/orders/${order.id}`)).body;
+  const before = (await read(order.id)).data!;
   const ordersBefore = await countRows(db, 'orders');
   const linksBefore = await countRows(db, 'order_services');
 
   for (const datetime of ['2031-05-10T14:59:59.999Z', '2031-05-10T09:00:00.001Z', '2031-05-10T12:00:00.000Z', '2031-05-10T15:00:00+03:00']) {
     await t.test(`moving it to ${datetime} is refused`, async (t) => {
-      const res = await api.put(`/orders/${order.id}`, orderBody(datetime, { totalfee: 1, services: [{ id: 123 }] }));
+      const res = await put(order.id, orderBody(datetime, { totalfee: 1, services: [{ id: 123 }] }));
       assertScheduleConflict(t, res, other, new Date(Date.parse(datetime)).toISOString(), `/orders/${order.id}`);
-      t.same((await api.get(`/orders/${order.id}`)).body, before, 'the order reads back exactly as before');
+      t.same((await read(order.id)).data, before, 'the order reads back exactly as before');
       t.same(await serviceIdsOf(order.id), [456, 789], 'its service links are unchanged');
       t.equal(await countRows(db, 'orders'), ordersBefore);
       t.equal(await countRows(db, 'order_services'), linksBefore);
@@ -188,7 +201,7 @@ t.test("replacing an order into another order's window is 409 and changes nothin
   }
 
   // A whole GET-then-PUT body (read-only fields included) is refused the same way.
-  const whole = await api.put(`/orders/${order.id}`, { ...before, datetime: '2031-05-10T13:00:00Z' });
+  const whole = await client.PUT('/orders/{orderId}', { params: { path: { orderId: order.id } }, body: { ...before, datetime: '2031-05-10T13:00:00Z' } });
   assertScheduleConflict(t, whole, other, '2031-05-10T13:00:00.000Z', `/orders/${order.id}`);
 
   t.same(await storedBetween('2031-05-01T00:00:00Z', '2031-06-01T00:00:00Z'), [
@@ -198,20 +211,20 @@ t.test("replacing an order into another order's window is 409 and changes nothin
   const row = await db.selectFrom('orders').select(['totalfee', 'updated_at']).where('id', '=', sql<string>`${order.id}::bigint`).executeTakeFirstOrThrow();
   t.equal(row.totalfee, '42.50', 'the stored fee is unchanged');
   t.equal(row.updated_at.toISOString(), before.updatedAt, 'updated_at is unchanged');
-  t.same((await api.get(`/orders/${other.id}`)).body, other, 'the other order is unchanged');
+  t.same((await read(other.id)).data, other, 'the other order is unchanged');
 });
 
 t.test('deleting an order frees its slot: a new order in that slot is then accepted', async (t) => {
   const existing = await create(t, '2031-06-10T12:00:00.000Z');
   const ordersBefore = await countRows(db, 'orders');
 
-  const blocked = await api.post('/orders', orderBody('2031-06-10T13:00:00.000Z'));
+  const blocked = await post(orderBody('2031-06-10T13:00:00.000Z'));
   assertScheduleConflict(t, blocked, existing, '2031-06-10T13:00:00.000Z', '/orders');
-  const sameInstant = await api.post('/orders', orderBody('2031-06-10T12:00:00.000Z'));
+  const sameInstant = await post(orderBody('2031-06-10T12:00:00.000Z'));
   assertScheduleConflict(t, sameInstant, existing, '2031-06-10T12:00:00.000Z', '/orders');
   t.equal(await countRows(db, 'orders'), ordersBefore);
 
-  t.equal((await api.delete(`/orders/${existing.id}`)).status, 204);
+  t.equal((await client.DELETE('/orders/{orderId}', { params: { path: { orderId: existing.id } } })).response.status, 204);
   t.same(await storedBetween('2031-06-01T00:00:00Z', '2031-07-01T00:00:00Z'), [], 'the slot is empty');
 
   const replacement = await create(t, '2031-06-10T13:00:00.000Z');
@@ -223,8 +236,8 @@ t.test('deleting an order frees its slot: a new order in that slot is then accep
 
 t.test('moving an order away by replace frees its old slot', async (t) => {
   const order = await create(t, '2031-07-10T12:00:00.000Z');
-  const moved = await api.put(`/orders/${order.id}`, orderBody('2031-07-20T12:00:00.000Z'));
-  t.equal(moved.status, 200);
+  const moved = await put(order.id, orderBody('2031-07-20T12:00:00.000Z'));
+  t.equal(moved.response.status, 200);
   const newcomer = await create(t, '2031-07-10T12:00:00.000Z');
   t.same(await storedBetween('2031-07-01T00:00:00Z', '2031-08-01T00:00:00Z'), [
     { id: newcomer.id, datetime: '2031-07-10T12:00:00.000Z' },
@@ -237,15 +250,15 @@ t.test('the rule is global: orders with disjoint services still conflict', async
   const ordersBefore = await countRows(db, 'orders');
   const linksBefore = await countRows(db, 'order_services');
 
-  const res = await api.post('/orders', orderBody('2031-08-10T13:00:00.000Z', { services: [{ id: 456 }, { id: 789 }] }));
+  const res = await post(orderBody('2031-08-10T13:00:00.000Z', { services: [{ id: 456 }, { id: 789 }] }));
   assertScheduleConflict(t, res, existing, '2031-08-10T13:00:00.000Z', '/orders');
   t.equal(await countRows(db, 'orders'), ordersBefore);
   t.equal(await countRows(db, 'order_services'), linksBefore);
 
   // And on replace: an order with other services cannot move next to it either.
   const far = await create(t, '2031-08-20T12:00:00.000Z', { services: [{ id: 789 }] });
-  const put = await api.put(`/orders/${far.id}`, orderBody('2031-08-10T10:00:00.000Z', { services: [{ id: 456 }] }));
-  assertScheduleConflict(t, put, existing, '2031-08-10T10:00:00.000Z', `/orders/${far.id}`);
+  const moved = await put(far.id, orderBody('2031-08-10T10:00:00.000Z', { services: [{ id: 456 }] }));
+  assertScheduleConflict(t, moved, existing, '2031-08-10T10:00:00.000Z', `/orders/${far.id}`);
   t.same(await serviceIdsOf(far.id), [789]);
 
   t.same(await storedBetween('2031-08-01T00:00:00Z', '2031-09-01T00:00:00Z'), [
@@ -260,13 +273,13 @@ type Test = Parameters<Parameters<typeof t.test>[0]>[0];
 
 async function assertOnlyWinnerHolds(
   t: Test,
-  responses: ApiResponse[],
+  responses: Answer[],
   winner: { id: string; datetime: string },
   center: string,
 ): Promise<void> {
   for (const [i, res] of responses.entries()) {
-    if (res.status !== 409) continue;
-    t.match(res.body, { type: '/problems/schedule-conflict', conflictingOrderId: winner.id, conflictingDatetime: winner.datetime }, `request ${i} names the winner`);
+    if (res.response.status !== 409) continue;
+    t.match(res.error, { type: '/problems/schedule-conflict', conflictingOrderId: winner.id, conflictingDatetime: winner.datetime }, `request ${i} names the winner`);
   }
   t.same(
     await storedBetween(shift(center, -3 * HOUR), shift(center, 3 * HOUR)),
@@ -283,14 +296,14 @@ t.test('concurrent overlapping creates: exactly one 201, every other request 409
   const linksBefore = await countRows(db, 'order_services');
 
   await warmPool();
-  const responses = await Promise.all(datetimes.map((dt) => api.post('/orders', orderBody(dt, { services: [{ id: 456 }] }))));
+  const responses = await Promise.all(datetimes.map((dt) => post(orderBody(dt, { services: [{ id: 456 }] }))));
 
-  const statuses = responses.map((r) => r.status);
+  const statuses = responses.map((r) => r.response.status);
   t.same([...new Set(statuses)].filter((s) => s !== 201 && s !== 409), [], `only 201 and 409 (got ${JSON.stringify(statuses)})`);
-  const created = responses.filter((r) => r.status === 201);
+  const created = responses.filter((r) => r.response.status === 201);
   t.equal(created.length, 1, 'exactly one 201');
   t.equal(statuses.filter((s) => s === 409).length, n - 1, 'all the others are 409');
-  const winner = created[0]?.body;
+  const winner = created[0]?.data;
   if (!winner) return;
 
   await assertOnlyWinnerHolds(t, responses, winner, base);
@@ -310,15 +323,15 @@ t.test('concurrent replaces into the same empty window: exactly one 200, the res
 
   await warmPool();
   const responses = await Promise.all(
-    orders.map((o, i) => api.put(`/orders/${o.id}`, orderBody(shift(target, i * 60_000), { totalfee: 1, services: [{ id: 456 }] }))),
+    orders.map((o, i) => put(o.id, orderBody(shift(target, i * 60_000), { totalfee: 1, services: [{ id: 456 }] }))),
   );
 
-  const statuses = responses.map((r) => r.status);
+  const statuses = responses.map((r) => r.response.status);
   t.same([...new Set(statuses)].filter((s) => s !== 200 && s !== 409), [], `only 200 and 409 (got ${JSON.stringify(statuses)})`);
   t.equal(statuses.filter((s) => s === 200).length, 1, 'exactly one 200');
   t.equal(statuses.filter((s) => s === 409).length, n - 1, 'all the others are 409');
   const winnerIndex = statuses.indexOf(200);
-  const winner = responses[winnerIndex]?.body;
+  const winner = responses[winnerIndex]?.data;
   if (!winner) return;
   t.equal(winner.id, orders[winnerIndex]!.id);
   t.equal(winner.datetime, shift(target, winnerIndex * 60_000));
@@ -327,8 +340,7 @@ t.test('concurrent replaces into the same empty window: exactly one 200, the res
   t.same(await serviceIdsOf(winner.id), [456], "the winner's services were replaced");
   for (const [i, o] of orders.entries()) {
     if (i === winnerIndex) continue;
-    const read = await api.get(`/orders/${o.id}`);
-    t.same(read.body, o, `order ${i} is unchanged`);
+    t.same((await read(o.id)).data, o, `order ${i} is unchanged`);
     t.same(await serviceIdsOf(o.id), [123, 789], `order ${i} keeps its service links`);
   }
   t.equal(await countRows(db, 'orders'), ordersBefore);
