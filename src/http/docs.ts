@@ -6,7 +6,7 @@ import type { OpenApiDocument } from '../contract.js';
 /** Serves the contract as written (/openapi.yaml), as JSON (/openapi.json) and as a docs page (/docs). */
 export async function registerDocs(app: FastifyInstance, contract: { text: string; document: OpenApiDocument }): Promise<void> {
   await app.register(swagger, { mode: 'static', specification: { document: contract.document as never } });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true, tryItOutEnabled: true } });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true, tryItOutEnabled: true, displayOperationId: true } });
   const json = JSON.stringify(contract.document);
   app.get('/openapi.json', { logLevel: 'warn' }, (_request, reply) => reply.type('application/json').send(json));
   app.get('/openapi.yaml', { logLevel: 'warn' }, (_request, reply) => reply.type('application/yaml').send(contract.text));
