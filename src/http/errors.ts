@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OpenApiDocument } from '../contract.js';
-import { isDataException, isDatabaseUnavailable } from '../db/errors.js';
+import { isDataException, isDatabaseUnavailable, isTransientConflict } from '../db/errors.js';
 import type { ServiceMetrics } from '../operations/metrics.js';
 import { ScheduleConflictError, UnknownServicesError } from '../orders/repository.js';
 import { DuplicateServiceError, ServiceInUseError } from '../services/repository.js';
@@ -96,6 +96,10 @@ function problemFrom(error: unknown, request: FastifyRequest): ProblemError {
     // messages describe the request, never the server.
     if (status === 400) return invalidRequest([{ path: '/body', message: String(fastifyError.message) }], String(fastifyError.message));
     return genericProblem(status, String(fastifyError.message));
+  }
+  if (isTransientConflict(error)) {
+    // Only once the write's own retries are spent: the data is fine, the contention was not.
+    return new ProblemError('unavailable', 'The write kept colliding with concurrent writes and did not complete; retry.', {}, { 'retry-after': '1' });
   }
   if (isDatabaseUnavailable(error)) {
     return new ProblemError('unavailable', 'The database is unavailable; retry shortly.', {}, { 'retry-after': '5' });

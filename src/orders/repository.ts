@@ -315,6 +315,8 @@ async function withWriteRetries<T>(db: Executor, draft: OrderDraft, orderId: str
     } catch (error) {
       const lastAttempt = attempt >= MAX_ATTEMPTS;
       if (isTransientConflict(error) && !lastAttempt) {
+        // Deadlock victims that retry in lockstep collide again: a short random pause spreads them.
+        await new Promise((resolve) => setTimeout(resolve, attempt * (5 + Math.random() * 20)));
         continue;
       } else if (isConstraintViolation(error, SqlState.exclusionViolation, SCHEDULE_WINDOW)) {
         const conflicting = await findConflictingOrder(db, draft.datetime, orderId);
