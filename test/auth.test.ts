@@ -11,7 +11,8 @@ import { createApiKey, revokeApiKey } from '../src/auth/repository.js';
 import { contractPath, loadContract } from '../src/contract.js';
 import { openDatabase, type DatabaseTarget, type Db } from '../src/db/database.js';
 import { seedSampleData } from '../src/db/seed.js';
-import { apiClient, countRows, databaseKind, freshDatabase, freshDatabaseTarget, orderBody, seedCatalogue, startService, type Api } from './helper.js';
+import type { OrdersClient } from '../src/client.js';
+import { apiClient, countRows, databaseKind, freshDatabase, freshDatabaseTarget, orderBody, seedCatalogue, startService, typedClient, type Api } from './helper.js';
 
 const REALM = 'Bearer realm="orders-service"';
 const INVALID_TOKEN = `${REALM}, error="invalid_token"`;
@@ -23,11 +24,14 @@ t.setTimeout(300_000);
 const main = await startService(t);
 await seedCatalogue(main.db);
 
-/** An API client for a new key with these scopes on `service`. */
-async function clientWith(service: { db: Db; url: string }, name: string, scopes: readonly Scope[]): Promise<{ api: Api; key: string }> {
+/** The typed client for a new key with these scopes on `service`. */
+async function clientWith(service: { db: Db; url: string }, name: string, scopes: readonly Scope[]): Promise<OrdersClient> {
   const { key } = await createApiKey(service.db, name, scopes);
-  return { api: apiClient(service.url, key), key };
+  return typedClient(service.url, key);
 }
+
+const orderPath = (orderId: string) => ({ params: { path: { orderId } } });
+const servicePath = (serviceId: number) => ({ params: { path: { serviceId } } });
 
 async function lastUsedAt(db: Db, name: string): Promise<Date | null> {
   const row = await db.selectFrom('api_keys').select('last_used_at').where('name', '=', name).executeTakeFirstOrThrow();
@@ -47,18 +51,18 @@ t.test('no Authorization header: 401 problem with a Bearer challenge, and a refu
   const servicesBefore = await countRows(main.db, 'services');
   const anonymous = { headers: { authorization: null } };
   const attempts = [
-    { method: 'GET', path: '/orders' },
-    { method: 'GET', path: '/services' },
-    { method: 'POST', path: '/orders', body: orderBody('2030-01-01T00:00:00Z') },
-    { method: 'POST', path: '/services', body: { name: 'Anonymous service' } },
-    { method: 'GET', path: '/metrics' },
+    { method: 'GET', path: '/orders', send: () => main.client.GET('/orders', anonymous) },
+    { method: 'GET', path: '/services', send: () => main.client.GET('/services', anonymous) },
+    { method: 'POST', path: '/orders', send: () => main.client.POST('/orders', { ...anonymous, body: orderBody('2030-01-01T00:00:00Z') }) },
+    { method: 'POST', path: '/services', send: () => main.client.POST('/services', { ...anonymous, body: { name: 'Anonymous service' } }) },
+    { method: 'GET', path: '/metrics', send: () => main.client.GET('/metrics', { ...anonymous, parseAs: 'text' }) },
   ];
-  for (const { method, path, body } of attempts) {
-    const res = await main.api.request(method, path, { ...anonymous, body });
-    t.equal(res.status, 401, `${method} ${path}`);
-    t.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8');
-    t.equal(res.headers.get('www-authenticate'), REALM, 'a challenge naming the scheme and realm, no error for a missing key');
-    t.same(res.body, {
+  for (const { method, path, send } of attempts) {
+    const { error, response } = await send();
+    t.equal(response.status, 401, `${method} ${path}`);
+    t.equal(response.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+    t.equal(response.headers.get('www-authenticate'), REALM, 'a challenge naming the scheme and realm, no error for a missing key');
+    t.same(error, {
       type: '/problems/unauthorized',
       title: 'Unauthorized',
       status: 401,
@@ -76,7 +80,6 @@ t.test('the key is checked before anything else: a request without one is 401 ev
     { method: 'POST', path: '/orders', options: { headers: anonymous, body: {} } },
     { method: 'POST', path: '/orders', options: { headers: anonymous } },
     { method: 'POST', path: '/orders', options: { headers: { ...anonymous, 'content-type': 'text/plain' }, raw: 'hello' } },
-    { method: 'GET', path: '/orders/abc', options: { headers: anonymous } },
     { method: 'GET', path: '/orders?bogus=1', options: { headers: anonymous } },
     { method: 'PUT', path: '/services/0', options: { headers: { ...anonymous, authorization: 'Bearer osk_unknown' }, body: { nope: true } } },
   ];
@@ -84,6 +87,9 @@ t.test('the key is checked before anything else: a request without one is 401 ev
     const res = await main.api.request(method, path, options);
     t.equal(res.status, 401, `${method} ${path}: 401, not the 400/415 the request would also deserve`);
   }
+  // A malformed id is the one defect the types let through.
+  const badId = await main.client.GET('/orders/{orderId}', { ...orderPath('abc'), headers: anonymous });
+  t.equal(badId.response.status, 401, 'GET /orders/abc: 401, not the 400/415 the request would also deserve');
 });
 
 t.test('a wrong key or a malformed Authorization header: 401 with error="invalid_token", nothing stored', async (t) => {
@@ -105,115 +111,115 @@ t.test('a wrong key or a malformed Authorization header: 401 with error="invalid
     'an empty header': '',
   };
   for (const [what, authorization] of Object.entries(headers)) {
-    const res = await main.api.request('POST', '/orders', { body: orderBody('2031-01-01T00:00:00Z'), headers: { authorization } });
-    t.equal(res.status, 401, what);
-    t.equal(res.headers.get('www-authenticate'), INVALID_TOKEN, what);
-    t.match(res.body, { type: '/problems/unauthorized', title: 'Unauthorized', status: 401, instance: '/orders' }, what);
-    t.equal(res.body.detail, 'The API key is not valid (unknown, revoked or malformed).', what);
+    const { error, response } = await main.client.POST('/orders', { body: orderBody('2031-01-01T00:00:00Z'), headers: { authorization } });
+    t.equal(response.status, 401, what);
+    t.equal(response.headers.get('www-authenticate'), INVALID_TOKEN, what);
+    t.match(error, { type: '/problems/unauthorized', title: 'Unauthorized', status: 401, instance: '/orders' }, what);
+    t.equal(error?.detail, 'The API key is not valid (unknown, revoked or malformed).', what);
   }
   t.equal(await countRows(main.db, 'orders'), ordersBefore, 'no order stored by any refused create');
   t.equal(await countRows(main.db, 'order_services'), links);
 
-  const lowerCase = await main.api.request('GET', '/orders', { headers: { authorization: `bearer ${main.apiKey}` } });
-  t.equal(lowerCase.status, 200, 'the scheme name is case-insensitive (RFC 9110)');
+  const lowerCase = await main.client.GET('/orders', { headers: { authorization: `bearer ${main.apiKey}` } });
+  t.equal(lowerCase.response.status, 200, 'the scheme name is case-insensitive (RFC 9110)');
 });
 
 t.test('a refused replace or delete of an existing order changes nothing', async (t) => {
-  const created = await main.api.post('/orders', orderBody('2032-01-01T00:00:00Z'));
-  t.equal(created.status, 201);
+  const created = await main.client.POST('/orders', { body: orderBody('2032-01-01T00:00:00Z') });
+  t.equal(created.response.status, 201);
   const before = await snapshot(main.db);
-  const id = created.body.id as string;
+  const id = created.data!.id;
   for (const authorization of [null, 'Bearer osk_wrong']) {
-    const put = await main.api.request('PUT', `/orders/${id}`, { body: orderBody('2032-02-01T00:00:00Z', { totalfee: 1 }), headers: { authorization } });
-    t.equal(put.status, 401);
-    const del = await main.api.request('DELETE', `/orders/${id}`, { headers: { authorization } });
-    t.equal(del.status, 401);
+    const put = await main.client.PUT('/orders/{orderId}', { ...orderPath(id), body: orderBody('2032-02-01T00:00:00Z', { totalfee: 1 }), headers: { authorization } });
+    t.equal(put.response.status, 401);
+    const del = await main.client.DELETE('/orders/{orderId}', { ...orderPath(id), headers: { authorization } });
+    t.equal(del.response.status, 401);
   }
   t.same(await snapshot(main.db), before);
-  t.equal((await main.api.delete(`/orders/${id}`)).status, 204);
+  t.equal((await main.client.DELETE('/orders/{orderId}', orderPath(id))).response.status, 204);
 });
 
 t.test('with apiKeyCacheSeconds 0 a revoked key is refused on the very next request', async (t) => {
   const service = await startService(t, { apiKeyCacheSeconds: 0 });
   await seedCatalogue(service.db);
   const leaving = await clientWith(service, 'leaving', ['orders:read', 'orders:write']);
-  t.equal((await leaving.api.get('/orders')).status, 200, 'works before revocation');
+  t.equal((await leaving.GET('/orders')).response.status, 200, 'works before revocation');
 
   t.equal(await revokeApiKey(service.db, 'leaving'), true);
   const row = await service.db.selectFrom('api_keys').select('revoked_at').where('name', '=', 'leaving').executeTakeFirstOrThrow();
   t.ok(row.revoked_at instanceof Date, 'revoked_at is set');
 
-  const read = await leaving.api.get('/orders');
-  t.equal(read.status, 401);
-  t.equal(read.headers.get('www-authenticate'), INVALID_TOKEN);
-  t.equal(read.body.type, '/problems/unauthorized');
+  const read = await leaving.GET('/orders');
+  t.equal(read.response.status, 401);
+  t.equal(read.response.headers.get('www-authenticate'), INVALID_TOKEN);
+  t.equal(read.error?.type, '/problems/unauthorized');
   const before = await countRows(service.db, 'orders');
-  const write = await leaving.api.post('/orders', orderBody('2030-01-01T00:00:00Z'));
-  t.equal(write.status, 401);
+  const write = await leaving.POST('/orders', { body: orderBody('2030-01-01T00:00:00Z') });
+  t.equal(write.response.status, 401);
   t.equal(await countRows(service.db, 'orders'), before, 'a revoked key stores nothing');
-  t.equal((await service.api.get('/orders')).status, 200, 'other keys are unaffected');
+  t.equal((await service.client.GET('/orders')).response.status, 200, 'other keys are unaffected');
 
   // The name is free again; the new key works and the old one stays dead.
   const successor = await clientWith(service, 'leaving', ['orders:read']);
-  t.equal((await successor.api.get('/orders')).status, 200, 'a new key may reuse a revoked name');
-  t.equal((await leaving.api.get('/orders')).status, 401, 'the revoked key is still refused');
+  t.equal((await successor.GET('/orders')).response.status, 200, 'a new key may reuse a revoked name');
+  t.equal((await leaving.GET('/orders')).response.status, 401, 'the revoked key is still refused');
   t.equal(await revokeApiKey(service.db, 'leaving'), true, 'revoking by name hits the live key');
-  t.equal((await successor.api.get('/orders')).status, 401);
+  t.equal((await successor.GET('/orders')).response.status, 401);
   t.equal(await revokeApiKey(service.db, 'leaving'), false, 'no live key left with that name');
 });
 
 t.test('with the default cache (10 s) a verified key keeps working for a while after revocation', async (t) => {
   const lingering = await clientWith(main, 'lingering', ['orders:read']);
-  t.equal((await lingering.api.get('/orders')).status, 200, 'verified once, so cached');
+  t.equal((await lingering.GET('/orders')).response.status, 200, 'verified once, so cached');
   t.equal(await revokeApiKey(main.db, 'lingering'), true);
-  t.equal((await lingering.api.get('/orders')).status, 200, 'still trusted within the cache lifetime, as documented');
+  t.equal((await lingering.GET('/orders')).response.status, 200, 'still trusted within the cache lifetime, as documented');
 
   const neverUsed = await clientWith(main, 'never-used', ['orders:read']);
   t.equal(await revokeApiKey(main.db, 'never-used'), true);
-  t.equal((await neverUsed.api.get('/orders')).status, 401, 'a key revoked before its first use is refused at once');
+  t.equal((await neverUsed.GET('/orders')).response.status, 401, 'a key revoked before its first use is refused at once');
 });
 
 t.test('a revoked key stops working once the cache entry expires (apiKeyCacheSeconds 1)', async (t) => {
   const service = await startService(t, { apiKeyCacheSeconds: 1 });
   const leaving = await clientWith(service, 'leaving', ['orders:read']);
-  t.equal((await leaving.api.get('/orders')).status, 200);
+  t.equal((await leaving.GET('/orders')).response.status, 200);
   t.equal(await revokeApiKey(service.db, 'leaving'), true);
-  t.equal((await leaving.api.get('/orders')).status, 200, 'within the cache lifetime the verified key is still trusted');
+  t.equal((await leaving.GET('/orders')).response.status, 200, 'within the cache lifetime the verified key is still trusted');
   await sleep(1200);
-  const res = await leaving.api.get('/orders');
-  t.equal(res.status, 401, 'refused once the cache entry has expired');
-  t.equal(res.headers.get('www-authenticate'), INVALID_TOKEN);
+  const { response } = await leaving.GET('/orders');
+  t.equal(response.status, 401, 'refused once the cache entry has expired');
+  t.equal(response.headers.get('www-authenticate'), INVALID_TOKEN);
 });
 
 t.test('scopes: a read-only key reads orders and the catalogue but cannot write or see metrics', async (t) => {
-  const created = await main.api.post('/orders', orderBody('2033-01-01T00:00:00Z', { services: [{ id: 123 }, { id: 456 }] }));
-  t.equal(created.status, 201);
-  const id = created.body.id as string;
+  const created = await main.client.POST('/orders', { body: orderBody('2033-01-01T00:00:00Z', { services: [{ id: 123 }, { id: 456 }] }) });
+  t.equal(created.response.status, 201);
+  const id = created.data!.id;
   const reader = await clientWith(main, 'reader', ['orders:read']);
 
-  t.equal((await reader.api.get('/orders')).status, 200);
-  const one = await reader.api.get(`/orders/${id}`);
-  t.equal(one.status, 200);
-  t.same(one.body, created.body);
-  t.equal((await reader.api.get('/services')).status, 200);
-  t.same((await reader.api.get('/services/123')).body, { id: 123, name: 'Inspection' });
+  t.equal((await reader.GET('/orders')).response.status, 200);
+  const one = await reader.GET('/orders/{orderId}', orderPath(id));
+  t.equal(one.response.status, 200);
+  t.same(one.data, created.data);
+  t.equal((await reader.GET('/services')).response.status, 200);
+  t.same((await reader.GET('/services/{serviceId}', servicePath(123))).data, { id: 123, name: 'Inspection' });
 
   const before = await snapshot(main.db);
   const refused = [
-    { method: 'POST', path: '/orders', body: orderBody('2033-06-01T00:00:00Z'), scope: 'orders:write' },
-    { method: 'PUT', path: `/orders/${id}`, body: orderBody('2033-06-01T00:00:00Z'), scope: 'orders:write' },
-    { method: 'DELETE', path: `/orders/${id}`, scope: 'orders:write' },
-    { method: 'POST', path: '/services', body: { name: 'Calibration' }, scope: 'services:write' },
-    { method: 'PUT', path: '/services/123', body: { name: 'Renamed' }, scope: 'services:write' },
-    { method: 'DELETE', path: '/services/789', scope: 'services:write' },
-    { method: 'GET', path: '/metrics', scope: 'metrics:read' },
+    { method: 'POST', path: '/orders', scope: 'orders:write', send: () => reader.POST('/orders', { body: orderBody('2033-06-01T00:00:00Z') }) },
+    { method: 'PUT', path: `/orders/${id}`, scope: 'orders:write', send: () => reader.PUT('/orders/{orderId}', { ...orderPath(id), body: orderBody('2033-06-01T00:00:00Z') }) },
+    { method: 'DELETE', path: `/orders/${id}`, scope: 'orders:write', send: () => reader.DELETE('/orders/{orderId}', orderPath(id)) },
+    { method: 'POST', path: '/services', scope: 'services:write', send: () => reader.POST('/services', { body: { name: 'Calibration' } }) },
+    { method: 'PUT', path: '/services/123', scope: 'services:write', send: () => reader.PUT('/services/{serviceId}', { ...servicePath(123), body: { name: 'Renamed' } }) },
+    { method: 'DELETE', path: '/services/789', scope: 'services:write', send: () => reader.DELETE('/services/{serviceId}', servicePath(789)) },
+    { method: 'GET', path: '/metrics', scope: 'metrics:read', send: () => reader.GET('/metrics', { parseAs: 'text' }) },
   ];
-  for (const { method, path, body, scope } of refused) {
-    const res = await reader.api.request(method, path, { body });
-    t.equal(res.status, 403, `${method} ${path}`);
-    t.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8');
-    t.equal(res.headers.get('www-authenticate'), insufficientScope(scope), `${method} ${path} names ${scope}`);
-    t.same(res.body, {
+  for (const { method, path, scope, send } of refused) {
+    const { error, response } = await send();
+    t.equal(response.status, 403, `${method} ${path}`);
+    t.equal(response.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+    t.equal(response.headers.get('www-authenticate'), insufficientScope(scope), `${method} ${path} names ${scope}`);
+    t.same(error, {
       type: '/problems/forbidden',
       title: 'Forbidden',
       status: 403,
@@ -222,35 +228,36 @@ t.test('scopes: a read-only key reads orders and the catalogue but cannot write 
     });
   }
   t.same(await snapshot(main.db), before, 'nothing changed in the database');
-  await main.api.delete(`/orders/${id}`);
+  await main.client.DELETE('/orders/{orderId}', orderPath(id));
 });
 
 t.test('scopes: orders:write without services:write manages orders but not the catalogue', async (t) => {
   const writer = await clientWith(main, 'order-writer', ['orders:read', 'orders:write']);
-  const created = await writer.api.post('/orders', orderBody('2034-01-01T00:00:00Z'));
-  t.equal(created.status, 201);
-  const replaced = await writer.api.put(`/orders/${created.body.id}`, orderBody('2034-01-02T00:00:00Z', { services: [{ id: 789 }] }));
-  t.equal(replaced.status, 200);
+  const created = await writer.POST('/orders', { body: orderBody('2034-01-01T00:00:00Z') });
+  t.equal(created.response.status, 201);
+  const id = created.data!.id;
+  const replaced = await writer.PUT('/orders/{orderId}', { ...orderPath(id), body: orderBody('2034-01-02T00:00:00Z', { services: [{ id: 789 }] }) });
+  t.equal(replaced.response.status, 200);
 
   const catalogue = await snapshot(main.db);
-  for (const [method, path, body] of [
-    ['POST', '/services', { name: 'Calibration' }],
-    ['POST', '/services', { id: 321, name: 'Calibration' }],
-    ['PUT', '/services/456', { name: 'Deep analysis' }],
-    ['DELETE', '/services/456', undefined],
+  for (const [method, path, send] of [
+    ['POST', '/services', () => writer.POST('/services', { body: { name: 'Calibration' } })],
+    ['POST', '/services', () => writer.POST('/services', { body: { id: 321, name: 'Calibration' } })],
+    ['PUT', '/services/456', () => writer.PUT('/services/{serviceId}', { ...servicePath(456), body: { name: 'Deep analysis' } })],
+    ['DELETE', '/services/456', () => writer.DELETE('/services/{serviceId}', servicePath(456))],
   ] as const) {
-    const res = await writer.api.request(method, path, { body });
-    t.equal(res.status, 403, `${method} ${path}`);
-    t.equal(res.headers.get('www-authenticate'), insufficientScope('services:write'));
-    t.equal(res.body.type, '/problems/forbidden');
+    const { error, response } = await send();
+    t.equal(response.status, 403, `${method} ${path}`);
+    t.equal(response.headers.get('www-authenticate'), insufficientScope('services:write'));
+    t.equal(error?.type, '/problems/forbidden');
   }
   t.same(await snapshot(main.db), catalogue, 'the catalogue is unchanged');
-  t.equal((await writer.api.delete(`/orders/${created.body.id}`)).status, 204);
+  t.equal((await writer.DELETE('/orders/{orderId}', orderPath(id))).response.status, 204);
 
   const writeOnly = await clientWith(main, 'write-only', ['orders:write']);
-  const list = await writeOnly.api.get('/orders');
-  t.equal(list.status, 403, 'orders:write does not imply orders:read');
-  t.equal(list.headers.get('www-authenticate'), insufficientScope('orders:read'));
+  const list = await writeOnly.GET('/orders');
+  t.equal(list.response.status, 403, 'orders:write does not imply orders:read');
+  t.equal(list.response.headers.get('www-authenticate'), insufficientScope('orders:read'));
 });
 
 type Json = Record<string, any>;
@@ -316,9 +323,10 @@ t.test('every operation in openapi.yaml that needs a scope refuses a key without
   const secured = operations.filter((op) => (op.security?.length ?? 0) > 0);
   t.ok(secured.length >= 11, `${secured.length} operations need a key`);
 
+  // raw: the method, path and body of each request are data read from openapi.yaml, not code the types can check.
   const keys = new Map<string, Api>();
   async function keyFor(name: string, scopes: Scope[]): Promise<Api> {
-    if (!keys.has(name)) keys.set(name, (await clientWith(service, name, scopes)).api);
+    if (!keys.has(name)) keys.set(name, apiClient(service.url, (await createApiKey(service.db, name, scopes)).key));
     return keys.get(name)!;
   }
 
@@ -357,13 +365,13 @@ t.test('every operation in openapi.yaml that needs a scope refuses a key without
 });
 
 t.test('health, readiness, the contract and the docs need no key', async (t) => {
-  const anonymous = apiClient(main.url);
-  const health = await anonymous.get('/healthz');
-  t.equal(health.status, 200);
-  t.same(health.body, { status: 'ok' });
-  const ready = await anonymous.get('/readyz');
-  t.equal(ready.status, 200);
-  t.same(ready.body, { status: 'ready' });
+  const anonymous = typedClient(main.url);
+  const health = await anonymous.GET('/healthz');
+  t.equal(health.response.status, 200);
+  t.same(health.data, { status: 'ok' });
+  const ready = await anonymous.GET('/readyz');
+  t.equal(ready.response.status, 200);
+  t.same(ready.data, { status: 'ready' });
 
   // Not operations of the contract (the helper's contract check does not apply): plain fetch.
   const json = await fetch(`${main.url}/openapi.json`);
@@ -377,7 +385,7 @@ t.test('health, readiness, the contract and the docs need no key', async (t) => 
   t.equal(docs.status, 200, '/docs (after any redirect)');
   t.match(docs.headers.get('content-type'), /^text\/html/);
   t.match(await docs.text(), /swagger/i);
-  for (const response of [health, ready]) t.notOk(response.headers.has('www-authenticate'));
+  for (const { response } of [health, ready]) t.notOk(response.headers.has('www-authenticate'));
 });
 
 t.test("orders record the name of the key that created them and of the one that last changed them", async (t) => {
@@ -385,30 +393,30 @@ t.test("orders record the name of the key that created them and of the one that 
   const beta = await clientWith(main, 'beta', ['orders:read', 'orders:write']);
   const reader = await clientWith(main, 'alpha-reader', ['orders:read']);
 
-  const created = await alpha.api.post('/orders', orderBody('2035-01-01T00:00:00Z'));
-  t.equal(created.status, 201);
-  t.match(created.body, { createdBy: 'alpha', updatedBy: 'alpha' });
-  const id = created.body.id as string;
+  const created = await alpha.POST('/orders', { body: orderBody('2035-01-01T00:00:00Z') });
+  t.equal(created.response.status, 201);
+  t.match(created.data, { createdBy: 'alpha', updatedBy: 'alpha' });
+  const id = created.data!.id;
 
-  const replaced = await beta.api.put(`/orders/${id}`, orderBody('2035-01-01T01:00:00Z', { totalfee: 7 }));
-  t.equal(replaced.status, 200);
-  t.match(replaced.body, { createdBy: 'alpha', updatedBy: 'beta' });
+  const replaced = await beta.PUT('/orders/{orderId}', { ...orderPath(id), body: orderBody('2035-01-01T01:00:00Z', { totalfee: 7 }) });
+  t.equal(replaced.response.status, 200);
+  t.match(replaced.data, { createdBy: 'alpha', updatedBy: 'beta' });
 
-  const refused = await reader.api.put(`/orders/${id}`, orderBody('2035-01-01T02:00:00Z'));
-  t.equal(refused.status, 403, 'a key without the scope does not become the last changer');
+  const refused = await reader.PUT('/orders/{orderId}', { ...orderPath(id), body: orderBody('2035-01-01T02:00:00Z') });
+  t.equal(refused.response.status, 403, 'a key without the scope does not become the last changer');
 
-  const read = await reader.api.get(`/orders/${id}`);
-  t.match(read.body, { createdBy: 'alpha', updatedBy: 'beta', totalfee: 7 });
-  const listed = await reader.api.get('/orders?from=2035-01-01T00:00:00Z&to=2035-01-02T00:00:00Z');
-  t.match(listed.body.data, [{ id, createdBy: 'alpha', updatedBy: 'beta' }]);
+  const read = await reader.GET('/orders/{orderId}', orderPath(id));
+  t.match(read.data, { createdBy: 'alpha', updatedBy: 'beta', totalfee: 7 });
+  const listed = await reader.GET('/orders', { params: { query: { from: '2035-01-01T00:00:00Z', to: '2035-01-02T00:00:00Z' } } });
+  t.match(listed.data?.data, [{ id, createdBy: 'alpha', updatedBy: 'beta' }]);
   const row = await main.db.selectFrom('orders').select(['created_by', 'updated_by']).where('id', '=', id).executeTakeFirstOrThrow();
   t.same(row, { created_by: 'alpha', updated_by: 'beta' }, 'stored in the database');
 
   // Read-only fields sent back are ignored: a client cannot claim to be someone else.
-  const spoofed = await beta.api.put(`/orders/${id}`, { ...read.body, createdBy: 'mallory', updatedBy: 'mallory' });
-  t.equal(spoofed.status, 200);
-  t.match(spoofed.body, { createdBy: 'alpha', updatedBy: 'beta' });
-  t.equal((await alpha.api.delete(`/orders/${id}`)).status, 204);
+  const spoofed = await beta.PUT('/orders/{orderId}', { ...orderPath(id), body: { ...read.data!, createdBy: 'mallory', updatedBy: 'mallory' } });
+  t.equal(spoofed.response.status, 200);
+  t.match(spoofed.data, { createdBy: 'alpha', updatedBy: 'beta' });
+  t.equal((await alpha.DELETE('/orders/{orderId}', orderPath(id))).response.status, 204);
 });
 
 t.test('last use is recorded in the background, at most about once a minute per key', async (t) => {
@@ -416,7 +424,7 @@ t.test('last use is recorded in the background, at most about once a minute per 
   await createApiKey(main.db, 'idle', ['orders:read']);
   t.equal(await lastUsedAt(main.db, 'fresh'), null, 'never used yet');
 
-  for (let i = 0; i < 5; i++) t.equal((await fresh.api.get('/orders')).status, 200);
+  for (let i = 0; i < 5; i++) t.equal((await fresh.GET('/orders')).response.status, 200);
   let first: Date | null = null;
   for (let waited = 0; waited < 3000 && first === null; waited += 50) {
     await sleep(50);
@@ -427,7 +435,7 @@ t.test('last use is recorded in the background, at most about once a minute per 
   t.ok(Math.abs(rows[0]!.now.getTime() - first!.getTime()) < 60_000, 'and it is recent');
 
   await sleep(20); // any new write would now carry a later timestamp
-  for (let i = 0; i < 5; i++) t.equal((await fresh.api.get('/orders')).status, 200);
+  for (let i = 0; i < 5; i++) t.equal((await fresh.GET('/orders')).response.status, 200);
   await sleep(500);
   t.same(await lastUsedAt(main.db, 'fresh'), first, 'a second burst within the minute does not write again');
   t.equal(await lastUsedAt(main.db, 'idle'), null, 'an unused key has no last use');
@@ -511,14 +519,14 @@ t.test('the keys CLI creates, lists and revokes keys a server on the same databa
   let server = await serveOn(t, target);
   const stored = await server.db.selectFrom('api_keys').select(['name', 'key_hash', 'scopes', 'revoked_at']).execute();
   t.same(stored, [{ name: 'billing', key_hash: hashApiKey(key!), scopes: ['orders:read', 'orders:write'], revoked_at: null }], 'only the hash is stored');
-  const billing = apiClient(server.url, key);
-  t.equal((await billing.get('/orders')).status, 200, 'the printed key works');
+  const billing = typedClient(server.url, key);
+  t.equal((await billing.GET('/orders')).response.status, 200, 'the printed key works');
   await seedCatalogue(server.db);
-  const order = await billing.post('/orders', orderBody('2036-01-01T00:00:00Z'));
-  t.equal(order.status, 201);
-  t.equal(order.body.createdBy, 'billing');
-  const catalogueWrite = await billing.post('/services', { name: 'Calibration' });
-  t.equal(catalogueWrite.status, 403, 'with exactly the scopes it was given');
+  const order = await billing.POST('/orders', { body: orderBody('2036-01-01T00:00:00Z') });
+  t.equal(order.response.status, 201);
+  t.equal(order.data?.createdBy, 'billing');
+  const catalogueWrite = await billing.POST('/services', { body: { name: 'Calibration' } });
+  t.equal(catalogueWrite.response.status, 403, 'with exactly the scopes it was given');
 
   if (!shared) {
     const locked = await runKeysCli(['list'], env);
@@ -536,7 +544,7 @@ t.test('the keys CLI creates, lists and revokes keys a server on the same databa
   t.match(afterRevoke.stdout, /^billing\s+orders:read,orders:write\s+\S+\s+\S+\s+\d{4}-\d{2}-\d{2}T/m, 'list shows when it was revoked');
   if (!shared) server = await serveOn(t, target);
 
-  const refused = await apiClient(server.url, key).get('/orders');
+  const { response: refused } = await typedClient(server.url, key).GET('/orders');
   t.equal(refused.status, 401, 'the revoked key stops working');
   t.equal(refused.headers.get('www-authenticate'), INVALID_TOKEN);
   await server.close();
@@ -555,25 +563,30 @@ t.test('an API key never appears in the server log', async (t) => {
     let captured = '';
     const app = await buildApp({ db, logger: { level, stream: { write: (line: string) => void (captured += line) } }, http: { rateLimitPerMinute: 0 } });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const client = typedClient(url, key);
     const api = apiClient(url, key);
+    const listWith = async (authorization: string) => (await client.GET('/orders', { headers: { authorization } })).response.status;
 
-    t.equal((await api.get('/orders')).status, 200);
-    const created = await api.post('/orders', orderBody('2037-01-01T00:00:00Z'));
-    t.equal(created.status, 201);
-    const idempotent = await api.request('POST', '/orders', { body: orderBody('2037-02-01T00:00:00Z'), headers: { 'idempotency-key': 'log-test-1' } });
-    t.equal(idempotent.status, 201);
-    t.equal((await api.get(`/orders/${created.body.id}`)).status, 200);
-    t.equal((await api.request('GET', '/orders', { headers: { authorization: `Bearer ${wrongKey}` } })).status, 401);
-    t.equal((await api.request('GET', '/orders', { headers: { authorization: `Bearer ${revokedKey}` } })).status, 401);
-    t.equal((await api.request('GET', '/orders', { headers: { authorization: `Basic ${key}` } })).status, 401);
-    t.equal((await api.request('POST', '/orders', { body: orderBody('2037-03-01T00:00:00Z'), headers: { authorization: `Bearer ${readerKey}` } })).status, 403);
+    t.equal((await client.GET('/orders')).response.status, 200);
+    const created = await client.POST('/orders', { body: orderBody('2037-01-01T00:00:00Z') });
+    t.equal(created.response.status, 201);
+    const id = created.data!.id;
+    const idempotent = await client.POST('/orders', { params: { header: { 'Idempotency-Key': 'log-test-1' } }, body: orderBody('2037-02-01T00:00:00Z') });
+    t.equal(idempotent.response.status, 201);
+    t.equal((await client.GET('/orders/{orderId}', orderPath(id))).response.status, 200);
+    t.equal(await listWith(`Bearer ${wrongKey}`), 401);
+    t.equal(await listWith(`Bearer ${revokedKey}`), 401);
+    t.equal(await listWith(`Basic ${key}`), 401);
+    const asReader = await client.POST('/orders', { body: orderBody('2037-03-01T00:00:00Z'), headers: { authorization: `Bearer ${readerKey}` } });
+    t.equal(asReader.response.status, 403);
     t.equal((await api.request('POST', '/orders', { raw: '{"datetime":', headers: { 'content-type': 'application/json' } })).status, 400);
-    t.equal((await api.get('/metrics')).status, 200);
+    t.equal((await client.GET('/metrics', { parseAs: 'text' })).response.status, 200);
     // RFC 6750 also lets clients send a bearer token as the access_token query parameter. The
-    // service does not accept it there, and must not write it to its log either.
+    // service does not accept it there, and must not write it to its log either. (raw: the
+    // contract declares no access_token parameter, so the typed client cannot send one.)
     const listInUrl = await api.request('GET', `/orders?access_token=${urlKey}`, { headers: { authorization: null } });
     t.ok([400, 401].includes(listInUrl.status), `a key in the query string is not accepted (${listInUrl.status})`);
-    const getInUrl = await api.request('GET', `/orders/${created.body.id}?access_token=${urlKey}`, { headers: { authorization: null } });
+    const getInUrl = await api.request('GET', `/orders/${id}?access_token=${urlKey}`, { headers: { authorization: null } });
     t.equal(getInUrl.status, 401, 'a key in the query string does not authenticate');
     await app.close();
 

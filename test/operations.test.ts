@@ -6,7 +6,8 @@ import { createApiKey } from '../src/auth/repository.js';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrator.js';
 import { contractViolations, type ContractResponse } from './contract.js';
-import { apiClient, closedPort, countRows, databaseKind, freshDatabaseTarget, orderBody, seedCatalogue, startService } from './helper.js';
+import { createOrdersClient, type OrdersClient } from '../src/client.js';
+import { apiClient, closedPort, countRows, databaseKind, freshDatabaseTarget, orderBody, seedCatalogue, startService, typedClient } from './helper.js';
 
 type TestContext = Parameters<typeof startService>[0];
 
@@ -23,7 +24,7 @@ async function serviceWithPoolStats(t: TestContext) {
   const app = await buildApp({ db, poolStats, http: { rateLimitPerMinute: 0 } });
   t.teardown(() => app.close());
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  return { api: apiClient(url, key), db, url, poolStats };
+  return { client: typedClient(url, key), api: apiClient(url, key), db, url, poolStats };
 }
 
 interface Sample {
@@ -90,23 +91,23 @@ function getFrom(localAddress: string, url: string, headers: Record<string, stri
   });
 }
 
-const { api, url } = await startService(t);
-const anonymous = apiClient(url);
+const { client, api, url } = await startService(t);
+const anonymous = typedClient(url);
 
 t.test('health and readiness', async (t) => {
   t.test('GET /healthz answers 200 {status: ok} without a key', async (t) => {
-    const res = await anonymous.get('/healthz');
-    t.equal(res.status, 200);
-    t.match(res.headers.get('content-type'), /^application\/json/);
-    t.same(res.body, { status: 'ok' });
-    const withBadKey = await anonymous.request('GET', '/healthz', { headers: { authorization: 'Bearer osk_not-a-key' } });
-    t.equal(withBadKey.status, 200, 'a probe carrying a bad key is not refused: health needs none');
+    const { data, response } = await anonymous.GET('/healthz');
+    t.equal(response.status, 200);
+    t.match(response.headers.get('content-type'), /^application\/json/);
+    t.same(data, { status: 'ok' });
+    const withBadKey = await anonymous.GET('/healthz', { headers: { authorization: 'Bearer osk_not-a-key' } });
+    t.equal(withBadKey.response.status, 200, 'a probe carrying a bad key is not refused: health needs none');
   });
 
   t.test('GET /readyz answers 200 {status: ready} without a key when the database answers', async (t) => {
-    const res = await anonymous.get('/readyz');
-    t.equal(res.status, 200);
-    t.same(res.body, { status: 'ready' });
+    const { data, response } = await anonymous.GET('/readyz');
+    t.equal(response.status, 200);
+    t.same(data, { status: 'ready' });
   });
 
   t.test('with the database unreachable', async (t) => {
@@ -117,29 +118,30 @@ t.test('health and readiness', async (t) => {
       await db.destroy();
     });
     const downUrl = await app.listen({ port: 0, host: '127.0.0.1' });
-    const down = apiClient(downUrl);
+    const down = typedClient(downUrl);
 
     t.test('/readyz answers 503 problem with Retry-After (every time, it does not hang), /healthz still 200', async (t) => {
       for (let attempt = 1; attempt <= 2; attempt++) {
-        const ready = await down.get('/readyz');
-        t.equal(ready.status, 503, `attempt ${attempt}`);
-        t.match(ready.headers.get('content-type'), /^application\/problem\+json/);
-        t.match(ready.body, { type: '/problems/unavailable', title: 'Service unavailable', status: 503, instance: '/readyz' });
-        t.equal(ready.headers.get('retry-after'), '5');
-        t.notMatch(JSON.stringify(ready.body), /ECONNREFUSED|127\.0\.0\.1|SELECT/, 'no driver text or SQL');
+        const ready = await down.GET('/readyz');
+        t.equal(ready.response.status, 503, `attempt ${attempt}`);
+        t.match(ready.response.headers.get('content-type'), /^application\/problem\+json/);
+        t.match(ready.error, { type: '/problems/unavailable', title: 'Service unavailable', status: 503, instance: '/readyz' });
+        t.equal(ready.response.headers.get('retry-after'), '5');
+        t.notMatch(JSON.stringify(ready.error), /ECONNREFUSED|127\.0\.0\.1|SELECT/, 'no driver text or SQL');
 
-        const health = await down.get('/healthz');
-        t.equal(health.status, 200, 'the process is alive although the database is not');
-        t.same(health.body, { status: 'ok' });
+        const health = await down.GET('/healthz');
+        t.equal(health.response.status, 200, 'the process is alive although the database is not');
+        t.same(health.data, { status: 'ok' });
       }
     });
 
     t.test('/metrics answers with a status its contract declares', async (t) => {
-      // Verifying the key needs the database; whatever the answer, openapi.yaml must declare it.
-      const res = await fetch(`${downUrl}/metrics`, { headers: { authorization: 'Bearer osk_any' } });
-      const text = await res.text();
-      const body = /json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : text;
-      t.same(contractViolations('GET', '/metrics', { status: res.status, headers: res.headers, body }), [], `answered ${res.status}`);
+      // Verifying the key needs the database; whatever the answer, openapi.yaml must declare it. The
+      // package's client without the suite's contract check, so that a violation is this assertion.
+      const scraper = createOrdersClient({ baseUrl: downUrl, apiKey: 'osk_any' });
+      const { data, error, response } = await scraper.GET('/metrics', { parseAs: 'text' });
+      const body = data ?? error;
+      t.same(contractViolations('GET', '/metrics', { status: response.status, headers: response.headers, body }), [], `answered ${response.status}`);
     });
   });
 });
@@ -149,51 +151,52 @@ t.test('metrics', async (t) => {
   await seedCatalogue(svc.db);
 
   async function scrape(): Promise<string> {
-    const res = await svc.api.get<string>('/metrics');
-    if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
-    return res.body;
+    const { data, response } = await svc.client.GET('/metrics', { parseAs: 'text' });
+    if (response.status !== 200 || data === undefined) throw new Error(`GET /metrics answered ${response.status}`);
+    return data;
   }
   const conflicts = async () => valueOf(await scrape(), 'orders_schedule_conflicts_total') ?? Number.NaN;
 
   t.test('GET /metrics needs a key with metrics:read: 401 without one, 403 with an orders:read key', async (t) => {
-    const keyless = apiClient(svc.url);
-    const none = await keyless.get('/metrics');
-    t.equal(none.status, 401);
-    t.match(none.body, { type: '/problems/unauthorized', status: 401 });
-    t.match(none.headers.get('www-authenticate'), /^Bearer /);
+    const metricsOf = (client: OrdersClient) => client.GET('/metrics', { parseAs: 'text' });
+    const none = await metricsOf(typedClient(svc.url));
+    t.equal(none.response.status, 401);
+    t.match(none.error, { type: '/problems/unauthorized', status: 401 });
+    t.match(none.response.headers.get('www-authenticate'), /^Bearer /);
 
-    const unknown = await apiClient(svc.url, 'osk_unknown').get('/metrics');
-    t.equal(unknown.status, 401);
+    const unknown = await metricsOf(typedClient(svc.url, 'osk_unknown'));
+    t.equal(unknown.response.status, 401);
 
     const { key: readerKey } = await createApiKey(svc.db, 'order-reader', ['orders:read']);
-    const reader = apiClient(svc.url, readerKey);
-    t.equal((await reader.get('/orders')).status, 200, 'the key itself works');
-    const forbidden = await reader.get('/metrics');
-    t.equal(forbidden.status, 403);
-    t.match(forbidden.body, { type: '/problems/forbidden', status: 403 });
-    t.match(forbidden.headers.get('www-authenticate'), /error="insufficient_scope"/);
-    t.match(forbidden.headers.get('www-authenticate'), /scope="metrics:read"/);
-    t.notMatch(String(forbidden.body.detail), readerKey, 'the key is never echoed');
+    const reader = typedClient(svc.url, readerKey);
+    t.equal((await reader.GET('/orders')).response.status, 200, 'the key itself works');
+    const forbidden = await metricsOf(reader);
+    t.equal(forbidden.response.status, 403);
+    t.match(forbidden.error, { type: '/problems/forbidden', status: 403 });
+    t.match(forbidden.response.headers.get('www-authenticate'), /error="insufficient_scope"/);
+    t.match(forbidden.response.headers.get('www-authenticate'), /scope="metrics:read"/);
+    t.notMatch(String(forbidden.error?.detail), readerKey, 'the key is never echoed');
 
     const { key: scraperKey } = await createApiKey(svc.db, 'prometheus', ['metrics:read']);
-    const scraper = apiClient(svc.url, scraperKey);
-    t.equal((await scraper.get('/metrics')).status, 200, 'metrics:read alone is enough for /metrics');
-    t.equal((await scraper.get('/orders')).status, 403, 'and gives no access to orders');
+    const scraper = typedClient(svc.url, scraperKey);
+    t.equal((await metricsOf(scraper)).response.status, 200, 'metrics:read alone is enough for /metrics');
+    t.equal((await scraper.GET('/orders')).response.status, 403, 'and gives no access to orders');
   });
 
   t.test('GET /metrics is Prometheus text: requests by operation and status, latency histogram', async (t) => {
     const before = await scrape();
-    t.equal((await svc.api.get('/orders/424242')).status, 404);
-    t.equal((await svc.api.get('/orders/424243')).status, 404);
-    t.equal((await svc.api.get('/orders/abc')).status, 400);
-    t.equal((await svc.api.get('/orders')).status, 200);
+    const getOrder = (orderId: string) => svc.client.GET('/orders/{orderId}', { params: { path: { orderId } } });
+    t.equal((await getOrder('424242')).response.status, 404);
+    t.equal((await getOrder('424243')).response.status, 404);
+    t.equal((await getOrder('abc')).response.status, 400);
+    t.equal((await svc.client.GET('/orders')).response.status, 200);
     t.equal((await svc.api.get('/no-such-route-here')).status, 404);
 
-    const res = await svc.api.get<string>('/metrics');
-    t.equal(res.status, 200);
-    t.match(res.headers.get('content-type'), /^text\/plain/);
-    t.match(res.headers.get('content-type'), /version=0\.0\.4/);
-    const text = res.body;
+    const { data, response } = await svc.client.GET('/metrics', { parseAs: 'text' });
+    t.equal(response.status, 200);
+    t.match(response.headers.get('content-type'), /^text\/plain/);
+    t.match(response.headers.get('content-type'), /version=0\.0\.4/);
+    const text = data!;
     t.match(text, /^# TYPE http_requests_total counter$/m);
     t.match(text, /^# TYPE http_request_duration_seconds histogram$/m);
     t.match(text, /^# TYPE orders_schedule_conflicts_total counter$/m);
@@ -229,45 +232,49 @@ t.test('metrics', async (t) => {
 
   t.test('orders_schedule_conflicts_total goes up by exactly 1 per refused conflicting create or replace', async (t) => {
     t.equal(await conflicts(), 0, 'starts at 0');
-    const first = await svc.api.post('/orders', orderBody('2031-01-01T00:00:00Z'));
-    t.equal(first.status, 201);
+    const create = (body: ReturnType<typeof orderBody>) => svc.client.POST('/orders', { body });
+    const replace = (orderId: string, body: ReturnType<typeof orderBody>) => svc.client.PUT('/orders/{orderId}', { params: { path: { orderId } }, body });
+
+    const first = await create(orderBody('2031-01-01T00:00:00Z'));
+    t.equal(first.response.status, 201);
     t.equal(await conflicts(), 0, 'an accepted create is not a conflict');
 
-    const clash = await svc.api.post('/orders', orderBody('2031-01-01T01:00:00Z'));
-    t.equal(clash.status, 409);
-    t.match(clash.body, { type: '/problems/schedule-conflict', conflictingOrderId: first.body.id });
+    const clash = await create(orderBody('2031-01-01T01:00:00Z'));
+    t.equal(clash.response.status, 409);
+    t.match(clash.error, { type: '/problems/schedule-conflict', conflictingOrderId: first.data!.id });
     t.equal(await conflicts(), 1, 'a refused create counts 1');
 
-    const second = await svc.api.post('/orders', orderBody('2031-01-01T06:00:00Z'));
-    t.equal(second.status, 201);
-    const replace = await svc.api.put(`/orders/${second.body.id}`, orderBody('2031-01-01T02:59:59Z'));
-    t.equal(replace.status, 409);
+    const second = await create(orderBody('2031-01-01T06:00:00Z'));
+    t.equal(second.response.status, 201);
+    const moved = await replace(second.data!.id, orderBody('2031-01-01T02:59:59Z'));
+    t.equal(moved.response.status, 409);
     t.equal(await conflicts(), 2, 'a refused replace counts 1');
 
     // Other refusals are not conflicts.
-    t.equal((await svc.api.post('/orders', orderBody('2031-02-01T00:00:00Z', { services: [{ id: 999 }] }))).status, 422);
-    t.equal((await svc.api.put('/orders/424242', orderBody('2031-03-01T00:00:00Z'))).status, 404);
-    t.equal((await svc.api.put(`/orders/${second.body.id}`, orderBody('2031-01-01T03:00:00Z'))).status, 200, 'exactly 3 hours apart is allowed');
+    t.equal((await create(orderBody('2031-02-01T00:00:00Z', { services: [{ id: 999 }] }))).response.status, 422);
+    t.equal((await replace('424242', orderBody('2031-03-01T00:00:00Z'))).response.status, 404);
+    t.equal((await replace(second.data!.id, orderBody('2031-01-01T03:00:00Z'))).response.status, 200, 'exactly 3 hours apart is allowed');
     t.equal(await conflicts(), 2, 'a 422, a 404 and an accepted replace are not counted');
   });
 
   t.test('a conflicting create with an Idempotency-Key counts once, and its replay not again', async (t) => {
-    const taken = await svc.api.post('/orders', orderBody('2032-01-01T00:00:00Z'));
-    t.equal(taken.status, 201);
+    const taken = await svc.client.POST('/orders', { body: orderBody('2032-01-01T00:00:00Z') });
+    t.equal(taken.response.status, 201);
     const before = await conflicts();
-    const send = () => svc.api.request('POST', '/orders', { body: orderBody('2032-01-01T02:00:00Z'), headers: { 'idempotency-key': 'metrics-conflict-1' } });
+    const send = () =>
+      svc.client.POST('/orders', { params: { header: { 'Idempotency-Key': 'metrics-conflict-1' } }, body: orderBody('2032-01-01T02:00:00Z') });
 
     const refused = await send();
-    t.equal(refused.status, 409);
-    t.match(refused.body, { type: '/problems/schedule-conflict', conflictingOrderId: taken.body.id });
-    t.equal(refused.headers.get('idempotent-replayed'), null, 'the first answer is not a replay');
+    t.equal(refused.response.status, 409);
+    t.match(refused.error, { type: '/problems/schedule-conflict', conflictingOrderId: taken.data!.id });
+    t.equal(refused.response.headers.get('idempotent-replayed'), null, 'the first answer is not a replay');
     const afterFirst = await conflicts();
     t.equal(afterFirst, before + 1, 'the refused create is counted once');
 
     const replayed = await send();
-    t.equal(replayed.status, 409);
-    t.equal(replayed.headers.get('idempotent-replayed'), 'true');
-    t.same(replayed.body, refused.body, 'the same problem is replayed');
+    t.equal(replayed.response.status, 409);
+    t.equal(replayed.response.headers.get('idempotent-replayed'), 'true');
+    t.same(replayed.error, refused.error, 'the same problem is replayed');
     t.equal(await conflicts(), afterFirst, 'the replay refuses nothing new: not counted');
   });
 
@@ -290,63 +297,63 @@ t.test('metrics', async (t) => {
 });
 
 t.test('rate limiting', async (t) => {
-  const { api: limitedApi, db, url: limitedUrl } = await startService(t, { rateLimitPerMinute: 5 });
-  const keyless = apiClient(limitedUrl);
+  const { client: limitedClient, db, url: limitedUrl } = await startService(t, { rateLimitPerMinute: 5 });
+  const keyless = typedClient(limitedUrl);
 
   t.test('the 6th request with one key in a minute is 429 problem with Retry-After and rate-limit headers', async (t) => {
     for (let i = 0; i < 5; i++) {
-      const res = await limitedApi.get('/orders');
-      t.equal(res.status, 200, `request ${i + 1}`);
-      t.equal(res.headers.get('x-ratelimit-remaining'), null, 'limit headers come only with a 429, as declared');
+      const { response } = await limitedClient.GET('/orders');
+      t.equal(response.status, 200, `request ${i + 1}`);
+      t.equal(response.headers.get('x-ratelimit-remaining'), null, 'limit headers come only with a 429, as declared');
     }
-    const limited = await limitedApi.get('/orders');
+    const { error, response: limited } = await limitedClient.GET('/orders');
     t.equal(limited.status, 429);
     t.match(limited.headers.get('content-type'), /^application\/problem\+json/);
-    t.match(limited.body, { type: '/problems/rate-limited', title: 'Too many requests', status: 429, instance: '/orders' });
-    t.match(limited.body.detail, /5 requests per minute/);
+    t.match(error, { type: '/problems/rate-limited', title: 'Too many requests', status: 429, instance: '/orders' });
+    t.match(error?.detail, /5 requests per minute/);
     const retryAfter = Number(limited.headers.get('retry-after'));
     t.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After: ${limited.headers.get('retry-after')}`);
     t.equal(limited.headers.get('x-ratelimit-limit'), '5');
     t.equal(limited.headers.get('x-ratelimit-remaining'), '0');
     t.match(limited.headers.get('x-ratelimit-reset'), /^\d+$/);
 
-    const write = await limitedApi.post('/orders', orderBody('2033-01-01T00:00:00Z'));
-    t.equal(write.status, 429, 'the budget is per key, across operations');
+    const write = await limitedClient.POST('/orders', { body: orderBody('2033-01-01T00:00:00Z') });
+    t.equal(write.response.status, 429, 'the budget is per key, across operations');
     t.equal(await countRows(db, 'orders'), 0, 'a limited write does nothing');
-    t.equal((await limitedApi.get('/metrics')).status, 429, '/metrics is limited like any keyed operation');
+    t.equal((await limitedClient.GET('/metrics', { parseAs: 'text' })).response.status, 429, '/metrics is limited like any keyed operation');
   });
 
   t.test('/healthz and /readyz are never limited, with or without a key', async (t) => {
-    for (const client of [limitedApi, keyless]) {
+    for (const caller of [limitedClient, keyless]) {
       for (let i = 0; i < 8; i++) {
-        t.equal((await client.get('/healthz')).status, 200);
-        t.equal((await client.get('/readyz')).status, 200);
+        t.equal((await caller.GET('/healthz')).response.status, 200);
+        t.equal((await caller.GET('/readyz')).response.status, 200);
       }
     }
   });
 
   t.test('a second key has its own budget', async (t) => {
     const { key } = await createApiKey(db, 'second-caller', ['orders:read']);
-    const second = apiClient(limitedUrl, key);
-    for (let i = 0; i < 5; i++) t.equal((await second.get('/orders')).status, 200, `second key, request ${i + 1}`);
-    t.equal((await second.get('/orders')).status, 429, 'and its own limit');
-    t.equal((await limitedApi.get('/orders')).status, 429, 'the first key is still limited');
+    const second = typedClient(limitedUrl, key);
+    for (let i = 0; i < 5; i++) t.equal((await second.GET('/orders')).response.status, 200, `second key, request ${i + 1}`);
+    t.equal((await second.GET('/orders')).response.status, 429, 'and its own limit');
+    t.equal((await limitedClient.GET('/orders')).response.status, 429, 'the first key is still limited');
   });
 
   t.test('requests without a key are limited per client address', async (t) => {
     for (let i = 0; i < 5; i++) {
-      const res = await keyless.get('/orders');
-      t.equal(res.status, 401, `request ${i + 1} (the health probes above used none of this budget)`);
+      const { response } = await keyless.GET('/orders');
+      t.equal(response.status, 401, `request ${i + 1} (the health probes above used none of this budget)`);
     }
-    const limited = await keyless.get('/orders');
+    const { error, response: limited } = await keyless.GET('/orders');
     t.equal(limited.status, 429);
-    t.match(limited.body, { type: '/problems/rate-limited' });
+    t.match(error, { type: '/problems/rate-limited' });
     t.ok(limited.headers.get('retry-after'));
 
-    const spoofed = await keyless.request('GET', '/orders', { headers: { 'x-forwarded-for': '203.0.113.7' } });
-    t.equal(spoofed.status, 429, 'a client cannot pick its address with X-Forwarded-For');
+    const spoofed = await keyless.GET('/orders', { headers: { 'x-forwarded-for': '203.0.113.7' } });
+    t.equal(spoofed.response.status, 429, 'a client cannot pick its address with X-Forwarded-For');
 
-    // Another loopback address is another client.
+    // Another loopback address is another client (raw: fetch cannot choose the local address).
     const other = await getFrom('127.0.0.2', `${limitedUrl}/orders`);
     t.same(contractViolations('GET', '/orders', other), []);
     t.equal(other.status, 401, 'another address has its own budget (401, not 429)');
@@ -356,11 +363,11 @@ t.test('rate limiting', async (t) => {
 t.test('security headers', async (t) => {
   t.test('API responses carry nosniff and a CSP with frame-ancestors none, and no X-Powered-By', async (t) => {
     const responses: Array<[string, { headers: Headers; status: number }]> = [
-      ['GET /orders', await api.get('/orders')],
-      ['GET /orders/{id} 404', await api.get('/orders/424242')],
-      ['401', await anonymous.get('/orders')],
-      ['GET /healthz', await anonymous.get('/healthz')],
-      ['GET /metrics', await api.get('/metrics')],
+      ['GET /orders', (await client.GET('/orders')).response],
+      ['GET /orders/{id} 404', (await client.GET('/orders/{orderId}', { params: { path: { orderId: '424242' } } })).response],
+      ['401', (await anonymous.GET('/orders')).response],
+      ['GET /healthz', (await anonymous.GET('/healthz')).response],
+      ['GET /metrics', (await client.GET('/metrics', { parseAs: 'text' })).response],
       ['unknown route', await api.get('/nothing-here')],
     ];
     for (const [label, res] of responses) {
@@ -412,9 +419,9 @@ t.test('CORS', async (t) => {
     });
 
   t.test('is off by default: no Access-Control-Allow-Origin, and a preflight is not a CORS success', async (t) => {
-    const res = await api.request('GET', '/orders', { headers: { origin: 'https://app.example' } });
-    t.equal(res.status, 200);
-    t.equal(res.headers.get('access-control-allow-origin'), null);
+    const { response } = await client.GET('/orders', { headers: { origin: 'https://app.example' } });
+    t.equal(response.status, 200);
+    t.equal(response.headers.get('access-control-allow-origin'), null);
 
     const pre = await preflight(url, 'https://app.example');
     await pre.arrayBuffer();
@@ -425,7 +432,8 @@ t.test('CORS', async (t) => {
   });
 
   t.test('when configured, an allowed origin may call with Authorization and Idempotency-Key; others may not', async (t) => {
-    const { api: corsApi, url: corsUrl } = await startService(t, { corsOrigins: ['https://app.example'] });
+    const { client: corsClient, url: corsUrl } = await startService(t, { corsOrigins: ['https://app.example'] });
+    const from = (origin: string) => corsClient.GET('/orders', { headers: { origin } });
 
     const pre = await preflight(corsUrl, 'https://app.example');
     await pre.arrayBuffer();
@@ -436,7 +444,7 @@ t.test('CORS', async (t) => {
     for (const header of ['authorization', 'idempotency-key', 'content-type']) t.ok(allowedHeaders.includes(header), `${header} allowed`);
     t.equal(pre.headers.get('access-control-allow-credentials'), null, 'no cookies: keys go in Authorization');
 
-    const actual = await corsApi.request('GET', '/orders', { headers: { origin: 'https://app.example' } });
+    const { response: actual } = await from('https://app.example');
     t.equal(actual.status, 200);
     t.equal(actual.headers.get('access-control-allow-origin'), 'https://app.example');
     t.ok(listHeader(actual.headers, 'vary').includes('origin'), 'Vary: Origin, so caches keep origins apart');
@@ -446,7 +454,7 @@ t.test('CORS', async (t) => {
     const evilPre = await preflight(corsUrl, 'https://evil.example');
     await evilPre.arrayBuffer();
     t.equal(evilPre.headers.get('access-control-allow-origin'), null, 'another origin gets no preflight grant');
-    const evil = await corsApi.request('GET', '/orders', { headers: { origin: 'https://evil.example' } });
+    const { response: evil } = await from('https://evil.example');
     t.equal(evil.headers.get('access-control-allow-origin'), null, 'nor access to a response');
   });
 });
@@ -454,10 +462,10 @@ t.test('CORS', async (t) => {
 
 t.test('behind a trusted load balancer (TRUSTED_PROXY_HOPS=1) keyless clients are told apart by X-Forwarded-For', async (t) => {
   const { url } = await startService(t, { rateLimitPerMinute: 2, trustedProxyHops: 1 });
-  const keyless = apiClient(url);
-  const from = (address: string) => keyless.request('GET', '/orders', { headers: { 'x-forwarded-for': address } });
-  t.equal((await from('198.51.100.1')).status, 401);
-  t.equal((await from('198.51.100.1')).status, 401);
-  t.equal((await from('198.51.100.1')).status, 429, 'one client used up its budget');
-  t.equal((await from('198.51.100.2')).status, 401, 'another client behind the same balancer has its own');
+  const keyless = typedClient(url);
+  const from = async (address: string) => (await keyless.GET('/orders', { headers: { 'x-forwarded-for': address } })).response.status;
+  t.equal(await from('198.51.100.1'), 401);
+  t.equal(await from('198.51.100.1'), 401);
+  t.equal(await from('198.51.100.1'), 429, 'one client used up its budget');
+  t.equal(await from('198.51.100.2'), 401, 'another client behind the same balancer has its own');
 });

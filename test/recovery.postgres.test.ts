@@ -5,7 +5,7 @@ import { allScopes } from '../src/auth/keys.js';
 import { createApiKey } from '../src/auth/repository.js';
 import type { HttpSettings } from '../src/config.js';
 import { openDatabase } from '../src/db/database.js';
-import { apiClient, freshDatabase, orderBody, seedCatalogue } from './helper.js';
+import { freshDatabase, orderBody, seedCatalogue, typedClient } from './helper.js';
 
 // Runs on the Postgres suite only (make test excludes *.postgres.test.ts from the PGlite run).
 
@@ -75,46 +75,47 @@ async function serviceBehindRelay(t: Parameters<typeof freshDatabase>[0], http: 
     await app.close();
     await db.destroy();
   });
-  const api = apiClient(await app.listen({ port: 0, host: '127.0.0.1' }), key);
-  return { api, relay, setup, poolStats: poolStats! };
+  const client = typedClient(await app.listen({ port: 0, host: '127.0.0.1' }), key);
+  return { client, relay, setup, poolStats: poolStats! };
 }
 
 t.test('while Postgres is unreachable requests get 503 and /readyz is 503; when it is back the service recovers by itself', async (t) => {
-  const { api, relay, setup } = await serviceBehindRelay(t, { apiKeyCacheSeconds: 0 });
+  const { client, relay, setup } = await serviceBehindRelay(t, { apiKeyCacheSeconds: 0 });
+  const createAt = (datetime: string) => client.POST('/orders', { body: orderBody(datetime) });
 
-  t.equal((await api.post('/orders', orderBody('2050-01-01T00:00:00Z'))).status, 201, 'healthy before');
-  t.equal((await api.get('/readyz')).status, 200);
+  t.equal((await createAt('2050-01-01T00:00:00Z')).response.status, 201, 'healthy before');
+  t.equal((await client.GET('/readyz')).response.status, 200);
 
   await relay.down();
-  for (const res of [await api.get('/orders'), await api.post('/orders', orderBody('2050-02-01T00:00:00Z')), await api.get('/readyz')]) {
-    t.equal(res.status, 503, 'unavailable while Postgres is away');
-    t.equal(res.body.type, '/problems/unavailable');
-    t.ok(res.headers.get('retry-after'));
+  for (const { error, response } of [await client.GET('/orders'), await createAt('2050-02-01T00:00:00Z'), await client.GET('/readyz')]) {
+    t.equal(response.status, 503, 'unavailable while Postgres is away');
+    t.equal(error?.type, '/problems/unavailable');
+    t.ok(response.headers.get('retry-after'));
   }
-  t.equal((await api.get('/healthz')).status, 200, 'the process itself is alive');
+  t.equal((await client.GET('/healthz')).response.status, 200, 'the process itself is alive');
 
   await relay.up();
-  t.equal((await api.get('/readyz')).status, 200, 'ready again without a restart');
-  const created = await api.post('/orders', orderBody('2050-03-01T00:00:00Z'));
-  t.equal(created.status, 201, 'writes work again');
+  t.equal((await client.GET('/readyz')).response.status, 200, 'ready again without a restart');
+  const created = await createAt('2050-03-01T00:00:00Z');
+  t.equal(created.response.status, 201, 'writes work again');
   const stored = await setup.selectFrom('orders').select('datetime').orderBy('datetime').execute();
   t.same(stored.map((o) => o.datetime.toISOString()), ['2050-01-01T00:00:00.000Z', '2050-03-01T00:00:00.000Z'], 'exactly the acknowledged orders are stored');
 });
 
 t.test('when Postgres stops answering on open connections, requests end in 503 (not a hang) and readiness probes do not exhaust the pool', async (t) => {
-  const { api, relay, poolStats } = await serviceBehindRelay(t, {});
-  t.equal((await api.get('/orders')).status, 200, 'warm: the key is verified and cached');
+  const { client, relay, poolStats } = await serviceBehindRelay(t, {});
+  t.equal((await client.GET('/orders')).response.status, 200, 'warm: the key is verified and cached');
 
   relay.freeze();
-  const probes = await Promise.all(Array.from({ length: 12 }, () => api.get('/readyz')));
-  t.same([...new Set(probes.map((p) => p.status))], [503], 'readiness says not ready');
-  const stuck = await api.get('/orders');
-  t.equal(stuck.status, 503, 'a request on a silent connection ends with 503 (client-side query timeout)');
-  t.equal(stuck.body.type, '/problems/unavailable');
+  const probes = await Promise.all(Array.from({ length: 12 }, () => client.GET('/readyz')));
+  t.same([...new Set(probes.map((p) => p.response.status))], [503], 'readiness says not ready');
+  const stuck = await client.GET('/orders');
+  t.equal(stuck.response.status, 503, 'a request on a silent connection ends with 503 (client-side query timeout)');
+  t.equal(stuck.error?.type, '/problems/unavailable');
 
   relay.thaw();
-  t.equal((await api.get('/readyz')).status, 200, 'ready again once Postgres answers');
-  t.equal((await api.post('/orders', orderBody('2051-01-01T00:00:00Z'))).status, 201, 'and the pool still has connections to work with');
+  t.equal((await client.GET('/readyz')).response.status, 200, 'ready again once Postgres answers');
+  t.equal((await client.POST('/orders', { body: orderBody('2051-01-01T00:00:00Z') })).response.status, 201, 'and the pool still has connections to work with');
   const pool = poolStats();
   t.ok(pool.total <= 10 && pool.waiting === 0, `pool not exhausted: ${JSON.stringify(pool)}`);
 });

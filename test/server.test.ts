@@ -7,7 +7,7 @@ import { allScopes } from '../src/auth/keys.js';
 import { createApiKey } from '../src/auth/repository.js';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrator.js';
-import { apiClient, databaseKind, freshDatabaseTarget } from './helper.js';
+import { databaseKind, freshDatabaseTarget, typedClient } from './helper.js';
 
 interface RunningServer {
   child: ChildProcess;
@@ -80,23 +80,23 @@ t.test('the server process migrates, serves, and exits 0 on SIGTERM after in-fli
   const server = await startServer(env);
   const exited = once(server.child, 'exit');
   const key = keyOf(server, provisionedKey);
-  const api = apiClient(server.url, key);
+  const client = typedClient(server.url, key);
   if (databaseKind === 'pglite') t.match(server.output(), /curl -H "Authorization: Bearer \$ORDERS_API_KEY" http:\/\/127\.0\.0\.1:0\/orders/);
   else t.notMatch(server.output(), /ORDERS_API_KEY/, 'no key is created on a server database');
 
-  const orders = await api.get('/orders');
-  t.equal(orders.status, 200);
+  const orders = await client.GET('/orders');
+  t.equal(orders.response.status, 200);
   if (databaseKind === 'pglite') {
-    t.same(orders.body.data.map((o: { id: string }) => o.id), ['223', '224', '225'], 'a brand-new embedded database is seeded');
+    t.same(orders.data!.data.map((o) => o.id), ['223', '224', '225'], 'a brand-new embedded database is seeded');
   } else {
-    t.same(orders.body.data, [], 'a server database is never seeded by itself');
+    t.same(orders.data!.data, [], 'a server database is never seeded by itself');
   }
   // On Postgres the key was provisioned, and so the schema migrated, before the server started.
   if (databaseKind === 'pglite') t.match(server.output(), /"msg":"database migrated"/);
 
   // A request whose body is still arriving when SIGTERM lands is in flight for certain.
   const body = JSON.stringify({ datetime: '2031-01-01T00:00:00Z', totalfee: 1, services: [{ id: databaseKind === 'pglite' ? 123 : 1 }] });
-  if (databaseKind === 'postgres') await api.post('/services', { id: 1, name: 'Only' });
+  if (databaseKind === 'postgres') await client.POST('/services', { body: { id: 1, name: 'Only' } });
   const inFlight = sendSlowly(`${server.url}/orders`, body, key, () => server.child.kill('SIGTERM'));
   t.equal((await inFlight).status, 201, 'the request in flight at SIGTERM completes');
   const [code] = await exited;
@@ -112,9 +112,12 @@ t.test('each request is logged once, with its id, operation and status, and the 
   const server = await startServer(env);
   t.teardown(() => void server.child.kill('SIGKILL'));
   const key = keyOf(server, provisionedKey);
-  const res = await fetch(`${server.url}/orders/1`, { headers: { 'x-request-id': 'trace-abc.123', authorization: `Bearer ${key}` } });
-  t.equal(res.status, 404);
-  t.equal(res.headers.get('x-request-id'), 'trace-abc.123');
+  const { response } = await typedClient(server.url, key).GET('/orders/{orderId}', {
+    params: { path: { orderId: '1' } },
+    headers: { 'x-request-id': 'trace-abc.123' },
+  });
+  t.equal(response.status, 404);
+  t.equal(response.headers.get('x-request-id'), 'trace-abc.123');
   await new Promise((resolve) => setTimeout(resolve, 100));
   const lines = server.output().split('\n').filter((line) => line.includes('trace-abc.123'));
   t.equal(lines.length, 1, 'exactly one line for the request');
@@ -142,14 +145,42 @@ t.test('configuration defaults and parsing', async (t) => {
     databaseUrl: undefined,
     pgliteDataDir: './.data',
     logLevel: 'info',
-    http: { rateLimitPerMinute: 1200, apiKeyCacheSeconds: 10, corsOrigins: [], trustedProxyHops: 0 },
+    workers: 1,
+    shutdownGraceMs: 10_000,
+    http: {
+      rateLimitPerMinute: 1200,
+      apiKeyCacheSeconds: 10,
+      corsOrigins: [],
+      trustedProxyHops: 0,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      maxConnections: 2_000,
+    },
   });
-  t.same(loadConfig({ RATE_LIMIT_PER_MINUTE: '0', API_KEY_CACHE_SECONDS: '1', CORS_ORIGINS: 'https://a.example,http://b.example:8080', TRUSTED_PROXY_HOPS: '1' }).http, {
-    rateLimitPerMinute: 0,
-    apiKeyCacheSeconds: 1,
-    corsOrigins: ['https://a.example', 'http://b.example:8080'],
-    trustedProxyHops: 1,
-  });
+  t.same(
+    loadConfig({
+      RATE_LIMIT_PER_MINUTE: '0',
+      API_KEY_CACHE_SECONDS: '1',
+      CORS_ORIGINS: 'https://a.example,http://b.example:8080',
+      TRUSTED_PROXY_HOPS: '1',
+      HEADERS_TIMEOUT_SECONDS: '2',
+      REQUEST_TIMEOUT_SECONDS: '3',
+      MAX_CONNECTIONS: '50',
+    }).http,
+    {
+      rateLimitPerMinute: 0,
+      apiKeyCacheSeconds: 1,
+      corsOrigins: ['https://a.example', 'http://b.example:8080'],
+      trustedProxyHops: 1,
+      headersTimeoutMs: 2_000,
+      requestTimeoutMs: 3_000,
+      maxConnections: 50,
+    },
+  );
+  t.match(loadConfig({ WORKERS: '4', SHUTDOWN_GRACE_SECONDS: '3', DATABASE_URL: 'postgres://u@h/db' }), { workers: 4, shutdownGraceMs: 3_000 });
+  t.throws(() => loadConfig({ WORKERS: '2' }), /WORKERS > 1 needs DATABASE_URL/, 'the embedded database serves one process');
+  t.throws(() => loadConfig({ HEADERS_TIMEOUT_SECONDS: '40' }), /HEADERS_TIMEOUT_SECONDS/, 'headers cannot outlast the whole request');
+  t.throws(() => loadConfig({ WORKERS: '0', DATABASE_URL: 'postgres://u@h/db' }), /WORKERS/);
   t.throws(() => loadConfig({ CORS_ORIGINS: '*' }), /CORS_ORIGINS/);
   t.match(loadConfig({ PORT: '8080', DATABASE_URL: 'postgres://u@h/db', DATABASE_URL_UNUSED: 'x', LOG_LEVEL: 'warn' }), { port: 8080, databaseUrl: 'postgres://u@h/db', logLevel: 'warn' });
   t.equal(loadConfig({ DATABASE_URL: '' }).databaseUrl, undefined, 'an empty variable counts as unset');
