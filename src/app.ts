@@ -79,6 +79,12 @@ export async function buildApp({ db, ping = defaultPing(db), logger = false, htt
       throw new ProblemError('unavailable', 'The server is shutting down; retry on another instance.', {}, { 'retry-after': '1' });
     }
   });
+  // A response sent while draining closes its connection: an idle keep-alive connection would
+  // otherwise hold server.close(), and so the exit, until keepAliveTimeout.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
   app.addHook('onResponse', async (request, reply) => metrics.observe(request, reply));
   acceptJsonBodiesOnly(app);
   registerErrorHandling(app, contract.document, metrics);
