@@ -46,22 +46,24 @@ export interface paths {
         };
         /**
          * Get one order
-         * @description Returns the order with its services.
+         * @description Returns the order with its services, and its `ETag`. With `If-None-Match` naming the current
+         *     `ETag`, the answer is `304` without a body.
          */
         get: operations["getOrder"];
         /**
          * Replace an order
          * @description Replaces the order's `datetime`, `totalfee` and services (a full replacement, not a patch; an
          *     unknown id is `404`, never created). Read-only fields sent back from a GET (`id`, `createdAt`,
-         *     `updatedAt`, a service's `name`) are ignored, except that a body `id` different from the path
-         *     id is `400`. Moving an order within 3 hours of another order is `409`, and the order is left
-         *     unchanged; moving it within its own window is fine.
+         *     `updatedAt`, `createdBy`, `updatedBy`, a service's `name`) are ignored, except that a body `id`
+         *     different from the path id is `400`. Moving an order within 3 hours of another order is `409`,
+         *     and the order is left unchanged; moving it within its own window is fine.
          */
         put: operations["replaceOrder"];
         post?: never;
         /**
          * Delete an order
-         * @description Deletes the order and frees its slot for other orders.
+         * @description Deletes the order and frees its slot for other orders. With `If-Match`, only the version it
+         *     names is deleted (`412` otherwise).
          */
         delete: operations["deleteOrder"];
         options?: never;
@@ -108,13 +110,14 @@ export interface paths {
         };
         /**
          * Get one service
-         * @description Returns the service.
+         * @description Returns the service with its current name.
          */
         get: operations["getService"];
         /**
          * Rename a service
          * @description Replaces the service's name. An unknown id is `404` (never created); a body `id` different from
-         *     the path id is `400`; a name another service already has is `409`.
+         *     the path id is `400`; a name another service already has is `409`. Orders that include the
+         *     service show the new name, and their `ETag`s change.
          */
         put: operations["replaceService"];
         post?: never;
@@ -137,7 +140,9 @@ export interface paths {
         };
         /**
          * Liveness
-         * @description `200` while the process is up and serving HTTP. Does not touch the database.
+         * @description `200` while the process is up and serving HTTP, also while it drains at shutdown. Does not touch
+         *     the database, needs no key, is never rate limited, and takes no input (a query string or body is
+         *     ignored), so it has no `4xx` answer.
          */
         get: operations["getHealth"];
         put?: never;
@@ -157,7 +162,9 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description `200` when the database answers within a second; `503` otherwise (take the instance out of rotation).
+         * @description `200` when the database answers within a second; `503` otherwise (take the instance out of
+         *     rotation). Needs no key, is never rate limited, and takes no input (a query string or body is
+         *     ignored), so it has no `4xx` answer.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -178,7 +185,8 @@ export interface paths {
         /**
          * Prometheus metrics
          * @description Prometheus text format: requests by operation and status, request latency, database pool use,
-         *     3-hour conflicts refused, and the process's own metrics. Needs a key with `metrics:read`.
+         *     3-hour conflicts refused, and the process's own metrics. Needs a key with `metrics:read`. It
+         *     takes no input (a query string or body is ignored), so it has no `400`.
          */
         get: operations["getMetrics"];
         put?: never;
@@ -199,19 +207,32 @@ export interface components {
          */
         OrderId: string;
         /**
+         * Format: int32
          * @description A service's catalogue id.
          * @example 123
          */
         ServiceId: number;
         /**
+         * @description An opaque, signed page position issued by this server (base64url).
+         * @example WyIyMDIyLTExLTAxVDE0OjExOjExLjExMVoiLCIyMjQiXQ3q1Zb7kQmVt0yUe2
+         */
+        Cursor: string;
+        /**
+         * @description `*`, or a comma-separated list of entity tags (`"223-4"`, `W/"223-4"`), as in RFC 9110 (empty
+         *     list elements are ignored).
+         * @example "223-4"
+         */
+        EntityTagList: string;
+        /**
          * Format: date-time
          * @description RFC 3339 date-time with `Z` or an explicit offset; a time without one is refused.
          * @example 2022-11-01T11:11:11.111Z
+         * @example 2022-11-01T12:11:11+01:00
          */
         DateTimeInput: string;
         /**
          * Format: date-time
-         * @description UTC with milliseconds.
+         * @description An instant in UTC with milliseconds.
          * @example 2022-11-01T11:11:11.111Z
          */
         DateTime: string;
@@ -224,12 +245,21 @@ export interface components {
          */
         Service: {
             id: components["schemas"]["ServiceId"];
-            /** @example Inspection */
-            name: string;
+            name: components["schemas"]["ServiceName"];
         };
-        /** @description A service to add to the catalogue. */
+        /**
+         * @description A service to add to the catalogue.
+         * @example {
+         *       "id": 321,
+         *       "name": "Calibration"
+         *     }
+         * @example {
+         *       "name": "Repair"
+         *     }
+         */
         NewService: {
             /**
+             * Format: int32
              * @description The catalogue id to use (1 to 999999). When left out the server assigns one of 1000000 or
              *     more, so chosen and assigned ids never collide.
              * @example 321
@@ -237,24 +267,42 @@ export interface components {
             id?: number;
             name: components["schemas"]["ServiceName"];
         };
-        /** @description The new state of a service. `id` is read-only; if sent, it must equal the path id. */
+        /**
+         * @description The new state of a service. `id` is read-only; if sent, it must equal the path id.
+         * @example {
+         *       "name": "Full inspection"
+         *     }
+         */
         ServiceInput: {
             id?: components["schemas"]["ServiceId"];
             name: components["schemas"]["ServiceName"];
         };
         /**
-         * @description Unique regardless of letter case; surrounding whitespace is trimmed.
+         * @description A service's name: 1 to 100 characters with a visible one and no control characters. Unique
+         *     regardless of letter case; surrounding whitespace is trimmed.
          * @example Calibration
          */
         ServiceName: string;
-        /** @description A reference to a catalogue service. `name` is read-only and ignored on input. */
+        /**
+         * @description A reference to a catalogue service. `name` is read-only: it may be sent back from a GET and is
+         *     ignored.
+         * @example {
+         *       "id": 123
+         *     }
+         */
         ServiceRef: {
             /**
+             * Format: int32
              * @description The service id, as an integer or a string of digits (`123` or `"123"`).
              * @example 123
+             * @example 456
              */
             id: number | string;
-            readonly name?: string;
+            /**
+             * @description Read-only, ignored on input (the catalogue's name is used).
+             * @example Inspection
+             */
+            name?: string;
         };
         /**
          * @description A scheduled order.
@@ -282,6 +330,15 @@ export interface components {
              * @example 100
              */
             totalfee: number;
+            /**
+             * @description The order's services, by id, with their current names.
+             * @example [
+             *       {
+             *         "id": 123,
+             *         "name": "Inspection"
+             *       }
+             *     ]
+             */
             services: components["schemas"]["Service"][];
             createdAt: components["schemas"]["DateTime"];
             updatedAt: components["schemas"]["DateTime"];
@@ -291,7 +348,7 @@ export interface components {
              */
             createdBy: string | null;
             /**
-             * @description Name of the API key that last changed the order.
+             * @description Name of the API key that last changed the order (`null` for seeded or imported orders).
              * @example billing
              */
             updatedBy: string | null;
@@ -311,36 +368,145 @@ export interface components {
          *     }
          */
         OrderInput: {
-            /** @description Ignored on input, except that on replace it must equal the path id. */
-            readonly id?: string;
+            /**
+             * @description Read-only, ignored on input, except that on replace it must equal the path id.
+             * @example 223
+             */
+            id?: string;
             datetime: components["schemas"]["DateTimeInput"];
             /**
              * @description Total fee, a number with at most 2 decimal places.
              * @example 100
+             * @example 150.5
              */
             totalfee: number;
-            /** @description 1 to 20 distinct services. */
+            /**
+             * @description 1 to 20 distinct services.
+             * @example [
+             *       {
+             *         "id": 123
+             *       },
+             *       {
+             *         "id": "456"
+             *       }
+             *     ]
+             */
             services: components["schemas"]["ServiceRef"][];
-            readonly createdAt?: string;
-            readonly updatedAt?: string;
-            readonly createdBy?: string | null;
-            readonly updatedBy?: string | null;
+            /**
+             * Format: date-time
+             * @description Read-only, ignored on input.
+             * @example 2026-11-21T10:00:00.000Z
+             */
+            createdAt?: string;
+            /**
+             * Format: date-time
+             * @description Read-only, ignored on input.
+             * @example 2026-11-21T10:00:00.000Z
+             */
+            updatedAt?: string;
+            /**
+             * @description Read-only, ignored on input.
+             * @example billing
+             */
+            createdBy?: string | null;
+            /**
+             * @description Read-only, ignored on input.
+             * @example billing
+             */
+            updatedBy?: string | null;
         };
+        /**
+         * @description One page of orders, oldest scheduled first.
+         * @example {
+         *       "data": [],
+         *       "nextCursor": null
+         *     }
+         */
         OrderPage: {
+            /**
+             * @description Up to `limit` orders.
+             * @example [
+             *       {
+             *         "id": "223",
+             *         "datetime": "2022-11-01T11:11:11.111Z",
+             *         "totalfee": 100,
+             *         "services": [
+             *           {
+             *             "id": 123,
+             *             "name": "Inspection"
+             *           }
+             *         ],
+             *         "createdAt": "2026-11-21T10:00:00.000Z",
+             *         "updatedAt": "2026-11-21T10:00:00.000Z",
+             *         "createdBy": null,
+             *         "updatedBy": null
+             *       }
+             *     ]
+             */
             data: components["schemas"]["Order"][];
-            /** @description Pass as `cursor` to get the next page; `null` on the last page. */
+            /**
+             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @example WyIyMDIyLTExLTAxVDE0OjExOjExLjExMVoiLCIyMjQiXQ3q1Zb7kQmVt0yUe2
+             * @example null
+             */
             nextCursor: string | null;
         };
+        /**
+         * @description One page of the catalogue, by id.
+         * @example {
+         *       "data": [
+         *         {
+         *           "id": 123,
+         *           "name": "Inspection"
+         *         }
+         *       ],
+         *       "nextCursor": null
+         *     }
+         */
         ServicePage: {
+            /**
+             * @description Up to `limit` services.
+             * @example [
+             *       {
+             *         "id": 123,
+             *         "name": "Inspection"
+             *       }
+             *     ]
+             */
             data: components["schemas"]["Service"][];
-            /** @description Pass as `cursor` to get the next page; `null` on the last page. */
+            /**
+             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @example WzQ1Nl0Jx0c1nq5VYk3TQh2
+             * @example null
+             */
             nextCursor: string | null;
         };
+        /**
+         * @description The state of this server process.
+         * @example {
+         *       "status": "ok"
+         *     }
+         */
         Health: {
-            /** @enum {string} */
+            /**
+             * @description `ok` from `/healthz`, `ready` from `/readyz`.
+             * @example ok
+             * @enum {string}
+             */
             status: "ok" | "ready";
         };
-        /** @description RFC 9457 problem details. `type` identifies the kind of problem; match on it, not on `title`. */
+        /**
+         * @description RFC 9457 problem details. `type` identifies the kind of problem; match on it, not on `title`.
+         * @example {
+         *       "type": "/problems/schedule-conflict",
+         *       "title": "Schedule conflict",
+         *       "status": 409,
+         *       "detail": "Order 223 is scheduled at 2022-11-01T11:11:11.111Z, less than 3 hours from 2022-11-01T12:00:00.000Z. Orders must be at least 3 hours apart.",
+         *       "instance": "/orders",
+         *       "conflictingOrderId": "223",
+         *       "conflictingDatetime": "2022-11-01T11:11:11.111Z"
+         *     }
+         */
         Problem: {
             /**
              * Format: uri-reference
@@ -353,26 +519,59 @@ export interface components {
              * @example /problems/schedule-conflict
              */
             type: string;
-            /** @example Schedule conflict */
+            /**
+             * @description A short summary of the kind of problem; the same for every problem of a `type`.
+             * @example Schedule conflict
+             */
             title: string;
-            /** @example 409 */
+            /**
+             * Format: int32
+             * @description The HTTP status code of the response.
+             * @example 409
+             */
             status: number;
-            /** @example Order 223 is scheduled at 2022-11-01T11:11:11.111Z, less than 3 hours from 2022-11-01T12:00:00.000Z. */
+            /**
+             * @description What went wrong with this request, in words. May quote parts of the request (a path, a
+             *     content type), so it is bounded by the request header size limit.
+             * @example Order 223 is scheduled at 2022-11-01T11:11:11.111Z, less than 3 hours from 2022-11-01T12:00:00.000Z. Orders must be at least 3 hours apart.
+             */
             detail: string;
-            /** @description The request path. */
+            /**
+             * @description The request target's path (without the query string).
+             * @example /orders
+             */
             instance?: string;
-            /** @description For validation problems, each invalid part of the request. */
+            /**
+             * @description For validation problems, each invalid part of the request (at most 20).
+             * @example [
+             *       {
+             *         "path": "/body/totalfee",
+             *         "message": "must be >= 0"
+             *       }
+             *     ]
+             */
             errors?: {
                 /**
-                 * @description JSON Pointer into the request, prefixed with its part (`/body`, `/query`, `/path`).
+                 * @description JSON Pointer into the request, prefixed with its part (`/body`, `/query`, `/path`,
+                 *     `/header`). It names the offending property, so it is bounded only by the 1 MiB body
+                 *     limit.
                  * @example /body/totalfee
                  */
                 path: string;
-                /** @example must be >= 0 */
+                /**
+                 * @description What is wrong with that part, in words (it may quote an unknown property's name).
+                 * @example must be >= 0
+                 */
                 message: string;
             }[];
             conflictingOrderId?: components["schemas"]["OrderId"];
             conflictingDatetime?: components["schemas"]["DateTime"];
+            /**
+             * @description For `/problems/unknown-service`, the ids that are not in the catalogue.
+             * @example [
+             *       999
+             *     ]
+             */
             unknownServiceIds?: components["schemas"]["ServiceId"][];
         };
     };
@@ -407,7 +606,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description This API key (or, without a key, this client address) sent too many requests. */
+        /** @description This API key (or, without a valid key, this client address) sent too many requests. */
         TooManyRequests: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -448,20 +647,9 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request conflicts with the current state (a duplicate, or a resource still in use). */
-        Conflict: {
+        /** @description The service is included in at least one order; nothing was changed. */
+        ServiceInUse: {
             headers: {
-                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description Another order is scheduled less than 3 hours from the requested datetime. */
-        ScheduleConflict: {
-            headers: {
-                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                 [name: string]: unknown;
             };
             content: {
@@ -471,19 +659,6 @@ export interface components {
         /** @description The `Idempotency-Key` was used before with a different request body. */
         IdempotencyKeyReused: {
             headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /**
-         * @description The order refers to a service id that is not in the catalogue, or the `Idempotency-Key` was used
-         *     before with a different request body (`/problems/idempotency-key-reused`).
-         */
-        UnknownService: {
-            headers: {
-                "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                 [name: string]: unknown;
             };
             content: {
@@ -531,16 +706,16 @@ export interface components {
     parameters: {
         /** @description The order's id, a string of digits. */
         OrderId: components["schemas"]["OrderId"];
-        /** @description Page size, 1 to 100. */
+        /** @description Page size, 1 to 100 (50 when left out). */
         Limit: number;
         /**
          * @description Apply the change only if the order's current `ETag` is one of these (or `*` for any version).
          *     Guards against overwriting someone else's change: on a mismatch nothing changes and the answer
-         *     is `412`.
+         *     is `412`. Weak tags (`W/"…"`) never match.
          */
-        IfMatch: string;
-        /** @description Answer `304 Not Modified` (no body) if the order's `ETag` is one of these. */
-        IfNoneMatch: string;
+        IfMatch: components["schemas"]["EntityTagList"];
+        /** @description Answer `304 Not Modified` (no body) if the order's `ETag` is one of these (or `*`). */
+        IfNoneMatch: components["schemas"]["EntityTagList"];
         /**
          * @description Makes a POST safe to retry. The first response to a key (per API key, kept 24 hours) is stored;
          *     a retry with the same key and the same body gets that response again (same status, body and
@@ -550,7 +725,7 @@ export interface components {
          */
         IdempotencyKey: string;
         /** @description The `nextCursor` of the previous page, as returned. Opaque; an altered cursor is `400`. */
-        Cursor: string;
+        Cursor: components["schemas"]["Cursor"];
     };
     requestBodies: never;
     headers: {
@@ -560,9 +735,9 @@ export interface components {
         IdempotentReplayed: "true";
         /** @description Seconds to wait before retrying. */
         RetryAfter: number;
-        /** @description Requests allowed per window for this API key (sent on every rate-limited response). */
+        /** @description Requests allowed per minute for this API key (or, without a valid key, this client address). */
         RateLimitLimit: number;
-        /** @description Requests left in the current window. */
+        /** @description Requests left in the current window, which on a `429` is always 0. */
         RateLimitRemaining: number;
         /** @description Seconds until the window resets. */
         RateLimitReset: number;
@@ -576,7 +751,7 @@ export interface operations {
     listOrders: {
         parameters: {
             query?: {
-                /** @description Page size, 1 to 100. */
+                /** @description Page size, 1 to 100 (50 when left out). */
                 limit?: components["parameters"]["Limit"];
                 /** @description The `nextCursor` of the previous page, as returned. Opaque; an altered cursor is `400`. */
                 cursor?: components["parameters"]["Cursor"];
@@ -626,6 +801,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description The order to create. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["OrderInput"];
@@ -647,10 +823,32 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            409: components["responses"]["ScheduleConflict"];
+            /** @description Another order is scheduled less than 3 hours from the requested datetime. */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["UnknownService"];
+            /**
+             * @description The order refers to a service id that is not in the catalogue (`/problems/unknown-service`,
+             *     with `unknownServiceIds`), or the `Idempotency-Key` was used before with a different request
+             *     body (`/problems/idempotency-key-reused`).
+             */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
@@ -660,7 +858,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Answer `304 Not Modified` (no body) if the order's `ETag` is one of these. */
+                /** @description Answer `304 Not Modified` (no body) if the order's `ETag` is one of these (or `*`). */
                 "If-None-Match"?: components["parameters"]["IfNoneMatch"];
             };
             path: {
@@ -698,7 +896,7 @@ export interface operations {
                 /**
                  * @description Apply the change only if the order's current `ETag` is one of these (or `*` for any version).
                  *     Guards against overwriting someone else's change: on a mismatch nothing changes and the answer
-                 *     is `412`.
+                 *     is `412`. Weak tags (`W/"…"`) never match.
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -708,6 +906,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description The full new state of the order. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["OrderInput"];
@@ -728,11 +927,27 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["ScheduleConflict"];
+            /** @description Another order is scheduled less than 3 hours from the requested datetime; nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["UnknownService"];
+            /** @description The order refers to a service id that is not in the catalogue; nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
@@ -745,7 +960,7 @@ export interface operations {
                 /**
                  * @description Apply the change only if the order's current `ETag` is one of these (or `*` for any version).
                  *     Guards against overwriting someone else's change: on a mismatch nothing changes and the answer
-                 *     is `412`.
+                 *     is `412`. Weak tags (`W/"…"`) never match.
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
             };
@@ -779,7 +994,7 @@ export interface operations {
     listServices: {
         parameters: {
             query?: {
-                /** @description Page size, 1 to 100. */
+                /** @description Page size, 1 to 100 (50 when left out). */
                 limit?: components["parameters"]["Limit"];
                 /** @description The `nextCursor` of the previous page, as returned. Opaque; an altered cursor is `400`. */
                 cursor?: components["parameters"]["Cursor"];
@@ -823,6 +1038,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description The service to add. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["NewService"];
@@ -843,7 +1059,16 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            409: components["responses"]["Conflict"];
+            /** @description A service with this name (regardless of letter case) or this id already exists. */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["IdempotencyKeyReused"];
@@ -892,6 +1117,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description The service's new name. */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ServiceInput"];
@@ -911,7 +1137,15 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            /** @description Another service already has this name (regardless of letter case); nothing was changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -942,7 +1176,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
+            409: components["responses"]["ServiceInUse"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
