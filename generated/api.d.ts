@@ -553,13 +553,13 @@ export interface components {
             errors?: {
                 /**
                  * @description JSON Pointer into the request, prefixed with its part (`/body`, `/query`, `/path`,
-                 *     `/header`). It names the offending property, so it is bounded only by the 1 MiB body
-                 *     limit.
+                 *     `/header`). It names the offending property; an unknown property's name is cut to
+                 *     100 characters (ending `…`).
                  * @example /body/totalfee
                  */
                 path: string;
                 /**
-                 * @description What is wrong with that part, in words (it may quote an unknown property's name).
+                 * @description What is wrong with that part, in words (it may quote an unknown property's name, cut to 100 characters).
                  * @example must be >= 0
                  */
                 message: string;

@@ -74,7 +74,7 @@ export async function buildApp({ db, ping = defaultPing(db), logger = false, htt
     // Echo the request id so a caller can quote it in a bug report.
     reply.header('x-request-id', request.id);
     // Liveness stays 200 while draining: the process is alive, just not taking new work.
-    if (closing && request.url !== '/healthz') {
+    if (closing && request.routeOptions.url !== '/healthz') {
       reply.header('connection', 'close');
       throw new ProblemError('unavailable', 'The server is shutting down; retry on another instance.', {}, { 'retry-after': '1' });
     }

@@ -133,7 +133,8 @@ function describe(error: ErrorObject, prefix: string): FieldError {
     case 'required':
       return { path: `${path}/${escape(String(params.missingProperty))}`, message: 'is required' };
     case 'additionalProperties': {
-      const name = String(params.additionalProperty);
+      // Quoted back, so bounded: a megabyte-long key must not come back as a megabyte-long error.
+      const name = clip(String(params.additionalProperty));
       const known = Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {});
       const suggestion = known.find((k) => k.toLowerCase() === name.toLowerCase());
       const hint = suggestion ? ` (did you mean '${suggestion}'?)` : known.length ? ` (allowed: ${known.join(', ')})` : '';
@@ -148,6 +149,12 @@ function describe(error: ErrorObject, prefix: string): FieldError {
       return { path, message: error.message ?? 'is invalid' };
     }
   }
+}
+
+const MAX_QUOTED_NAME = 100;
+
+function clip(name: string): string {
+  return name.length > MAX_QUOTED_NAME ? `${name.slice(0, MAX_QUOTED_NAME)}…` : name;
 }
 
 function escape(segment: string): string {
