@@ -1,7 +1,7 @@
 # Orders service. `make run` serves it (embedded PGlite unless DATABASE_URL is set); `make test` tests it.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package lint test test-pglite test-postgres reliability fuzz soak clean
+.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package lint test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile clean
 
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
@@ -84,6 +84,15 @@ fuzz: install ## The property-based fuzz test at FUZZ_RUNS requests (CI runs 200
 
 soak: build ## Mixed load for SOAK_SECONDS (300) against a server process: status counts, p50/p99, RSS over time
 	PG_TEST_URL=$(PG_TEST_URL) node --import tsx bench/soak.ts
+
+bench: build ## Service against a bare ceiling at 10k and 1M orders (Postgres at PG_TEST_URL); table in bench/results/latest.md
+	PG_TEST_URL=$(PG_TEST_URL) node --import tsx bench/run.ts
+
+bench-smoke: build ## The benchmark on 200 orders with short runs, so it cannot rot (CI); figures printed, never asserted
+	PG_TEST_URL=$(PG_TEST_URL) BENCH_SMOKE=1 BENCH_SECONDS=$${BENCH_SECONDS:-0.5} node --import tsx bench/run.ts
+
+bench-profile: build ## node --cpu-prof runs of GET one and create (service and ceiling) and their top frames
+	PG_TEST_URL=$(PG_TEST_URL) BENCH_PROFILE=1 node --import tsx bench/run.ts
 
 clean: ## Remove build output and the embedded database
 	rm -rf dist .data .tap coverage

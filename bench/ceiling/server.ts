@@ -1,0 +1,194 @@
+/**
+ * The bare ceiling: the least an honest implementation of the orders job can do, for the
+ * benchmark to measure the service against. Fastify and a `pg` pool on the service's own schema
+ * (the database must already be migrated: the benchmark loader does it), the same SQL work and
+ * the same response bodies, and nothing else: no validation, auth, logging, metrics, security
+ * headers, ETags, idempotency or retries.
+ *
+ * Routes mirror the service's so one driver scenario hits both:
+ *   GET  /orders/:id                    one order with its services (one query, json_agg)
+ *   GET  /orders?limit=&cursor=         keyset page; the cursor is base64url of [datetime, id]
+ *   POST /orders                        one statement (CTE) inserts the order and its links;
+ *                                       23P01 → 409 naming the order in the way (one lookup)
+ *   PUT  /orders/:id                    one statement (CTE) replaces datetime, fee and links
+ *
+ *   DATABASE_URL=postgres://… PORT=3001 node dist/bench/ceiling/server.js
+ */
+import Fastify from 'fastify';
+import pg from 'pg';
+
+interface OrderRow {
+  id: string;
+  datetime: Date;
+  totalfee: string;
+  services: Array<{ id: number; name: string }> | null;
+  created_at: Date;
+  updated_at: Date;
+  created_by: string | null;
+  updated_by: string | null;
+}
+
+interface OrderBody {
+  datetime: string;
+  totalfee: number;
+  services: Array<{ id: number | string }>;
+}
+
+const ACTOR = 'ceiling';
+const databaseUrl = process.env.DATABASE_URL;
+if (!databaseUrl) {
+  console.error('DATABASE_URL is required');
+  process.exit(1);
+}
+// The service's pool size, so both have the same number of connections to work with.
+const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+
+/**
+ * One statement on a pooled connection. Not `pool.query`: it releases the connection with the
+ * query's error, which makes the pool close it, so every 409 would cost a reconnect (Kysely, in
+ * the service, releases connections without the error and keeps them).
+ */
+async function query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+  const client = await pool.connect();
+  try {
+    return await client.query<R>(text, values);
+  } finally {
+    client.release();
+  }
+}
+
+const servicesOf = `(
+  SELECT coalesce(json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id), '[]')
+  FROM order_services os JOIN services s ON s.id = os.service_id
+  WHERE os.order_id = o.id
+)`;
+const selectOrders = `SELECT o.id::text AS id, o.datetime, o.totalfee, ${servicesOf} AS services,
+  o.created_at, o.updated_at, o.created_by, o.updated_by, o.version FROM orders o`;
+const writtenColumns = (row: string) => `${row}.id::text AS id, ${row}.datetime, ${row}.totalfee, ${row}.created_at,
+  ${row}.updated_at, ${row}.created_by, ${row}.updated_by, ${row}.version,
+  (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
+   FROM services s WHERE s.id = ANY($4::integer[])) AS services`;
+
+const sql = {
+  findById: `${selectOrders} WHERE o.id = $1::bigint`,
+  firstPage: `${selectOrders} ORDER BY o.datetime, o.id LIMIT $1`,
+  pageAfter: `${selectOrders} WHERE (o.datetime, o.id) > ($2::timestamptz, $3::bigint) ORDER BY o.datetime, o.id LIMIT $1`,
+  create: `WITH created AS (
+      INSERT INTO orders (datetime, totalfee, created_by, updated_by)
+      VALUES ($1::timestamptz, $2::numeric, $3, $3) RETURNING *
+    ), linked AS (
+      INSERT INTO order_services (order_id, service_id)
+      SELECT created.id, service_id FROM created, unnest($4::integer[]) AS service_id
+    )
+    SELECT ${writtenColumns('created')} FROM created`,
+  replace: `WITH updated AS (
+      UPDATE orders SET datetime = $1::timestamptz, totalfee = $2::numeric, updated_at = now(),
+        updated_by = $3, version = version + 1
+      WHERE id = $5::bigint RETURNING *
+    ), unlinked AS (
+      DELETE FROM order_services WHERE order_id = $5::bigint AND service_id <> ALL($4::integer[])
+    ), linked AS (
+      INSERT INTO order_services (order_id, service_id)
+      SELECT updated.id, service_id FROM updated, unnest($4::integer[]) AS service_id
+      ON CONFLICT DO NOTHING
+    )
+    SELECT ${writtenColumns('updated')} FROM updated`,
+  conflicting: `SELECT id::text AS id, datetime FROM orders
+    WHERE tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME ZONE 'UTC') + interval '3 hours')
+       && tsrange($1::timestamptz AT TIME ZONE 'UTC', ($1::timestamptz AT TIME ZONE 'UTC') + interval '3 hours')
+      AND ($2::bigint IS NULL OR id <> $2::bigint)
+    ORDER BY datetime LIMIT 1`,
+};
+
+function toOrder(row: OrderRow) {
+  return {
+    id: row.id,
+    datetime: row.datetime.toISOString(),
+    totalfee: Number(row.totalfee),
+    services: row.services ?? [],
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    createdBy: row.created_by,
+    updatedBy: row.updated_by,
+  };
+}
+
+const encodeCursor = (row: OrderRow) => Buffer.from(JSON.stringify([row.datetime.toISOString(), row.id])).toString('base64url');
+const decodeCursor = (cursor: string) => JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+const writeParams = (body: OrderBody) => [body.datetime, String(body.totalfee), ACTOR, body.services.map((s) => Number(s.id))];
+
+/** 23P01 (the 3-hour rule) → 409 naming the order in the way; 23503 (unknown service) → 422. */
+async function refusal(error: unknown, body: OrderBody, exceptId: string | null) {
+  const code = (error as { code?: string }).code;
+  if (code === '23503') return { status: 422, body: { title: 'Unknown service' } };
+  if (code !== '23P01') throw error;
+  const { rows } = await query<{ id: string; datetime: Date }>(sql.conflicting, [body.datetime, exceptId]);
+  const other = rows[0];
+  return {
+    status: 409,
+    body: { title: 'Schedule conflict', conflictingOrderId: other?.id ?? null, conflictingDatetime: other?.datetime.toISOString() ?? null },
+  };
+}
+
+const app = Fastify({ logger: false });
+
+app.get<{ Params: { id: string } }>('/orders/:id', async (request, reply) => {
+  const { rows } = await query<OrderRow>(sql.findById, [request.params.id]);
+  const row = rows[0];
+  if (!row) return reply.code(404).send({ title: 'Not found' });
+  return toOrder(row);
+});
+
+app.get<{ Querystring: { limit?: string; cursor?: string } }>('/orders', async (request) => {
+  const limit = Number(request.query.limit ?? 50);
+  const { cursor } = request.query;
+  const { rows } =
+    cursor === undefined
+      ? await query<OrderRow>(sql.firstPage, [limit + 1])
+      : await query<OrderRow>(sql.pageAfter, [limit + 1, ...decodeCursor(cursor)]);
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return { data: page.map(toOrder), nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+});
+
+app.post<{ Body: OrderBody }>('/orders', async (request, reply) => {
+  try {
+    const { rows } = await query<OrderRow>(sql.create, writeParams(request.body));
+    const order = toOrder(rows[0]!);
+    return reply.code(201).header('location', `/orders/${order.id}`).send(order);
+  } catch (error) {
+    const { status, body } = await refusal(error, request.body, null);
+    return reply.code(status).send(body);
+  }
+});
+
+app.put<{ Params: { id: string }; Body: OrderBody }>('/orders/:id', async (request, reply) => {
+  try {
+    const { rows } = await query<OrderRow>(sql.replace, [...writeParams(request.body), request.params.id]);
+    const row = rows[0];
+    if (!row) return reply.code(404).send({ title: 'Not found' });
+    return toOrder(row);
+  } catch (error) {
+    const { status, body } = await refusal(error, request.body, request.params.id);
+    return reply.code(status).send(body);
+  }
+});
+
+app.get('/healthz', async () => ({ status: 'ok' }));
+
+// The schema comes from the service's migrations; refuse to start on a database without it.
+const { rows } = await query<{ orders: string | null }>(`SELECT to_regclass('orders')::text AS orders`, []);
+if (!rows[0]?.orders) {
+  console.error('the database has no orders table: migrate it first (make migrate, or the benchmark loader)');
+  process.exit(1);
+}
+await app.listen({ port: Number(process.env.PORT ?? 3001), host: process.env.HOST ?? '127.0.0.1' });
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    void app
+      .close()
+      .then(() => pool.end())
+      .then(() => process.exit(0));
+  });
+}

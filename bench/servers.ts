@@ -1,0 +1,179 @@
+/**
+ * Server processes for the benchmark: started as plain `node` children (pinned to a core with
+ * taskset when the machine allows), waited for on /healthz, measured through /proc, stopped with
+ * SIGTERM so a --cpu-prof profile gets written.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+
+export const repoRoot = path.resolve(import.meta.dirname, '..');
+
+/** Whether `taskset` exists and can pin this process (not in every container). */
+export function tasksetWorks(): boolean {
+  if (availableParallelism() < 2) return false;
+  const probe = spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+  return probe.status === 0;
+}
+
+/** Pins this process (every thread: autocannon's, the loader's) to `cpus`; false if it could not. */
+export function pinThisProcess(cpus: string): boolean {
+  return spawnSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' }).status === 0;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+      .once('error', reject)
+      .listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      });
+  });
+}
+
+export interface ServerSpec {
+  label: string;
+  /** The script, relative to the repository root. */
+  script: string;
+  env: Record<string, string>;
+  /** taskset CPU list (`0`, `0-1`); undefined runs unpinned. */
+  cpus: string | undefined;
+  /** Where stdout and stderr go (truncated at start); /dev/null discards them. */
+  logFile: string;
+  nodeFlags?: string[];
+}
+
+export interface RunningServer {
+  label: string;
+  pid: number;
+  url: string;
+  logFile: string;
+  /** From spawn to the first healthy answer. */
+  startupMs: number;
+  /** Resident memory of the process and every descendant (cluster workers), in MiB. */
+  rssMiB(): number;
+  stop(): Promise<number | null>;
+}
+
+/** The variables a child needs from ours; everything else is set explicitly, never inherited. */
+function baseEnv(): Record<string, string> {
+  const keep = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR'];
+  return Object.fromEntries(keep.flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]])));
+}
+
+export async function startServer(spec: ServerSpec): Promise<RunningServer> {
+  const port = await freePort();
+  const spawnedAt = performance.now();
+  const fd = openSync(spec.logFile, 'w');
+  const nodeArgs = [...(spec.nodeFlags ?? []), spec.script];
+  // taskset execs node, so the child's pid is the server's.
+  const [command, args] = spec.cpus === undefined ? [process.execPath, nodeArgs] : ['taskset', ['-c', spec.cpus, process.execPath, ...nodeArgs]];
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, {
+      cwd: repoRoot,
+      env: { ...baseEnv(), ...spec.env, PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', fd, fd],
+    });
+  } finally {
+    closeSync(fd);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${spec.label}: could not start ${command}`);
+  // Never outlive the benchmark, however it ends.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.on('exit', killOnExit);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let exitCode: number | null | undefined;
+  void exited.then((code) => {
+    exitCode = code;
+    process.off('exit', killOnExit);
+  });
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (exitCode !== undefined) throw new Error(`${spec.label} exited with code ${exitCode} before it served:\n${tail(spec.logFile)}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${spec.label} did not answer /healthz within 90 s:\n${tail(spec.logFile)}`);
+    }
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  return {
+    label: spec.label,
+    pid,
+    url,
+    logFile: spec.logFile,
+    startupMs: performance.now() - spawnedAt,
+    rssMiB: () => treeRssKiB(pid) / 1024,
+    async stop() {
+      if (exitCode !== undefined) return exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+function tail(file: string): string {
+  if (file === '/dev/null' || !existsSync(file)) return '(no log)';
+  return readFileSync(file, 'utf8').split('\n').slice(-20).join('\n');
+}
+
+function rssKiB(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : 0;
+  } catch {
+    return 0; // gone meanwhile
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+function treeRssKiB(pid: number): number {
+  return rssKiB(pid) + childrenOf(pid).reduce((sum, child) => sum + treeRssKiB(child), 0);
+}
+
+/** Samples `read` every `intervalMs` until stopped; returns the peak. */
+export function peakSampler(read: () => number, intervalMs = 100): { stop(): number } {
+  let peak = read();
+  const timer = setInterval(() => (peak = Math.max(peak, read())), intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, read());
+    },
+  };
+}
+
+/** Newest modification time under `dir` of files ending in `suffix`. */
+export function newestMtime(dir: string, suffix: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.endsWith(suffix)) {
+      newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+    }
+  }
+  return newest;
+}
