@@ -46,7 +46,8 @@ export async function buildApp({ db, ping = defaultPing(db), logger = false, htt
     logController: new RequestLog(),
     // Slow clients cannot hold a connection for ever: headers and the whole request have deadlines,
     // checked every second (Node's default is every 30 s, too coarse to stop a slowloris).
-    http: { headersTimeout: settings.headersTimeoutMs, connectionsCheckingInterval: 1_000 },
+    // Host is checked by our own hook below, so its absence gets a problem body rather than Node's bare 400.
+    http: { headersTimeout: settings.headersTimeoutMs, connectionsCheckingInterval: 1_000, requireHostHeader: false },
     requestTimeout: settings.requestTimeoutMs,
     connectionTimeout: settings.requestTimeoutMs,
     keepAliveTimeout: 5_000,
@@ -73,6 +74,9 @@ export async function buildApp({ db, ping = defaultPing(db), logger = false, htt
   app.addHook('onRequest', async (request, reply) => {
     // Echo the request id so a caller can quote it in a bug report.
     reply.header('x-request-id', request.id);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw invalidRequest([{ path: '/header/host', message: 'is required' }], 'An HTTP/1.1 request must carry a Host header.');
+    }
     // Liveness stays 200 while draining: the process is alive, just not taking new work.
     if (closing && request.routeOptions.url !== '/healthz') {
       reply.header('connection', 'close');

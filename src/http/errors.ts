@@ -50,9 +50,11 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
 
 /** The answer to a request whose headers the HTTP parser could not read (too large or malformed). */
 export function clientErrorResponse(error: { code?: string }): string {
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  // Node reports a client that missed the header or request deadline (slowloris) as a timeout.
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   const title = STATUS_CODES[status] ?? 'Bad Request';
-  const body = JSON.stringify({ type: 'about:blank', title, status, detail: status === 431 ? 'The request headers are too large.' : 'The request could not be parsed.' });
+  const detail = { 431: 'The request headers are too large.', 408: 'The request was not received in time.' }[status as 431 | 408] ?? 'The request could not be parsed.';
+  const body = JSON.stringify({ type: 'about:blank', title, status, detail });
   return `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
