@@ -163,22 +163,25 @@ function writtenOrderColumns(row: RawBuilder<unknown>, serviceIds: number[]) {
      FROM services s WHERE s.id = ANY(${serviceIds}::integer[])) AS services`;
 }
 
-/** Inserts the order and its service links in one statement; the database enforces the 3-hour rule. */
+/**
+ * One statement, so one round trip: it queues for the order's 3-hour window (below), inserts the
+ * order and its service links, and returns the order with service names. Outside a transaction it
+ * is its own; the advisory locks last until it ends. The database enforces the 3-hour rule.
+ */
 export async function createOrder(db: Executor, draft: OrderDraft, actor: string): Promise<OrderRecord> {
-  return withWriteRetries(db, draft, undefined, () => inTransaction(db, async (trx) => {
-    await queueForScheduleWindow(trx, draft.datetime);
+  return withWriteRetries(db, draft, undefined, async () => {
     const { rows } = await sql<OrderRow>`
-      WITH created AS (
+      WITH queued AS (${scheduleWindowQueue(draft.datetime)}), created AS (
         INSERT INTO orders (datetime, totalfee, created_by, updated_by)
-        VALUES (${draft.datetime}::timestamptz, ${draft.totalfee}::numeric, ${actor}, ${actor})
+        SELECT ${draft.datetime}::timestamptz, ${draft.totalfee}::numeric, ${actor}, ${actor} FROM queued
         RETURNING *
       ), linked AS (
         INSERT INTO order_services (order_id, service_id)
         SELECT created.id, service_id FROM created, unnest(${draft.serviceIds}::integer[]) AS service_id
       )
-      SELECT ${writtenOrderColumns(sql.ref('created'), draft.serviceIds)} FROM created`.execute(trx);
+      SELECT ${writtenOrderColumns(sql.ref('created'), draft.serviceIds)} FROM created`.execute(db);
     return toRecord(rows[0]!);
-  }));
+  });
 }
 
 /**
@@ -188,19 +191,18 @@ export async function createOrder(db: Executor, draft: OrderDraft, actor: string
  * decides who wins; the locks only make contenders take turns. Time is cut into 3-hour buckets and
  * a writer locks its bucket and both neighbours, in order: two datetimes less than 3 hours apart
  * are at most one bucket apart, so they always share a lock.
+ *
+ * A one-row query: a statement that writes from it (INSERT ... SELECT ... FROM queued) cannot
+ * produce its row before every lock is held, because the count needs them all.
  */
-async function queueForScheduleWindow(trx: Transaction<Database>, datetime: string): Promise<void> {
-  await sql`
-    SELECT pg_advisory_xact_lock(${SCHEDULE_LOCK_SPACE}, bucket)
+function scheduleWindowQueue(datetime: string): RawBuilder<unknown> {
+  return sql`
+    SELECT count(pg_advisory_xact_lock(${SCHEDULE_LOCK_SPACE}, bucket)) AS locks
     FROM (
       SELECT floor(extract(epoch FROM ${datetime}::timestamptz) / 10800)::integer + step AS bucket
       FROM generate_series(-1, 1) AS step
       ORDER BY bucket
-    ) AS buckets`.execute(trx);
-}
-
-function inTransaction<T>(db: Executor, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-  return db.isTransaction ? work(db as Transaction<Database>) : (db as Kysely<Database>).transaction().execute(work);
+    ) AS buckets`;
 }
 
 /** Why a replace or delete did not happen, when it did not. */
@@ -226,9 +228,8 @@ export async function replaceOrder(
 ): Promise<OrderRecord | WriteRefusal> {
   return withWriteRetries(db, draft, id, () =>
     db.transaction().execute(async (trx) => {
-      const refusal = await lockForWrite(trx, id, expected);
+      const refusal = await lockForReplace(trx, id, expected, draft.datetime);
       if (refusal) return refusal;
-      await queueForScheduleWindow(trx, draft.datetime);
       // The unlink and link touch disjoint rows (services leaving, services arriving), as
       // sub-statements of one statement cannot see each other's changes.
       const { rows } = await sql<OrderRow>`
@@ -266,8 +267,24 @@ export async function deleteOrder(db: Kysely<Database>, id: string, expected: Ex
   });
 }
 
+/**
+ * One statement: lock the order's row, then (only once that is granted, hence the correlated
+ * subquery over the locked row) queue for the new datetime's window, in the same order as before.
+ */
+async function lockForReplace(trx: Transaction<Database>, id: string, expected: ExpectedVersions, datetime: string): Promise<WriteRefusal | undefined> {
+  const { rows } = await sql<{ version: number }>`
+    WITH target AS MATERIALIZED (SELECT version FROM orders WHERE id = ${id}::bigint FOR UPDATE)
+    SELECT target.version, (SELECT queued.locks FROM (${scheduleWindowQueue(datetime)}) AS queued WHERE target.version IS NOT NULL) AS locks
+    FROM target`.execute(trx);
+  return refusalFor(rows[0], expected);
+}
+
 async function lockForWrite(trx: Transaction<Database>, id: string, expected: ExpectedVersions): Promise<WriteRefusal | undefined> {
   const row = await trx.selectFrom('orders').select('version').where('id', '=', sql<string>`${id}::bigint`).forUpdate().executeTakeFirst();
+  return refusalFor(row, expected);
+}
+
+function refusalFor(row: { version: number } | undefined, expected: ExpectedVersions): WriteRefusal | undefined {
   if (!row) return { refused: 'not-found' };
   if (expected !== undefined && !expected.includes(row.version)) return { refused: 'version-mismatch', currentVersion: row.version };
   return undefined;
