@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
+import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { databaseTargetFrom, openDatabase, type DatabaseTarget } from './db/database.js';
@@ -29,9 +30,11 @@ async function startApp(config: Config, target: DatabaseTarget) {
     announceDevelopmentKey(key, config);
   }
 
+  // Created after the banner above, so the banner can never be overtaken by buffered lines.
+  const logDestination = batchedStdout();
   const app = await buildApp({
     db,
-    logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
+    logger: { level: config.logLevel, redact: ['req.headers.authorization'], stream: logDestination },
     http: config.http,
     poolStats,
     ping,
@@ -41,13 +44,37 @@ async function startApp(config: Config, target: DatabaseTarget) {
   if (migration.applied.length > 0) app.log.info({ migrations: migration.applied }, 'database migrated');
   if (seeded) app.log.info(seeded, 'embedded database seeded with the sample data');
 
-  // SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the pool, exit.
+  // SIGTERM/SIGINT, or an uncaught error: stop accepting, let in-flight requests finish, close the
+  // pool, write out the log, exit. (If the grace period runs out first, pino's exit hook still
+  // writes the buffered lines synchronously.)
   closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an unexpected error');
     else app.log.info({ signal }, 'shutting down');
     await app.close();
+    await writeOut(logDestination);
   });
   return app;
+}
+
+/** Longest a log line waits in the buffer when traffic is too light to fill it. */
+const LOG_FLUSH_MS = 50;
+
+/**
+ * Log lines reach stdout in batches rather than with one write per line (that write was ~10 % of
+ * busy time under load). A batch is written once it holds 3 KiB, or every LOG_FLUSH_MS; each
+ * write is whole lines and at most 4096 bytes (PIPE_BUF), so the workers of WORKERS>1, which
+ * share one stdout, cannot interleave inside a line. Asynchronous, like pino's default, so pino
+ * writes what is still buffered when the process exits.
+ */
+function batchedStdout() {
+  return pino.destination({ dest: 1, sync: false, minLength: 3072, maxWrite: 4096, periodicFlush: LOG_FLUSH_MS });
+}
+
+/** Everything logged so far, written: waits for the write in progress, then writes the rest. */
+async function writeOut(destination: ReturnType<typeof batchedStdout>): Promise<void> {
+  // The callback may carry an error (fsync is not supported on a pipe): the data was written.
+  await new Promise<void>((resolve) => destination.flush(() => resolve()));
+  destination.flushSync();
 }
 
 /** Printed once, to the terminal rather than the JSON log: the only time the key is shown. */

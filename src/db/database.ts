@@ -45,6 +45,10 @@ export async function openDatabase(
       query_timeout: 10_000,
       keepAlive: true,
       application_name: 'orders-service',
+      // A server process that dies mid-request (SIGKILL, grace period out) leaves its statements
+      // running; Postgres notices the closed socket within a second and cancels them, so a
+      // statement still waiting on a lock never commits for a caller that is gone.
+      options: '-c client_connection_check_interval=1000',
     });
     // A connection that breaks (Postgres restarted, network cut) emits 'error' on its client; pg
     // forwards it to the pool only while the client is idle. Listening on every client as well

@@ -1,5 +1,4 @@
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { HttpSettings } from '../config.js';
@@ -7,6 +6,45 @@ import { ProblemError } from './problem.js';
 
 /** Paths an orchestrator polls: never rate limited. */
 const unlimited = new Set(['/healthz', '/readyz']);
+
+/**
+ * The security headers of every response: the same for all of them (API, problem, docs page and
+ * assets, 404/405), so written out once instead of being rebuilt per request (helmet re-parsed its
+ * options on every request: ~4 % of busy time under load). They are, name for name and byte for
+ * byte, what helmet 8 sends with its defaults plus this service's CSP and a same-site CORP (helmet
+ * also removed X-Powered-By, which Fastify never sets).
+ */
+const securityHeaders: ReadonlyArray<readonly [name: string, value: string]> = [
+  [
+    'Content-Security-Policy',
+    [
+      // A JSON API plus one docs page (Swagger UI: own scripts, inline styles, data: images).
+      "default-src 'self'",
+      "base-uri 'self'",
+      "font-src 'self' https: data:",
+      "form-action 'self'",
+      "frame-ancestors 'none'",
+      "img-src 'self' data:",
+      "object-src 'none'",
+      "script-src 'self'",
+      "script-src-attr 'none'",
+      "style-src 'self' 'unsafe-inline'",
+      // No upgrade-insecure-requests: served over plain HTTP on internal networks (TLS ends at the
+      // proxy), upgrading the docs page's requests to https would break it.
+    ].join(';'),
+  ],
+  ['Cross-Origin-Opener-Policy', 'same-origin'],
+  ['Cross-Origin-Resource-Policy', 'same-site'],
+  ['Origin-Agent-Cluster', '?1'],
+  ['Referrer-Policy', 'no-referrer'],
+  ['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'],
+  ['X-Content-Type-Options', 'nosniff'],
+  ['X-DNS-Prefetch-Control', 'off'],
+  ['X-Download-Options', 'noopen'],
+  ['X-Frame-Options', 'SAMEORIGIN'],
+  ['X-Permitted-Cross-Domain-Policies', 'none'],
+  ['X-XSS-Protection', '0'],
+];
 
 /**
  * Security headers, optional CORS and per-caller rate limiting. Registered before the routes so
@@ -18,22 +56,12 @@ export async function registerProtection(
   /** The id of the valid API key a request presents, if any (verified, so cached for auth too). */
   apiKeyIdOf: (request: FastifyRequest) => Promise<string | undefined>,
 ): Promise<void> {
-  await app.register(helmet, {
-    // A JSON API plus one docs page (Swagger UI: own scripts, inline styles, data: images).
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-        frameAncestors: ["'none'"],
-        formAction: ["'self'"],
-        // Served over plain HTTP on internal networks (TLS ends at the proxy): upgrading the docs
-        // page's requests to https would break it.
-        upgradeInsecureRequests: null,
-      },
-    },
-    crossOriginResourcePolicy: { policy: 'same-site' },
+  // On the raw response, as helmet did: a route's own reply.header() still takes precedence, and
+  // names keep their case. Errors Fastify raises before routing (a malformed URL) run no hooks and
+  // so get none, as before.
+  app.addHook('onRequest', (_request, reply, done) => {
+    for (const [name, value] of securityHeaders) reply.raw.setHeader(name, value);
+    done();
   });
 
   if (settings.corsOrigins.length > 0) {

@@ -252,9 +252,10 @@ t.test('a request still blocked when the grace period runs out: the process exit
   t.equal(blocked.status, undefined, `the cut-off request gets no response (${blocked.failure})`);
   t.ok(server.output.some((line) => line.includes('killed by timeout')), 'it said why it gave up');
 
-  // Once the lock is free, the orphaned transaction finds its client gone and rolls back.
+  // Postgres notices the dead client while the statement still waits (client_connection_check_interval)
+  // and cancels it, so releasing the lock afterwards lets nothing through.
+  t.ok(await until(async () => (await serviceConnections()) === 0, 5_000), 'the dead process’s database sessions end while still blocked');
   await holder.release();
-  t.ok(await until(async () => (await serviceConnections()) === 0, 5_000), 'the dead process’s database sessions end');
   const stored = await db.selectFrom('orders').select('id').where('datetime', '=', new Date(datetime)).execute();
   t.same(stored, [], 'and the unanswered create is not stored');
   t.comment(`blocked request at SIGTERM: exit ${code} after ${exitedAfter.toFixed(0)} ms (grace ${GRACE_MS} ms)`);
