@@ -82,31 +82,14 @@ export async function ensurePostgresDataset(size: SizeName, { force = false } = 
   try {
     const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
     if (exists && !force) {
-      const db = await openForLoading(target);
-      try {
-        await migrateToLatest(db);
-        if (await holdsBaseOrders(db, n)) {
-          await sweepCreatedOrders(db);
-          return { size, orders: n, target, loadSeconds: 0 };
-        }
-      } finally {
-        await db.destroy();
-      }
+      if (await reusable(target, n)) return { size, orders: n, target, loadSeconds: 0 };
     }
     if (exists) await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }
-  const started = performance.now();
-  const db = await openForLoading(target);
-  try {
-    await migrateToLatest(db);
-    await loadOrders(db, n, 'postgres');
-  } finally {
-    await db.destroy();
-  }
-  return { size, orders: n, target, loadSeconds: (performance.now() - started) / 1000 };
+  return { size, orders: n, target, loadSeconds: await loadFresh(target, n, 'postgres') };
 }
 
 /** The embedded database for `size` (bench/.data/pglite-<size>), loaded if missing or wrong. */
@@ -115,27 +98,36 @@ export async function ensurePgliteDataset(size: SizeName, { force = false } = {}
   const dataDir = pgliteDirFor(size);
   const target: DatabaseTarget = { kind: 'pglite', dataDir };
   if (existsSync(dataDir) && !force) {
-    const db = await openForLoading(target);
-    try {
-      await migrateToLatest(db);
-      if (await holdsBaseOrders(db, n)) {
-        await sweepCreatedOrders(db);
-        return { size, orders: n, target, loadSeconds: 0 };
-      }
-    } finally {
-      await db.destroy();
-    }
+    if (await reusable(target, n)) return { size, orders: n, target, loadSeconds: 0 };
   }
   rmSync(dataDir, { recursive: true, force: true });
+  return { size, orders: n, target, loadSeconds: await loadFresh(target, n, 'pglite') };
+}
+
+/** Migrates an existing dataset; true (after sweeping the benchmark's own orders) when it holds the n base orders. */
+async function reusable(target: DatabaseTarget, n: number): Promise<boolean> {
+  const db = await openForLoading(target);
+  try {
+    await migrateToLatest(db);
+    if (!(await holdsBaseOrders(db, n))) return false;
+    await sweepCreatedOrders(db);
+    return true;
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Migrates an empty dataset and loads n orders; the seconds it took. */
+async function loadFresh(target: DatabaseTarget, n: number, kind: 'postgres' | 'pglite'): Promise<number> {
   const started = performance.now();
   const db = await openForLoading(target);
   try {
     await migrateToLatest(db);
-    await loadOrders(db, n, 'pglite');
+    await loadOrders(db, n, kind);
   } finally {
     await db.destroy();
   }
-  return { size, orders: n, target, loadSeconds: (performance.now() - started) / 1000 };
+  return (performance.now() - started) / 1000;
 }
 
 /**

@@ -32,6 +32,13 @@ export interface TargetData {
 
 const HOUR = 3_600_000;
 const json = (body: unknown) => JSON.stringify(body);
+/** POST /orders with a fresh body per request. */
+const postOrder = (t: TargetData, body: () => unknown): autocannon.Request => ({
+  method: 'POST',
+  path: '/orders',
+  headers: { ...t.headers, 'content-type': 'application/json' },
+  setupRequest: (req) => ({ ...req, body: json(body()) }),
+});
 const randomInt = (n: number) => Math.floor(Math.random() * n);
 const randomOrderId = (orders: number) => FIRST_ID + randomInt(orders);
 const randomServices = () => {
@@ -112,31 +119,16 @@ export const scenarios: Scenario[] = [
     title: 'Create',
     expect: 201,
     writes: true,
-    request: (t) => ({
-      method: 'POST',
-      path: '/orders',
-      headers: { ...t.headers, 'content-type': 'application/json' },
-      setupRequest: (req) => ({
-        ...req,
-        body: json({ datetime: nextCreateTime(), totalfee: 99.5, services: [{ id: 123 }, { id: 456 }] }),
-      }),
-    }),
+    request: (t) => postOrder(t, () => ({ datetime: nextCreateTime(), totalfee: 99.5, services: [{ id: 123 }, { id: 456 }] })),
   },
   {
     name: 'create-conflict',
     title: 'Create, conflicting (409)',
     expect: 409,
     writes: true,
-    request: (t) => ({
-      method: 'POST',
-      path: '/orders',
-      headers: { ...t.headers, 'content-type': 'application/json' },
-      // 90 minutes into a base order's slot: inside that order's 3 hours (it sits in the slot's first hour).
-      setupRequest: (req) => ({
-        ...req,
-        body: json({ datetime: new Date(baseTimeOf(randomOrderId(t.orders)) + 1.5 * HOUR).toISOString(), totalfee: 10, services: [{ id: 789 }] }),
-      }),
-    }),
+    // 90 minutes into a base order's slot: inside that order's 3 hours (it sits in the slot's first hour).
+    request: (t) =>
+      postOrder(t, () => ({ datetime: new Date(baseTimeOf(randomOrderId(t.orders)) + 1.5 * HOUR).toISOString(), totalfee: 10, services: [{ id: 789 }] })),
   },
   {
     name: 'replace',

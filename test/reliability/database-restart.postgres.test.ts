@@ -4,6 +4,7 @@ import { allScopes } from '../../src/auth/keys.js';
 import { createApiKey } from '../../src/auth/repository.js';
 import { openDatabase } from '../../src/db/database.js';
 import { seedCatalogue, typedClient } from '../helper.js';
+import { assertNoPartialOrders } from './integrity.js';
 import { freePorts, startServerProcess } from './processes.js';
 import { startThrowawayPostgres, type StopMode } from './throwaway-postgres.js';
 
@@ -222,12 +223,7 @@ t.test('afterwards: every acknowledged order is stored whole, and retrying the 5
 
 /** No order without its services, no service link without its order, and each order has the services asked for. */
 async function assertOrdersWhole(t: Test): Promise<void> {
-  const { rows: orphans } = await sql<{ id: string }>`
-    SELECT o.id::text AS id FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_services os WHERE os.order_id = o.id)`.execute(db);
-  t.same(orphans, [], 'no order without its services');
-  const { rows: dangling } = await sql<{ order_id: string }>`
-    SELECT os.order_id::text AS order_id FROM order_services os LEFT JOIN orders o ON o.id = os.order_id WHERE o.id IS NULL`.execute(db);
-  t.same(dangling, [], 'no order_services row without its order');
+  await assertNoPartialOrders(t, db);
   const { rows } = await sql<{ datetime: Date; services: number[] }>`
     SELECT o.datetime, array_agg(os.service_id ORDER BY os.service_id) AS services
     FROM orders o JOIN order_services os ON os.order_id = o.id GROUP BY o.id, o.datetime`.execute(db);

@@ -4,6 +4,7 @@ import { allScopes } from '../../src/auth/keys.js';
 import { createApiKey } from '../../src/auth/repository.js';
 import type { OrdersClient } from '../../src/client.js';
 import { freshDatabase, seedCatalogue, typedClient } from '../helper.js';
+import { assertNoPartialOrders } from './integrity.js';
 import { freePorts, startServerProcess } from './processes.js';
 
 // A server process is SIGKILLed in the middle of a write load (creates with 1–3 services, replaces
@@ -140,7 +141,7 @@ t.test('SIGKILL mid-load, then a new process on the same database: no partial or
   );
 
   // The database as the killed process left it, before anything else touches it.
-  await assertNoPartialOrder(t);
+  await assertNoPartialOrders(t, db);
   const stored = await storedOrders();
   const acknowledgedCreates = acknowledged().filter((w) => w.kind === 'create');
   const lostOrWrong = acknowledgedCreates.flatMap((write) => {
@@ -192,7 +193,7 @@ t.test('SIGKILL mid-load, then a new process on the same database: no partial or
   t.equal(moved.status, 200, 'and replaced');
   const list = await after.GET('/orders', { params: { query: { limit: 100 } } });
   t.equal(list.response.status, 200, 'orders can be listed');
-  await assertNoPartialOrder(t);
+  await assertNoPartialOrders(t, db);
   t.equal(second.child.exitCode, null, 'the new process is still running');
 });
 
@@ -224,13 +225,4 @@ async function openServiceTransactions(): Promise<number> {
   return rows[0]!.n;
 }
 
-type Test = Parameters<Parameters<typeof t.test>[0]>[0];
 
-async function assertNoPartialOrder(t: Test): Promise<void> {
-  const { rows: orphans } = await sql<{ id: string }>`
-    SELECT o.id::text AS id FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_services os WHERE os.order_id = o.id)`.execute(db);
-  t.same(orphans, [], 'no order without its services');
-  const { rows: dangling } = await sql<{ order_id: string }>`
-    SELECT os.order_id::text AS order_id FROM order_services os LEFT JOIN orders o ON o.id = os.order_id WHERE o.id IS NULL`.execute(db);
-  t.same(dangling, [], 'no order_services row without its order');
-}
