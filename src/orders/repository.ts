@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { SqlState, isConstraintViolation, isTransientConflict } from '../db/errors.js';
+import { QueryTemplate } from '../db/query-template.js';
 import { guardedWrite } from '../db/savepoint.js';
 
 /** Repositories accept the database or an open transaction. */
@@ -123,32 +124,50 @@ function selectOrders(db: Executor) {
     ]);
 }
 
+const orderById = new QueryTemplate(1, (db, id: string) => selectOrders(db).where('o.id', '=', sql<string>`${id}::bigint`));
+
 export async function findOrderById(db: Executor, id: string): Promise<OrderRecord | undefined> {
-  const row = await selectOrders(db).where('o.id', '=', sql<string>`${id}::bigint`).executeTakeFirst();
-  return row && toRecord(row);
+  const { rows } = await orderById.execute(db, id);
+  return rows[0] && toRecord(rows[0]);
+}
+
+type ListArgs = [limit: number, afterDatetime?: string, afterId?: string, from?: string, to?: string, serviceId?: number];
+
+/** A page query for each combination of the filters present (at most 16 templates). */
+const listShapes = new Map<number, QueryTemplate<ListArgs, OrderRow>>();
+
+function listTemplate(query: OrderListQuery): QueryTemplate<ListArgs, OrderRow> {
+  const has = { after: query.after !== undefined, from: query.from !== undefined, to: query.to !== undefined, serviceId: query.serviceId !== undefined };
+  const shape = (has.after ? 1 : 0) | (has.from ? 2 : 0) | (has.to ? 4 : 0) | (has.serviceId ? 8 : 0);
+  let template = listShapes.get(shape);
+  if (!template) {
+    template = new QueryTemplate(6, (db, limit: number, afterDatetime, afterId, from, to, serviceId) => {
+      let q = selectOrders(db).orderBy('o.datetime').orderBy('o.id').limit(limit);
+      if (has.after) q = q.where(sql<boolean>`(o.datetime, o.id) > (${afterDatetime}::timestamptz, ${afterId}::bigint)`);
+      if (has.from) q = q.where('o.datetime', '>=', sql<Date>`${from}::timestamptz`);
+      if (has.to) q = q.where('o.datetime', '<', sql<Date>`${to}::timestamptz`);
+      if (has.serviceId) {
+        q = q.where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('order_services as f')
+              .select('f.order_id')
+              .whereRef('f.order_id', '=', 'o.id')
+              .where('f.service_id', '=', sql<number>`${serviceId}::integer`),
+          ),
+        );
+      }
+      return q;
+    });
+    listShapes.set(shape, template);
+  }
+  return template;
 }
 
 /** One page in (datetime, id) order; returns up to `limit` rows after `after`. */
 export async function listOrders(db: Executor, query: OrderListQuery): Promise<OrderRecord[]> {
-  let q = selectOrders(db).orderBy('o.datetime').orderBy('o.id').limit(query.limit);
-  const { after, from, to, serviceId } = query;
-  if (after) {
-    q = q.where(sql<boolean>`(o.datetime, o.id) > (${after.datetime}::timestamptz, ${after.id}::bigint)`);
-  }
-  if (from !== undefined) q = q.where('o.datetime', '>=', sql<Date>`${from}::timestamptz`);
-  if (to !== undefined) q = q.where('o.datetime', '<', sql<Date>`${to}::timestamptz`);
-  if (serviceId !== undefined) {
-    q = q.where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('order_services as f')
-          .select('f.order_id')
-          .whereRef('f.order_id', '=', 'o.id')
-          .where('f.service_id', '=', serviceId),
-      ),
-    );
-  }
-  const rows = await q.execute();
+  const { limit, after, from, to, serviceId } = query;
+  const { rows } = await listTemplate(query).execute(db, limit, after?.datetime, after?.id, from, to, serviceId);
   return rows.map(toRecord);
 }
 
@@ -168,18 +187,23 @@ function writtenOrderColumns(row: RawBuilder<unknown>, serviceIds: number[]) {
  * order and its service links, and returns the order with service names. Outside a transaction it
  * is its own; the advisory locks last until it ends. The database enforces the 3-hour rule.
  */
+const insertOrder = new QueryTemplate(
+  4,
+  (_db, datetime: string, totalfee: string, actor: string, serviceIds: number[]) => sql<OrderRow>`
+    WITH queued AS (${scheduleWindowQueue(datetime)}), created AS (
+      INSERT INTO orders (datetime, totalfee, created_by, updated_by)
+      SELECT ${datetime}::timestamptz, ${totalfee}::numeric, ${actor}, ${actor} FROM queued
+      RETURNING *
+    ), linked AS (
+      INSERT INTO order_services (order_id, service_id)
+      SELECT created.id, service_id FROM created, unnest(${serviceIds}::integer[]) AS service_id
+    )
+    SELECT ${writtenOrderColumns(sql.ref('created'), serviceIds)} FROM created`,
+);
+
 export async function createOrder(db: Executor, draft: OrderDraft, actor: string): Promise<OrderRecord> {
   return withWriteRetries(db, draft, undefined, async () => {
-    const { rows } = await sql<OrderRow>`
-      WITH queued AS (${scheduleWindowQueue(draft.datetime)}), created AS (
-        INSERT INTO orders (datetime, totalfee, created_by, updated_by)
-        SELECT ${draft.datetime}::timestamptz, ${draft.totalfee}::numeric, ${actor}, ${actor} FROM queued
-        RETURNING *
-      ), linked AS (
-        INSERT INTO order_services (order_id, service_id)
-        SELECT created.id, service_id FROM created, unnest(${draft.serviceIds}::integer[]) AS service_id
-      )
-      SELECT ${writtenOrderColumns(sql.ref('created'), draft.serviceIds)} FROM created`.execute(db);
+    const { rows } = await insertOrder.execute(db, draft.datetime, draft.totalfee, actor, draft.serviceIds);
     return toRecord(rows[0]!);
   });
 }
@@ -204,6 +228,28 @@ function scheduleWindowQueue(datetime: string): RawBuilder<unknown> {
       ORDER BY bucket
     ) AS buckets`;
 }
+
+// The unlink and link touch disjoint rows (services leaving, services arriving), as sub-statements
+// of one statement cannot see each other's changes.
+const updateOrder = new QueryTemplate(
+  5,
+  (_db, id: string, datetime: string, totalfee: string, actor: string, serviceIds: number[]) => sql<OrderRow>`
+    WITH updated AS (
+      UPDATE orders
+      SET datetime = ${datetime}::timestamptz, totalfee = ${totalfee}::numeric,
+          updated_at = now(), updated_by = ${actor}, version = version + 1
+      WHERE id = ${id}::bigint
+      RETURNING *
+    ), unlinked AS (
+      DELETE FROM order_services
+      WHERE order_id = ${id}::bigint AND service_id <> ALL(${serviceIds}::integer[])
+    ), linked AS (
+      INSERT INTO order_services (order_id, service_id)
+      SELECT updated.id, service_id FROM updated, unnest(${serviceIds}::integer[]) AS service_id
+      ON CONFLICT DO NOTHING
+    )
+    SELECT ${writtenOrderColumns(sql.ref('updated'), serviceIds)} FROM updated`,
+);
 
 /** Why a replace or delete did not happen, when it did not. */
 export type WriteRefusal = { refused: 'not-found' } | { refused: 'version-mismatch'; currentVersion: number };
@@ -230,24 +276,7 @@ export async function replaceOrder(
     db.transaction().execute(async (trx) => {
       const refusal = await lockForReplace(trx, id, expected, draft.datetime);
       if (refusal) return refusal;
-      // The unlink and link touch disjoint rows (services leaving, services arriving), as
-      // sub-statements of one statement cannot see each other's changes.
-      const { rows } = await sql<OrderRow>`
-        WITH updated AS (
-          UPDATE orders
-          SET datetime = ${draft.datetime}::timestamptz, totalfee = ${draft.totalfee}::numeric,
-              updated_at = now(), updated_by = ${actor}, version = version + 1
-          WHERE id = ${id}::bigint
-          RETURNING *
-        ), unlinked AS (
-          DELETE FROM order_services
-          WHERE order_id = ${id}::bigint AND service_id <> ALL(${draft.serviceIds}::integer[])
-        ), linked AS (
-          INSERT INTO order_services (order_id, service_id)
-          SELECT updated.id, service_id FROM updated, unnest(${draft.serviceIds}::integer[]) AS service_id
-          ON CONFLICT DO NOTHING
-        )
-        SELECT ${writtenOrderColumns(sql.ref('updated'), draft.serviceIds)} FROM updated`.execute(trx);
+      const { rows } = await updateOrder.execute(trx, id, draft.datetime, draft.totalfee, actor, draft.serviceIds);
       return toRecord(rows[0]!);
     }),
   );
@@ -271,11 +300,16 @@ export async function deleteOrder(db: Kysely<Database>, id: string, expected: Ex
  * One statement: lock the order's row, then (only once that is granted, hence the correlated
  * subquery over the locked row) queue for the new datetime's window, in the same order as before.
  */
-async function lockForReplace(trx: Transaction<Database>, id: string, expected: ExpectedVersions, datetime: string): Promise<WriteRefusal | undefined> {
-  const { rows } = await sql<{ version: number }>`
+const lockOrderAndQueue = new QueryTemplate(
+  2,
+  (_db, id: string, datetime: string) => sql<{ version: number }>`
     WITH target AS MATERIALIZED (SELECT version FROM orders WHERE id = ${id}::bigint FOR UPDATE)
     SELECT target.version, (SELECT queued.locks FROM (${scheduleWindowQueue(datetime)}) AS queued WHERE target.version IS NOT NULL) AS locks
-    FROM target`.execute(trx);
+    FROM target`,
+);
+
+async function lockForReplace(trx: Transaction<Database>, id: string, expected: ExpectedVersions, datetime: string): Promise<WriteRefusal | undefined> {
+  const { rows } = await lockOrderAndQueue.execute(trx, id, datetime);
   return refusalFor(rows[0], expected);
 }
 
@@ -300,19 +334,29 @@ export async function findConflictingOrder(
   datetime: string,
   exceptId?: string,
 ): Promise<{ id: string; datetime: Date } | undefined> {
-  let q = db
-    .selectFrom('orders')
-    .select([sql<string>`id::text`.as('id'), 'datetime'])
-    // The same expression as the exclusion constraint, so its GiST index serves this lookup.
-    .where(
-      sql<boolean>`tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME ZONE 'UTC') + interval '3 hours')
-        && tsrange(${datetime}::timestamptz AT TIME ZONE 'UTC', (${datetime}::timestamptz AT TIME ZONE 'UTC') + interval '3 hours')`,
-    )
-    .orderBy('datetime')
-    .limit(1);
-  if (exceptId !== undefined) q = q.where('id', '<>', sql<string>`${exceptId}::bigint`);
-  return q.executeTakeFirst();
+  const { rows } = exceptId === undefined ? await conflictingOrder.execute(db, datetime) : await conflictingOtherOrder.execute(db, datetime, exceptId);
+  return rows[0];
 }
+
+function conflictingOrderQuery(db: Executor, datetime: string) {
+  return (
+    db
+      .selectFrom('orders')
+      .select([sql<string>`id::text`.as('id'), 'datetime'])
+      // The same expression as the exclusion constraint, so its GiST index serves this lookup.
+      .where(
+        sql<boolean>`tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME ZONE 'UTC') + interval '3 hours')
+          && tsrange(${datetime}::timestamptz AT TIME ZONE 'UTC', (${datetime}::timestamptz AT TIME ZONE 'UTC') + interval '3 hours')`,
+      )
+      .orderBy('datetime')
+      .limit(1)
+  );
+}
+
+const conflictingOrder = new QueryTemplate(1, (db, datetime: string) => conflictingOrderQuery(db, datetime));
+const conflictingOtherOrder = new QueryTemplate(2, (db, datetime: string, exceptId: string) =>
+  conflictingOrderQuery(db, datetime).where('id', '<>', sql<string>`${exceptId}::bigint`),
+);
 
 async function findUnknownServiceIds(db: Executor, serviceIds: number[]): Promise<number[]> {
   const known = await db.selectFrom('services').select('id').where('id', 'in', serviceIds).execute();
