@@ -7,13 +7,16 @@
  *   make bench                                # 10k and 1M orders, 3 rounds × 10 s per server and scenario
  *   BENCH_SMOKE=1 make bench                  # CI: 200 orders, 1 round × 1 s, no warm-up, 4 connections;
  *                                             # figures printed (bench/results/smoke.md), never asserted
- *   BENCH_PROFILE=1 make bench                # --cpu-prof runs of GET one and create, then their top frames
+ *   BENCH_PROFILE=1 make bench                # --cpu-prof runs of GET one and create (or BENCH_SCENARIOS),
+ *                                             # then their top frames
  *
  * Settings (environment): BENCH_SIZES (10k,1m; also smoke), BENCH_ROUNDS (3), BENCH_SECONDS (10),
  * BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (10), BENCH_SCENARIOS (all: get-one, list-first,
  * list-deep, create, create-conflict, replace), BENCH_PGLITE_SIZES (10k; `none` to skip),
  * BENCH_WORKERS_SIZES (every size; `none` to skip), BENCH_SERVER_CPUS (0), BENCH_DRIVER_CPUS (1),
- * BENCH_SERVICE_LOG (bench/results/logs/<server>.log; /dev/null to discard), PG_TEST_URL.
+ * BENCH_SERVICE_LOG (bench/results/logs/<server>.log; /dev/null to discard), BENCH_CEILING_WRITES
+ * (service: the ceiling writes with the service's SQL; minimal: without the window queue and the
+ * replace's row lock, to see what they cost), PG_TEST_URL.
  *
  * The service runs as users run it: `node dist/src/server.js` on Postgres, auth on (a key in every
  * request), contract validation, LOG_LEVEL=info with its log written to a file, metrics on. Its
@@ -123,6 +126,10 @@ const placement = pinned
   ? `server on CPU ${serverCpus}, driver on CPU ${driverCpus} (taskset); Postgres unpinned; WORKERS comparison: servers unpinned`
   : `unpinned (${cpuCount < 2 ? 'one CPU' : 'taskset unavailable'})`;
 
+/** `service` (the service's write SQL, the default) or `minimal` (no window queue, no row lock): bench/ceiling. */
+const ceilingWrites = env.BENCH_CEILING_WRITES || 'service';
+if (!['service', 'minimal'].includes(ceilingWrites)) throw new Error('BENCH_CEILING_WRITES must be service or minimal');
+
 const logFor = (label: string) => env.BENCH_SERVICE_LOG || path.join(logsDir, `${label}.log`);
 
 function serviceSpec(label: string, dataEnv: Record<string, string>, extra: Partial<ServerSpec> = {}): ServerSpec {
@@ -137,7 +144,7 @@ function serviceSpec(label: string, dataEnv: Record<string, string>, extra: Part
 }
 
 function ceilingSpec(label: string, databaseUrl: string, extra: Partial<ServerSpec> = {}): ServerSpec {
-  return { label, script: ceilingScript, env: { DATABASE_URL: databaseUrl }, cpus: serverCpus, logFile: path.join(logsDir, `${label}.log`), ...extra };
+  return { label, script: ceilingScript, env: { DATABASE_URL: databaseUrl, CEILING_WRITES: ceilingWrites }, cpus: serverCpus, logFile: path.join(logsDir, `${label}.log`), ...extra };
 }
 
 // ---------------------------------------------------------------- one run
@@ -377,8 +384,9 @@ async function profile(): Promise<void> {
   mkdirSync(profileDir, { recursive: true });
   try {
     const targets = await prepareTargets(db, dataset.orders);
-    for (const name of ['get-one', 'create'] as const) {
-      const scenario = scenarios.find((s) => s.name === name)!;
+    const profiled = env.BENCH_SCENARIOS ? selected : scenarios.filter((s) => s.name === 'get-one' || s.name === 'create');
+    for (const scenario of profiled) {
+      const name = scenario.name;
       for (const which of ['service', 'ceiling'] as const) {
         const file = `${which}-${name}-${size}.cpuprofile`;
         const flags = { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${file}`] };
@@ -418,7 +426,7 @@ function environmentLines(loadBefore: number[]): string[] {
   return [
     `- ${new Date().toISOString()}, commit ${commit}${dirty}, Node ${process.version}, ${cpuCount} CPUs, ${placement}`,
     `- ${settings.rounds} round(s) × ${settings.seconds} s per server and scenario (A B A B, after ${settings.warmupSeconds} s of warm-up each), ${settings.connections} connections; medians; ratios are medians of the per-round ratios`,
-    `- service: \`node ${serviceScript}\` on Postgres, API key in every request, contract validation, LOG_LEVEL=info to ${env.BENCH_SERVICE_LOG || 'a file'}, metrics on, RATE_LIMIT_PER_MINUTE=${settings.rateLimit} (the limiter runs, never refuses); ceiling: \`bench/ceiling\` (Fastify + pg, same SQL, nothing else); both pools 10 connections`,
+    `- service: \`node ${serviceScript}\` on Postgres, API key in every request, contract validation, LOG_LEVEL=info to ${env.BENCH_SERVICE_LOG || 'a file'}, metrics on, RATE_LIMIT_PER_MINUTE=${settings.rateLimit} (the limiter runs, never refuses); ceiling: \`bench/ceiling\` (Fastify + pg, ${ceilingWrites === 'service' ? 'same SQL' : 'same reads, minimal writes: no window queue, no row lock'}, nothing else); both pools 10 connections`,
     `- load average before ${load(loadBefore)}, after ${load(loadavg())} (figures on a busy machine are noise)`,
   ];
 }

@@ -26,7 +26,7 @@ function statementCounter(): KyselyPlugin & { count: number } {
   };
 }
 
-t.test('a list page costs one statement whatever its size; a create one, a replace two', async (t) => {
+t.test('a list page costs one statement whatever its size; a create one, refused or not; a replace two', async (t) => {
   const { db } = await freshDatabase(t);
   await seedCatalogue(db);
   const { key } = await createApiKey(db, 'cost', allScopes);
@@ -62,6 +62,12 @@ t.test('a list page costs one statement whatever its size; a create one, a repla
   const created = await client.POST('/orders', { body: { datetime: '2040-01-01T00:00:00Z', totalfee: 1, services: [{ id: 123 }, { id: 456 }, { id: 789 }] } });
   t.equal(created.response.status, 201);
   t.equal(counter.count, 1, 'a create is one statement: queue for the window, insert the order and its links, return the order');
+
+  counter.count = 0;
+  const refused = await client.POST('/orders', { body: { datetime: '2040-01-01T02:59:59Z', totalfee: 1, services: [{ id: 123 }] } });
+  t.equal(refused.response.status, 409);
+  t.equal(refused.error?.conflictingOrderId, created.data!.id, 'the 409 names the order in the way');
+  t.equal(counter.count, 1, 'a refused create is one statement too: the constraint refuses the row and the same statement names the order in the way');
 
   counter.count = 0;
   const replaced = await client.PUT('/orders/{orderId}', {

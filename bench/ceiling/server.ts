@@ -8,9 +8,18 @@
  * Routes mirror the service's so one driver scenario hits both:
  *   GET  /orders/:id                    one order with its services (one query, json_agg)
  *   GET  /orders?limit=&cursor=         keyset page; the cursor is base64url of [datetime, id]
- *   POST /orders                        one statement (CTE) inserts the order and its links;
- *                                       23P01 → 409 naming the order in the way (one lookup)
- *   PUT  /orders/:id                    one statement (CTE) replaces datetime, fee and links
+ *   POST /orders                        one statement (CTE) queues for the 3-hour window, inserts
+ *                                       the order and its links, or (refused by the constraint,
+ *                                       ON CONFLICT DO NOTHING) names the order in the way: 409
+ *   PUT  /orders/:id                    a transaction: lock the row and queue for the window, then
+ *                                       one statement (CTE) replaces datetime, fee and links
+ *
+ * The writes are the service's SQL, statement for statement: the window queue (advisory locks,
+ * so concurrent writers near one slot take turns instead of deadlocking in the exclusion check)
+ * and the row lock of a replace (so concurrent replaces of one order cannot mix their service
+ * links) are part of doing the job correctly, not service overhead. CEILING_WRITES=minimal drops
+ * both, as a naive implementation would (one autocommit statement per write; a refused create is
+ * an error, then a lookup of the order in the way), to measure what the service's write SQL costs.
  *
  *   DATABASE_URL=postgres://… PORT=3001 node dist/bench/ceiling/server.js
  */
@@ -35,6 +44,7 @@ interface OrderBody {
 }
 
 const ACTOR = 'ceiling';
+const minimalWrites = process.env.CEILING_WRITES === 'minimal';
 const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) {
   console.error('DATABASE_URL is required');
@@ -69,18 +79,47 @@ const writtenColumns = (row: string) => `${row}.id::text AS id, ${row}.datetime,
   (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
    FROM services s WHERE s.id = ANY($4::integer[])) AS services`;
 
+// The service's scheduleWindowQueue (src/orders/repository.ts): lock the 3-hour bucket of $1 and
+// both neighbours, in order.
+const queue = (datetime: string) => `SELECT count(pg_advisory_xact_lock(30301, bucket)) AS locks
+    FROM (
+      SELECT floor(extract(epoch FROM ${datetime}::timestamptz) / 10800)::integer + step AS bucket
+      FROM generate_series(-1, 1) AS step
+      ORDER BY bucket
+    ) AS buckets`;
+
 const sql = {
   findById: `${selectOrders} WHERE o.id = $1::bigint`,
   firstPage: `${selectOrders} ORDER BY o.datetime, o.id LIMIT $1`,
   pageAfter: `${selectOrders} WHERE (o.datetime, o.id) > ($2::timestamptz, $3::bigint) ORDER BY o.datetime, o.id LIMIT $1`,
-  create: `WITH created AS (
+  create: minimalWrites
+    ? `WITH created AS (
       INSERT INTO orders (datetime, totalfee, created_by, updated_by)
       VALUES ($1::timestamptz, $2::numeric, $3, $3) RETURNING *
     ), linked AS (
       INSERT INTO order_services (order_id, service_id)
       SELECT created.id, service_id FROM created, unnest($4::integer[]) AS service_id
     )
-    SELECT ${writtenColumns('created')} FROM created`,
+    SELECT ${writtenColumns('created')} FROM created`
+    : `WITH queued AS (${queue('$1')}), created AS (
+      INSERT INTO orders (datetime, totalfee, created_by, updated_by)
+      SELECT $1::timestamptz, $2::numeric, $3, $3 FROM queued
+      ON CONFLICT ON CONSTRAINT orders_schedule_window DO NOTHING
+      RETURNING *
+    ), linked AS (
+      INSERT INTO order_services (order_id, service_id)
+      SELECT created.id, service_id FROM created, unnest($4::integer[]) AS service_id
+    )
+    SELECT ${writtenColumns('created')}, conflict.id::text AS conflicting_id, conflict.datetime AS conflicting_datetime
+    FROM (VALUES (1)) AS attempt
+    LEFT JOIN created ON true
+    LEFT JOIN LATERAL (
+      SELECT o.id, o.datetime FROM orders o
+      WHERE created.id IS NULL
+        AND tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME ZONE 'UTC') + interval '3 hours')
+         && tsrange($1::timestamptz AT TIME ZONE 'UTC', ($1::timestamptz AT TIME ZONE 'UTC') + interval '3 hours')
+      ORDER BY o.datetime LIMIT 1
+    ) AS conflict ON true`,
   replace: `WITH updated AS (
       UPDATE orders SET datetime = $1::timestamptz, totalfee = $2::numeric, updated_at = now(),
         updated_by = $3, version = version + 1
@@ -93,6 +132,9 @@ const sql = {
       ON CONFLICT DO NOTHING
     )
     SELECT ${writtenColumns('updated')} FROM updated`,
+  lockForReplace: `WITH target AS MATERIALIZED (SELECT version FROM orders WHERE id = $1::bigint FOR UPDATE)
+    SELECT target.version, (SELECT queued.locks FROM (${queue('$2')}) AS queued WHERE target.version IS NOT NULL) AS locks
+    FROM target`,
   conflicting: `SELECT id::text AS id, datetime FROM orders
     WHERE tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME ZONE 'UTC') + interval '3 hours')
        && tsrange($1::timestamptz AT TIME ZONE 'UTC', ($1::timestamptz AT TIME ZONE 'UTC') + interval '3 hours')
@@ -122,12 +164,15 @@ async function refusal(error: unknown, body: OrderBody, exceptId: string | null)
   const code = (error as { code?: string }).code;
   if (code === '23503') return { status: 422, body: { title: 'Unknown service' } };
   if (code !== '23P01') throw error;
-  const { rows } = await query<{ id: string; datetime: Date }>(sql.conflicting, [body.datetime, exceptId]);
-  const other = rows[0];
-  return {
-    status: 409,
-    body: { title: 'Schedule conflict', conflictingOrderId: other?.id ?? null, conflictingDatetime: other?.datetime.toISOString() ?? null },
-  };
+  return { status: 409, body: conflictBody(await lookUpConflict(body, exceptId)) };
+}
+
+async function lookUpConflict(body: OrderBody, exceptId: string | null) {
+  return (await query<{ id: string; datetime: Date }>(sql.conflicting, [body.datetime, exceptId])).rows[0];
+}
+
+function conflictBody(other: { id: string; datetime: Date } | undefined) {
+  return { title: 'Schedule conflict', conflictingOrderId: other?.id ?? null, conflictingDatetime: other?.datetime.toISOString() ?? null };
 }
 
 const app = Fastify({ logger: false });
@@ -151,10 +196,19 @@ app.get<{ Querystring: { limit?: string; cursor?: string } }>('/orders', async (
   return { data: page.map(toOrder), nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
 });
 
+type CreatedRow = OrderRow & { conflicting_id?: string | null; conflicting_datetime?: Date | null };
+
 app.post<{ Body: OrderBody }>('/orders', async (request, reply) => {
   try {
-    const { rows } = await query<OrderRow>(sql.create, writeParams(request.body));
-    const order = toOrder(rows[0]!);
+    const { rows } = await query<CreatedRow>(sql.create, writeParams(request.body));
+    const row = rows[0]!;
+    if (row.id === null) {
+      // Refused by the constraint (ON CONFLICT DO NOTHING); the order in the way, when the
+      // statement could see it, else looked up as after an error.
+      const conflicting = row.conflicting_id ? { id: row.conflicting_id, datetime: row.conflicting_datetime! } : (await lookUpConflict(request.body, null));
+      return reply.code(409).send(conflictBody(conflicting));
+    }
+    const order = toOrder(row);
     return reply.code(201).header('location', `/orders/${order.id}`).send(order);
   } catch (error) {
     const { status, body } = await refusal(error, request.body, null);
@@ -162,10 +216,28 @@ app.post<{ Body: OrderBody }>('/orders', async (request, reply) => {
   }
 });
 
+/** The service's replace: lock the row and queue for the window, then write, in one transaction. */
+async function replace(id: string, body: OrderBody): Promise<OrderRow | undefined> {
+  const params = [...writeParams(body), id];
+  if (minimalWrites) return (await query<OrderRow>(sql.replace, params)).rows[0];
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const locked = await client.query(sql.lockForReplace, [id, body.datetime]);
+    const row = locked.rows.length === 0 ? undefined : (await client.query<OrderRow>(sql.replace, params)).rows[0];
+    await client.query('COMMIT');
+    return row;
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
 app.put<{ Params: { id: string }; Body: OrderBody }>('/orders/:id', async (request, reply) => {
   try {
-    const { rows } = await query<OrderRow>(sql.replace, [...writeParams(request.body), request.params.id]);
-    const row = rows[0];
+    const row = await replace(request.params.id, request.body);
     if (!row) return reply.code(404).send({ title: 'Not found' });
     return toOrder(row);
   } catch (error) {

@@ -182,29 +182,59 @@ function writtenOrderColumns(row: RawBuilder<unknown>, serviceIds: number[]) {
      FROM services s WHERE s.id = ANY(${serviceIds}::integer[])) AS services`;
 }
 
+/** The 3-hour window of an order at `datetime`: the exclusion constraint's own expression, so its GiST index serves lookups. */
+function windowOf(datetime: unknown) {
+  return sql`tsrange(${datetime}::timestamptz AT TIME ZONE 'UTC', (${datetime}::timestamptz AT TIME ZONE 'UTC') + interval '3 hours')`;
+}
+const storedWindow = sql`tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME ZONE 'UTC') + interval '3 hours')`;
+
+/** A create's one row: the order written, or else the order in its way (if this statement could see it). */
+type CreatedRow = { [K in keyof OrderRow]: OrderRow[K] | null } & { conflicting_id: string | null; conflicting_datetime: Date | null };
+
 /**
- * One statement, so one round trip: it queues for the order's 3-hour window (below), inserts the
- * order and its service links, and returns the order with service names. Outside a transaction it
- * is its own; the advisory locks last until it ends. The database enforces the 3-hour rule.
+ * One statement, so one round trip whatever the outcome: it queues for the order's 3-hour window
+ * (below), inserts the order and its service links and returns the order with service names; or,
+ * when the exclusion constraint refuses the row (ON CONFLICT ... DO NOTHING: the constraint
+ * decides, no query runs before the insert), returns the order in the way instead. Outside a
+ * transaction it is its own; the advisory locks last until it ends.
  */
 const insertOrder = new QueryTemplate(
   4,
-  (_db, datetime: string, totalfee: string, actor: string, serviceIds: number[]) => sql<OrderRow>`
+  (_db, datetime: string, totalfee: string, actor: string, serviceIds: number[]) => sql<CreatedRow>`
     WITH queued AS (${scheduleWindowQueue(datetime)}), created AS (
       INSERT INTO orders (datetime, totalfee, created_by, updated_by)
       SELECT ${datetime}::timestamptz, ${totalfee}::numeric, ${actor}, ${actor} FROM queued
+      ON CONFLICT ON CONSTRAINT orders_schedule_window DO NOTHING
       RETURNING *
     ), linked AS (
       INSERT INTO order_services (order_id, service_id)
       SELECT created.id, service_id FROM created, unnest(${serviceIds}::integer[]) AS service_id
     )
-    SELECT ${writtenOrderColumns(sql.ref('created'), serviceIds)} FROM created`,
+    SELECT ${writtenOrderColumns(sql.ref('created'), serviceIds)},
+      conflict.id::text AS conflicting_id, conflict.datetime AS conflicting_datetime
+    FROM (VALUES (1)) AS attempt
+    LEFT JOIN created ON true
+    LEFT JOIN LATERAL (
+      SELECT o.id, o.datetime FROM orders o
+      WHERE created.id IS NULL AND ${storedWindow} && ${windowOf(datetime)}
+      ORDER BY o.datetime LIMIT 1
+    ) AS conflict ON true`,
 );
 
 export async function createOrder(db: Executor, draft: OrderDraft, actor: string): Promise<OrderRecord> {
   return withWriteRetries(db, draft, undefined, async () => {
-    const { rows } = await insertOrder.execute(db, draft.datetime, draft.totalfee, actor, draft.serviceIds);
-    return toRecord(rows[0]!);
+    for (let attempt = 1; ; attempt++) {
+      const { rows } = await insertOrder.execute(db, draft.datetime, draft.totalfee, actor, draft.serviceIds);
+      const row = rows[0]!;
+      if (row.id !== null) return toRecord(row as OrderRow);
+      if (row.conflicting_id !== null && row.conflicting_datetime !== null) {
+        throw new ScheduleConflictError(draft.datetime, { id: row.conflicting_id, datetime: row.conflicting_datetime });
+      }
+      // The order in the way committed after this statement took its snapshot (while it queued):
+      // a new statement sees it. If it has gone again meanwhile, the slot may be free: try again.
+      const conflicting = await findConflictingOrder(db, draft.datetime);
+      if (conflicting || attempt >= MAX_ATTEMPTS) throw new ScheduleConflictError(draft.datetime, conflicting);
+    }
   });
 }
 
@@ -343,11 +373,7 @@ function conflictingOrderQuery(db: Executor, datetime: string) {
     db
       .selectFrom('orders')
       .select([sql<string>`id::text`.as('id'), 'datetime'])
-      // The same expression as the exclusion constraint, so its GiST index serves this lookup.
-      .where(
-        sql<boolean>`tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME ZONE 'UTC') + interval '3 hours')
-          && tsrange(${datetime}::timestamptz AT TIME ZONE 'UTC', (${datetime}::timestamptz AT TIME ZONE 'UTC') + interval '3 hours')`,
-      )
+      .where(sql<boolean>`${storedWindow} && ${windowOf(datetime)}`)
       .orderBy('datetime')
       .limit(1)
   );
