@@ -1,4 +1,5 @@
 import type { components } from '../../generated/api.js';
+import { Refusal } from '../refusal.js';
 
 export type Problem = components['schemas']['Problem'];
 export type FieldError = NonNullable<Problem['errors']>[number];
@@ -27,7 +28,7 @@ export type ProblemKind = keyof typeof kinds;
 type Extensions = Omit<Problem, 'type' | 'title' | 'status' | 'detail' | 'instance'>;
 
 /** An error that is answered as an `application/problem+json` response. */
-export class ProblemError extends Error {
+export class ProblemError extends Refusal {
   readonly problem: Problem;
   readonly headers: Record<string, string>;
 

@@ -46,6 +46,8 @@ const securityHeaders: ReadonlyArray<readonly [name: string, value: string]> = [
   ['X-XSS-Protection', '0'],
 ];
 
+const securityHeaderValues: Record<string, string> = Object.fromEntries(securityHeaders);
+
 /**
  * Security headers, optional CORS and per-caller rate limiting. Registered before the routes so
  * their hooks apply to every operation.
@@ -56,11 +58,12 @@ export async function registerProtection(
   /** The id of the valid API key a request presents, if any (verified, so cached for auth too). */
   apiKeyIdOf: (request: FastifyRequest) => Promise<string | undefined>,
 ): Promise<void> {
-  // On the raw response, as helmet did: a route's own reply.header() still takes precedence, and
-  // names keep their case. Errors Fastify raises before routing (a malformed URL) run no hooks and
-  // so get none, as before.
+  // Onto the reply's own headers, which Fastify hands to writeHead in one go: a route's own
+  // reply.header() still takes precedence. (Node's setHeader, as helmet used, checks and stores
+  // each header separately: ~4 % of a GET's busy time for these twelve.) Errors Fastify raises
+  // before routing (a malformed URL) run no hooks and so get none, as before.
   app.addHook('onRequest', (_request, reply, done) => {
-    for (const [name, value] of securityHeaders) reply.raw.setHeader(name, value);
+    reply.headers(securityHeaderValues);
     done();
   });
 

@@ -14,6 +14,8 @@ const KEY_LIKE = /osk_[A-Za-z0-9_-]*/g;
 const SECRET_PARAMETER = /([?&][^=&]*(?:token|key|secret|password|auth)[^=&]*=)[^&]*/gi;
 
 function withoutSecrets(url: string): string {
+  // Most URLs have neither a query nor a key: skip both regular expressions.
+  if (!url.includes('?') && !url.includes('osk_')) return url;
   return url.replace(KEY_LIKE, 'osk_[redacted]').replace(SECRET_PARAMETER, '$1[redacted]');
 }
 

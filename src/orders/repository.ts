@@ -3,6 +3,7 @@ import type { Database } from '../db/schema.js';
 import { SqlState, isConstraintViolation, isTransientConflict } from '../db/errors.js';
 import { QueryTemplate } from '../db/query-template.js';
 import { guardedWrite } from '../db/savepoint.js';
+import { Refusal } from '../refusal.js';
 
 /** Repositories accept the database or an open transaction. */
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -51,7 +52,7 @@ export interface OrderListQuery {
 }
 
 /** Another order already holds part of the requested 3-hour window. */
-export class ScheduleConflictError extends Error {
+export class ScheduleConflictError extends Refusal {
   constructor(
     readonly requested: string,
     /** Unknown only if the conflicting order vanished again and again while we looked. */
@@ -61,7 +62,7 @@ export class ScheduleConflictError extends Error {
   }
 }
 
-export class UnknownServicesError extends Error {
+export class UnknownServicesError extends Refusal {
   constructor(readonly serviceIds: number[]) {
     super(`unknown service ids: ${serviceIds.join(', ')}`);
   }

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { SqlState, isConstraintViolation } from '../db/errors.js';
 import { guardedWrite } from '../db/savepoint.js';
+import { Refusal } from '../refusal.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -10,7 +11,7 @@ export interface ServiceRecord {
   name: string;
 }
 
-export class DuplicateServiceError extends Error {
+export class DuplicateServiceError extends Refusal {
   constructor(
     readonly field: 'id' | 'name',
     readonly value: string | number,
@@ -19,7 +20,7 @@ export class DuplicateServiceError extends Error {
   }
 }
 
-export class ServiceInUseError extends Error {
+export class ServiceInUseError extends Refusal {
   constructor(readonly serviceId: number) {
     super(`service ${serviceId} is used by at least one order`);
   }
