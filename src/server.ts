@@ -31,7 +31,7 @@ async function startApp(config: Config, target: DatabaseTarget) {
   }
 
   // Created after the banner above, so the banner can never be overtaken by buffered lines.
-  const logDestination = batchedStdout();
+  const logDestination = batchedStdout({ sharedWithOtherWorkers: cluster.isWorker });
   const app = await buildApp({
     db,
     logger: { level: config.logLevel, redact: ['req.headers.authorization'], stream: logDestination },
@@ -61,13 +61,15 @@ const LOG_FLUSH_MS = 50;
 
 /**
  * Log lines reach stdout in batches rather than with one write per line (that write was ~10 % of
- * busy time under load). A batch is written once it holds 3 KiB, or every LOG_FLUSH_MS; each
- * write is whole lines and at most 4096 bytes (PIPE_BUF), so the workers of WORKERS>1, which
- * share one stdout, cannot interleave inside a line. Asynchronous, like pino's default, so pino
- * writes what is still buffered when the process exits.
+ * busy time under load). A batch is written once it holds 12 KiB, or every LOG_FLUSH_MS, and is
+ * whole lines. The workers of WORKERS>1 share one stdout, so there each write is at most 4096
+ * bytes (PIPE_BUF) and batches hold 3 KiB: a write that size cannot interleave with another
+ * worker's inside a line. Asynchronous, like pino's default, so a slow reader never blocks
+ * requests, and pino writes what is still buffered when the process exits.
  */
-function batchedStdout() {
-  return pino.destination({ dest: 1, sync: false, minLength: 3072, maxWrite: 4096, periodicFlush: LOG_FLUSH_MS });
+function batchedStdout({ sharedWithOtherWorkers }: { sharedWithOtherWorkers: boolean }) {
+  const [minLength, maxWrite] = sharedWithOtherWorkers ? [3072, 4096] : [12_288, 16_384];
+  return pino.destination({ dest: 1, sync: false, minLength, maxWrite, periodicFlush: LOG_FLUSH_MS });
 }
 
 /** Everything logged so far, written: waits for the write in progress, then writes the rest. */
