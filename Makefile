@@ -18,8 +18,9 @@ build: install ## Compile TypeScript to dist/ (with the client's declarations)
 	rm -rf dist
 	npm run --silent build
 
+# npm start: package.json's start script holds the production command, heap flags included.
 run: build ## Migrate and start the service (PGlite in ./.data unless DATABASE_URL is set)
-	node dist/src/server.js
+	npm run --silent start
 
 dev: install ## Start from source, restarting on change
 	npx tsx watch src/server.ts

@@ -45,7 +45,7 @@ import {
 } from './load-data.js';
 import { comparisonTable, percentile, scalingTable, singleTable, workersTable, type Comparison, type RunResult } from './report.js';
 import { ceilingCursors, deepPositions, scenarios, serviceCursors, type Scenario, type TargetData } from './scenarios.js';
-import { newestMtime, peakSampler, pinThisProcess, repoRoot, startServer, tasksetWorks, type RunningServer, type ServerSpec } from './servers.js';
+import { newestMtime, peakSampler, pinThisProcess, repoRoot, serviceCommand, startServer, tasksetWorks, type RunningServer, type ServerSpec } from './servers.js';
 import { printTopFrames } from './top-frames.js';
 
 const env = process.env;
@@ -100,7 +100,7 @@ const fail = (message: string) => {
 
 // ---------------------------------------------------------------- build and placement
 
-const serviceScript = 'dist/src/server.js';
+const { nodeFlags: serviceNodeFlags, script: serviceScript } = serviceCommand();
 const ceilingScript = 'dist/bench/ceiling/server.js';
 
 function ensureBuilt(): void {
@@ -140,6 +140,7 @@ function serviceSpec(label: string, dataEnv: Record<string, string>, extra: Part
     cpus: serverCpus,
     logFile: logFor(label),
     ...extra,
+    nodeFlags: [...serviceNodeFlags, ...(extra.nodeFlags ?? [])],
   };
 }
 
@@ -426,7 +427,7 @@ function environmentLines(loadBefore: number[]): string[] {
   return [
     `- ${new Date().toISOString()}, commit ${commit}${dirty}, Node ${process.version}, ${cpuCount} CPUs, ${placement}`,
     `- ${settings.rounds} round(s) × ${settings.seconds} s per server and scenario (A B A B, after ${settings.warmupSeconds} s of warm-up each), ${settings.connections} connections; medians; ratios are medians of the per-round ratios`,
-    `- service: \`node ${serviceScript}\` on Postgres, API key in every request, contract validation, LOG_LEVEL=info to ${env.BENCH_SERVICE_LOG || 'a file'}, metrics on, RATE_LIMIT_PER_MINUTE=${settings.rateLimit} (the limiter runs, never refuses); ceiling: \`bench/ceiling\` (Fastify + pg, ${ceilingWrites === 'service' ? 'same SQL' : 'same reads, minimal writes: no window queue, no row lock'}, nothing else); both pools 10 connections`,
+    `- service: \`${['node', ...serviceNodeFlags, serviceScript].join(' ')}\` (npm start) on Postgres, API key in every request, contract validation, LOG_LEVEL=info to ${env.BENCH_SERVICE_LOG || 'a file'}, metrics on, RATE_LIMIT_PER_MINUTE=${settings.rateLimit} (the limiter runs, never refuses); ceiling: \`bench/ceiling\` (Fastify + pg, ${ceilingWrites === 'service' ? 'same SQL' : 'same reads, minimal writes: no window queue, no row lock'}, nothing else); both pools 10 connections`,
     `- load average before ${load(loadBefore)}, after ${load(loadavg())} (figures on a busy machine are noise)`,
   ];
 }

@@ -34,6 +34,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The service is started as `npm start` (and `make run`) start it: package.json's start script,
+ * `node [flags] dist/src/server.js`, so its heap settings are measured too.
+ */
+export function serviceCommand(): { nodeFlags: string[]; script: string } {
+  const start = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const [node, ...rest] = start.trim().split(/\s+/);
+  const script = rest.pop();
+  if (node !== 'node' || script === undefined || rest.some((flag) => !flag.startsWith('--'))) {
+    throw new Error(`package.json's start script is not "node [--flags] script": ${start}`);
+  }
+  return { nodeFlags: rest, script };
+}
 export interface ServerSpec {
   label: string;
   /** The script, relative to the repository root. */

@@ -17,6 +17,7 @@ import { createOrdersClient } from '../src/client.js';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrator.js';
 import { seedSampleData } from '../src/db/seed.js';
+import { serviceCommand } from './servers.js';
 
 const seconds = Number(process.env.SOAK_SECONDS ?? 300);
 const concurrency = Number(process.env.SOAK_CONCURRENCY ?? 16);
@@ -43,7 +44,9 @@ const port = await new Promise<number>((resolve) => {
     s.close(() => resolve(port));
   });
 });
-const server = spawn(process.execPath, ['dist/src/server.js'], {
+// Started as `npm start` starts it (package.json's start script: its heap flags are what is measured).
+const { nodeFlags, script } = serviceCommand();
+const server = spawn(process.execPath, [...nodeFlags, script], {
   cwd: root,
   env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0' },
   stdio: ['ignore', 'ignore', 'inherit'],

@@ -12,7 +12,7 @@ import { registerDocs } from './http/docs.js';
 import { clientErrorResponse, frameworkErrorHandler, registerErrorHandling } from './http/errors.js';
 import type { ServiceHandlers } from './http/operations.js';
 import { ProblemError, invalidRequest } from './http/problem.js';
-import { registerProtection } from './http/protection.js';
+import { registerProtection, securityHeaderValues } from './http/protection.js';
 import { RequestLog, requestIdFor } from './http/request-log.js';
 import { validatorCompiler } from './http/validation.js';
 import { deleteExpiredIdempotencyKeys } from './idempotency/repository.js';
@@ -77,6 +77,7 @@ export async function buildApp({ db, ping = defaultPing(db), logger = false, htt
   // Hooks on every request are callback-style: an async hook costs a promise and a turn of the
   // microtask queue per request, for nothing here.
   app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(securityHeaderValues);
     // Echo the request id so a caller can quote it in a bug report.
     reply.header('x-request-id', request.id);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {

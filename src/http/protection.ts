@@ -46,11 +46,18 @@ const securityHeaders: ReadonlyArray<readonly [name: string, value: string]> = [
   ['X-XSS-Protection', '0'],
 ];
 
-const securityHeaderValues: Record<string, string> = Object.fromEntries(securityHeaders);
+/**
+ * For `reply.headers()` in the first onRequest hook (src/app.ts): onto the reply's own headers,
+ * which Fastify hands to writeHead in one go, so a route's own reply.header() still takes
+ * precedence. (Node's setHeader, as helmet used, checks and stores each header separately: ~4 %
+ * of a GET's busy time for these twelve.) Errors Fastify raises before routing (a malformed URL)
+ * run no hooks and so get none.
+ */
+export const securityHeaderValues: Readonly<Record<string, string>> = Object.fromEntries(securityHeaders);
 
 /**
- * Security headers, optional CORS and per-caller rate limiting. Registered before the routes so
- * their hooks apply to every operation.
+ * Optional CORS and per-caller rate limiting. Registered before the routes so their hooks apply
+ * to every operation.
  */
 export async function registerProtection(
   app: FastifyInstance,
@@ -58,15 +65,6 @@ export async function registerProtection(
   /** The id of the valid API key a request presents, if any (verified, so cached for auth too). */
   apiKeyIdOf: (request: FastifyRequest) => Promise<string | undefined>,
 ): Promise<void> {
-  // Onto the reply's own headers, which Fastify hands to writeHead in one go: a route's own
-  // reply.header() still takes precedence. (Node's setHeader, as helmet used, checks and stores
-  // each header separately: ~4 % of a GET's busy time for these twelve.) Errors Fastify raises
-  // before routing (a malformed URL) run no hooks and so get none, as before.
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(securityHeaderValues);
-    done();
-  });
-
   if (settings.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: settings.corsOrigins,
