@@ -8,6 +8,10 @@ export interface RunResult {
   p50: number;
   p99: number;
   peakRssMiB: number;
+  /** The server's CPU time (all its processes) per response, in microseconds. */
+  cpuUsPerRequest: number;
+  /** How busy the whole machine was during the run (all cores, 0-100 %). */
+  machineBusyPct: number;
   statuses: Record<string, number>;
   /** Responses with another status than the scenario expects. */
   unexpected: number;
@@ -40,6 +44,8 @@ export interface Summary {
   p50: number;
   p99: number;
   rss: number;
+  cpuUs: number;
+  machineBusy: number;
   unexpected: number;
   errors: number;
 }
@@ -50,6 +56,8 @@ export function summarise(runs: RunResult[]): Summary {
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
     rss: median(runs.map((r) => r.peakRssMiB)),
+    cpuUs: median(runs.map((r) => r.cpuUsPerRequest)),
+    machineBusy: median(runs.map((r) => r.machineBusyPct)),
     unexpected: runs.reduce((n, r) => n + r.unexpected, 0),
     errors: runs.reduce((n, r) => n + r.errors, 0),
   };
@@ -73,10 +81,13 @@ function problems(s: Summary): string {
   return parts.join(', ');
 }
 
+/** The RSS target, 150 MB, in MiB. */
+const MAX_RSS_MIB = 150e6 / 2 ** 20;
+
 export function comparisonTable(rows: Comparison[]): string {
   const lines = [
-    '| Scenario | Service req/s | Ceiling req/s | req/s ratio (≥ 0.8) | Service p50 ms | Ceiling p50 ms | Service p99 ms | Ceiling p99 ms | p99 ratio (≤ 2) | Service RSS MiB | Ceiling RSS MiB | Problems |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| Scenario | Service req/s | Ceiling req/s | req/s ratio (≥ 0.8) | Service p50 ms | Ceiling p50 ms | Service p99 ms | Ceiling p99 ms | p99 ratio (≤ 2) | Service RSS MiB (≤ 143, i.e. 150 MB) | Ceiling RSS MiB | Service CPU µs/req | Ceiling CPU µs/req | Problems |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const row of rows) {
     const s = summarise(row.a);
@@ -86,7 +97,8 @@ export function comparisonTable(rows: Comparison[]): string {
     const trouble = [problems(s) && `service: ${problems(s)}`, problems(c) && `ceiling: ${problems(c)}`].filter(Boolean).join('; ');
     lines.push(
       `| ${row.title} | ${rate(s.rps)} | ${rate(c.rps)} | ${fixed(rpsRatio, 2)} ${mark(rpsRatio >= 0.8)} | ${ms(s.p50)} | ${ms(c.p50)} | ` +
-        `${ms(s.p99)} | ${ms(c.p99)} | ${fixed(p99Ratio, 2)} ${mark(p99Ratio <= 2)} | ${fixed(s.rss, 0)} | ${fixed(c.rss, 0)} | ${trouble} |`,
+        `${ms(s.p99)} | ${ms(c.p99)} | ${fixed(p99Ratio, 2)} ${mark(p99Ratio <= 2)} | ${fixed(s.rss, 0)} ${mark(s.rss <= MAX_RSS_MIB)} | ${fixed(c.rss, 0)} | ` +
+        `${fixed(s.cpuUs, 0)} | ${fixed(c.cpuUs, 0)} | ${trouble} |`,
     );
   }
   return lines.join('\n');
@@ -103,8 +115,8 @@ export function singleTable(rows: Array<{ title: string; runs: RunResult[] }>): 
 
 export function workersTable(rows: Comparison[]): string {
   const lines = [
-    '| Scenario | WORKERS=1 req/s | WORKERS=2 req/s | ratio (≥ 1.6) | WORKERS=1 p99 ms | WORKERS=2 p99 ms | WORKERS=1 RSS MiB | WORKERS=2 RSS MiB (all processes) | Problems |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| Scenario | WORKERS=1 req/s | WORKERS=2 req/s | ratio (≥ 1.6) | WORKERS=1 p99 ms | WORKERS=2 p99 ms | WORKERS=1 RSS MiB | WORKERS=2 RSS MiB (all processes) | machine CPU busy, WORKERS=1 / 2 | Problems |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const row of rows) {
     const one = summarise(row.a);
@@ -113,7 +125,7 @@ export function workersTable(rows: Comparison[]): string {
     const trouble = [problems(one) && `1: ${problems(one)}`, problems(two) && `2: ${problems(two)}`].filter(Boolean).join('; ');
     lines.push(
       `| ${row.title} | ${rate(one.rps)} | ${rate(two.rps)} | ${fixed(ratio, 2)} ${mark(ratio >= 1.6)} | ${ms(one.p99)} | ${ms(two.p99)} | ` +
-        `${fixed(one.rss, 0)} | ${fixed(two.rss, 0)} | ${trouble} |`,
+        `${fixed(one.rss, 0)} | ${fixed(two.rss, 0)} | ${fixed(one.machineBusy, 0)} % / ${fixed(two.machineBusy, 0)} % | ${trouble} |`,
     );
   }
   return lines.join('\n');

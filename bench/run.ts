@@ -45,7 +45,7 @@ import {
 } from './load-data.js';
 import { comparisonTable, percentile, scalingTable, singleTable, workersTable, type Comparison, type RunResult } from './report.js';
 import { ceilingCursors, deepPositions, scenarios, serviceCursors, type Scenario, type TargetData } from './scenarios.js';
-import { newestMtime, peakSampler, pinThisProcess, repoRoot, serviceCommand, startServer, tasksetWorks, type RunningServer, type ServerSpec } from './servers.js';
+import { machineCpuTicks, newestMtime, peakSampler, pinThisProcess, repoRoot, serviceCommand, startServer, tasksetWorks, type RunningServer, type ServerSpec } from './servers.js';
 import { printTopFrames } from './top-frames.js';
 
 const env = process.env;
@@ -167,6 +167,8 @@ async function measure(server: RunningServer, scenario: Scenario, target: Target
   let count = 0;
   const statuses: Record<string, number> = {};
   const rss = peakSampler(() => server.rssMiB());
+  const cpuBefore = server.cpuSeconds();
+  const machineBefore = machineCpuTicks();
   const instance = autocannon({
     url: server.url,
     connections: settings.connections,
@@ -186,6 +188,9 @@ async function measure(server: RunningServer, scenario: Scenario, target: Target
   });
   const result = await instance;
   const peakRssMiB = rss.stop();
+  const cpuSeconds = server.cpuSeconds() - cpuBefore;
+  const machineAfter = machineCpuTicks();
+  const machineBusyPct = (100 * (machineAfter.busy - machineBefore.busy)) / Math.max(1, machineAfter.total - machineBefore.total);
   // Requests in flight when the driver stopped are still being answered: let them finish, so
   // they neither overlap the next run nor escape the next sweep.
   await new Promise((r) => setTimeout(r, QUIET_MS));
@@ -198,6 +203,8 @@ async function measure(server: RunningServer, scenario: Scenario, target: Target
     p50: percentile(sorted, 0.5),
     p99: percentile(sorted, 0.99),
     peakRssMiB,
+    cpuUsPerRequest: count > 0 ? (cpuSeconds * 1e6) / count : 0,
+    machineBusyPct,
     statuses,
     unexpected,
     errors: result.errors,
@@ -208,7 +215,7 @@ function describeRun(label: string, scenario: Scenario, r: RunResult): string {
   const codes = Object.entries(r.statuses)
     .map(([code, n]) => `${code}×${n}`)
     .join(' ');
-  return `  ${scenario.name.padEnd(15)} ${label.padEnd(22)} ${Math.round(r.rps).toString().padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  RSS ${r.peakRssMiB.toFixed(0)} MiB  [${codes}${r.errors ? ` errors×${r.errors}` : ''}]`;
+  return `  ${scenario.name.padEnd(15)} ${label.padEnd(22)} ${Math.round(r.rps).toString().padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  RSS ${r.peakRssMiB.toFixed(0)} MiB  CPU ${r.cpuUsPerRequest.toFixed(0)} µs/req  machine ${r.machineBusyPct.toFixed(0)} % busy  [${codes}${r.errors ? ` errors×${r.errors}` : ''}]`;
 }
 
 function check(label: string, scenario: Scenario, r: RunResult): void {

@@ -68,6 +68,8 @@ export interface RunningServer {
   startupMs: number;
   /** Resident memory of the process and every descendant (cluster workers), in MiB. */
   rssMiB(): number;
+  /** CPU time (user + system) used so far by the process and every descendant, in seconds. */
+  cpuSeconds(): number;
   stop(): Promise<number | null>;
 }
 
@@ -129,6 +131,7 @@ export async function startServer(spec: ServerSpec): Promise<RunningServer> {
     logFile: spec.logFile,
     startupMs: performance.now() - spawnedAt,
     rssMiB: () => treeRssKiB(pid) / 1024,
+    cpuSeconds: () => treeCpuTicks(pid) / CLOCK_TICKS_PER_SECOND,
     async stop() {
       if (exitCode !== undefined) return exitCode;
       child.kill('SIGTERM');
@@ -166,6 +169,33 @@ function childrenOf(pid: number): number[] {
 
 function treeRssKiB(pid: number): number {
   return rssKiB(pid) + childrenOf(pid).reduce((sum, child) => sum + treeRssKiB(child), 0);
+}
+
+// USER_HZ: what /proc reports CPU times in (100 on every Linux this runs on).
+const CLOCK_TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+function cpuTicks(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+function treeCpuTicks(pid: number): number {
+  return cpuTicks(pid) + childrenOf(pid).reduce((sum, child) => sum + treeCpuTicks(child), 0);
+}
+
+/** The whole machine's CPU time so far, busy and in all, in ticks (first line of /proc/stat). */
+export function machineCpuTicks(): { busy: number; total: number } {
+  const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+  const ticks = values.map(Number);
+  const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0); // user … steal; guest time is inside user
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
 }
 
 /** Samples `read` every `intervalMs` until stopped; returns the peak. */
