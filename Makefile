@@ -1,7 +1,7 @@
 # Orders service. `make run` serves it (embedded PGlite unless DATABASE_URL is set); `make test` tests it.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package lint test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile clean
+.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package lint test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile bench-explain clean
 
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
@@ -94,6 +94,9 @@ bench-smoke: build ## The benchmark on 200 orders with short runs, so it cannot 
 
 bench-profile: build ## node --cpu-prof runs of GET one and create (service and ceiling) and their top frames
 	PG_TEST_URL=$(PG_TEST_URL) BENCH_PROFILE=1 node --import tsx bench/run.ts
+
+bench-explain: install ## EXPLAIN ANALYZE of every hot query as the service sends it, on 1M orders (BENCH_SIZE=10k for fewer)
+	PG_TEST_URL=$(PG_TEST_URL) node --import tsx bench/explain.ts $${BENCH_SIZE:-1m}
 
 clean: ## Remove build output and the embedded database
 	rm -rf dist .data .tap coverage

@@ -115,8 +115,8 @@ export function singleTable(rows: Array<{ title: string; runs: RunResult[] }>): 
 
 export function workersTable(rows: Comparison[]): string {
   const lines = [
-    '| Scenario | WORKERS=1 req/s | WORKERS=2 req/s | ratio (≥ 1.6) | WORKERS=1 p99 ms | WORKERS=2 p99 ms | WORKERS=1 RSS MiB | WORKERS=2 RSS MiB (all processes) | machine CPU busy, WORKERS=1 / 2 | Problems |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| Scenario | WORKERS=1 req/s | WORKERS=2 req/s | ratio (≥ 1.6) | WORKERS=1 p99 ms | WORKERS=2 p99 ms | WORKERS=1 RSS MiB | WORKERS=2 RSS MiB (all processes) | server CPU µs/req, WORKERS=1 / 2 | machine CPU busy, WORKERS=1 / 2 | Problems |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const row of rows) {
     const one = summarise(row.a);
@@ -125,7 +125,7 @@ export function workersTable(rows: Comparison[]): string {
     const trouble = [problems(one) && `1: ${problems(one)}`, problems(two) && `2: ${problems(two)}`].filter(Boolean).join('; ');
     lines.push(
       `| ${row.title} | ${rate(one.rps)} | ${rate(two.rps)} | ${fixed(ratio, 2)} ${mark(ratio >= 1.6)} | ${ms(one.p99)} | ${ms(two.p99)} | ` +
-        `${fixed(one.rss, 0)} | ${fixed(two.rss, 0)} | ${fixed(one.machineBusy, 0)} % / ${fixed(two.machineBusy, 0)} % | ${trouble} |`,
+        `${fixed(one.rss, 0)} | ${fixed(two.rss, 0)} | ${fixed(one.cpuUs, 0)} / ${fixed(two.cpuUs, 0)} | ${fixed(one.machineBusy, 0)} % / ${fixed(two.machineBusy, 0)} % | ${trouble} |`,
     );
   }
   return lines.join('\n');
