@@ -226,12 +226,13 @@ async function replace(id: string, body: OrderBody): Promise<OrderRow | undefine
     const locked = await client.query(sql.lockForReplace, [id, body.datetime]);
     const row = locked.rows.length === 0 ? undefined : (await client.query<OrderRow>(sql.replace, params)).rows[0];
     await client.query('COMMIT');
+    client.release();
     return row;
   } catch (error) {
-    await client.query('ROLLBACK');
+    // A connection that cannot even roll back is discarded; the original error is what counts.
+    const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: Error) => rollbackError);
+    client.release(broken);
     throw error;
-  } finally {
-    client.release();
   }
 }
 

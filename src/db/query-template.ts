@@ -22,7 +22,8 @@ type ParameterSource = { argument: number } | { fixed: unknown };
  * time under load). `build` receives stand-ins for the arguments and may use each only as a bound
  * value (`${value}` in sql`…`, a comparison value, a limit), never to shape the query: a query
  * whose shape varies is one template per shape. An argument the shape does not use is ignored.
- * Plugins that rewrite queries act at that one compilation (the service has none).
+ * Plugins that rewrite queries act at that one compilation (the service has none). A stand-in is
+ * one value: in a builder's `in` comparison it does not expand into a list (use `= ANY(${x})`).
  */
 export class QueryTemplate<Args extends readonly unknown[], Row> {
   private compiled: CompiledQuery<Row> | undefined;
@@ -42,7 +43,12 @@ export class QueryTemplate<Args extends readonly unknown[], Row> {
   private compile(db: Executor): CompiledQuery<Row> {
     const placeholders = Array.from({ length: this.arity }, (_, index) => new Placeholder(index)) as unknown as Args;
     const compiled = this.build(db, ...placeholders).compile(db);
-    this.sources = compiled.parameters.map((value) => (value instanceof Placeholder ? { argument: value.index } : { fixed: value }));
+    this.sources = compiled.parameters.map((value) => {
+      if (value instanceof Placeholder) return { argument: value.index };
+      // An argument beyond `arity` compiles as undefined and would be bound as NULL for ever.
+      if (value === undefined) throw new Error(`a query template uses more arguments than its arity (${this.arity})`);
+      return { fixed: value };
+    });
     this.compiled = compiled;
     return compiled;
   }

@@ -13,9 +13,9 @@ export function requestIdFor(request: { headers: Record<string, string | string[
 const KEY_LIKE = /osk_[A-Za-z0-9_-]*/g;
 const SECRET_PARAMETER = /([?&][^=&]*(?:token|key|secret|password|auth)[^=&]*=)[^&]*/gi;
 
-function withoutSecrets(url: string): string {
-  // Most URLs have neither a query nor a key: skip both regular expressions.
-  if (!url.includes('?') && !url.includes('osk_')) return url;
+export function withoutSecrets(url: string): string {
+  // Most URLs have no query, no parameter-like `&` and no key: skip both regular expressions.
+  if (!url.includes('?') && !url.includes('&') && !url.includes('osk_')) return url;
   return url.replace(KEY_LIKE, 'osk_[redacted]').replace(SECRET_PARAMETER, '$1[redacted]');
 }
 

@@ -13,10 +13,6 @@ export class ServiceMetrics {
   private readonly requests: Counter<'operation' | 'status'>;
   private readonly duration: Histogram<'operation'>;
   readonly scheduleConflicts: Counter;
-  // Label sets are few (operations × statuses): their bound children are kept, so a request does
-  // not hash its labels twice.
-  private readonly requestCounters = new Map<string, { inc(): void }>();
-  private readonly durationHistograms = new Map<string, { observe(value: number): void }>();
 
   constructor(poolStats?: () => PoolStats) {
     collectDefaultMetrics({ register: this.registry });
@@ -61,19 +57,7 @@ export class ServiceMetrics {
     // so label cardinality stays bounded.
     const operationId = (request.routeOptions.schema as { operationId?: string } | undefined)?.operationId;
     const operation = operationId ?? request.routeOptions.url ?? 'unmatched';
-    const status = reply.statusCode;
-    const counterKey = `${operation} ${status}`;
-    let counter = this.requestCounters.get(counterKey);
-    if (!counter) {
-      counter = this.requests.labels({ operation, status: String(status) });
-      this.requestCounters.set(counterKey, counter);
-    }
-    counter.inc();
-    let histogram = this.durationHistograms.get(operation);
-    if (!histogram) {
-      histogram = this.duration.labels({ operation });
-      this.durationHistograms.set(operation, histogram);
-    }
-    histogram.observe(reply.elapsedTime / 1000);
+    this.requests.inc({ operation, status: String(reply.statusCode) });
+    this.duration.observe({ operation }, reply.elapsedTime / 1000);
   }
 }

@@ -193,11 +193,13 @@ const storedWindow = sql`tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME 
 type CreatedRow = { [K in keyof OrderRow]: OrderRow[K] | null } & { conflicting_id: string | null; conflicting_datetime: Date | null };
 
 /**
- * One statement, so one round trip whatever the outcome: it queues for the order's 3-hour window
- * (below), inserts the order and its service links and returns the order with service names; or,
- * when the exclusion constraint refuses the row (ON CONFLICT ... DO NOTHING: the constraint
- * decides, no query runs before the insert), returns the order in the way instead. Outside a
- * transaction it is its own; the advisory locks last until it ends.
+ * One statement, so one round trip for a create and usually for a refusal: it queues for the
+ * order's 3-hour window (below), inserts the order and its service links and returns the order with
+ * service names; or, when the exclusion constraint refuses the row (ON CONFLICT ... DO NOTHING: the
+ * constraint decides, no query runs before the insert), returns the order in the way instead, as
+ * the statement's snapshot shows it. When that order committed while this statement queued, the
+ * snapshot cannot see it and createOrder looks again. Outside a transaction it is its own; the
+ * advisory locks last until it ends.
  */
 const insertOrder = new QueryTemplate(
   4,
