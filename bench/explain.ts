@@ -1,5 +1,5 @@
 /**
- * EXPLAIN (ANALYZE) of every hot query, as the service sends it: the repository functions run
+ * EXPLAIN (ANALYZE) of every hot query, as the service sends it: the queries and use cases run
  * against a benchmark database through a Kysely instance that records each statement, and each
  * recorded statement is then explained with its own parameters, writes inside a transaction that
  * is rolled back. The point: every plan is an index lookup (no Seq Scan, no OFFSET), so latency
@@ -12,7 +12,9 @@
 import { Kysely, PostgresDialect, sql, type CompiledQuery } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../src/db/schema.js';
-import { createOrder, findOrderById, listOrders, replaceOrder, ScheduleConflictError } from '../src/orders/repository.js';
+import { ScheduleConflictError } from '../src/orders/model.js';
+import { findOrderById, listOrders } from '../src/orders/queries.js';
+import { createOrder, replaceOrder } from '../src/orders/use-cases.js';
 import { CREATED_FROM, FIRST_ID, SIZES, baseTimeOf, ensurePostgresDataset, isSizeName, postgresUrlFor, sweepCreatedOrders } from './load-data.js';
 
 const size = process.argv[2] ?? '1m';

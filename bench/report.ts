@@ -131,7 +131,7 @@ export function workersTable(rows: Comparison[]): string {
   return lines.join('\n');
 }
 
-/** The scenarios the 1.3x latency target covers (issue 6: GET one, both list pages, create, refused or not). */
+/** The scenarios the 1.3x latency target covers (GET one, both list pages, create, refused or not). */
 const SCALING_TARGETS = new Set<ScenarioName>(['get-one', 'list-first', 'list-deep', 'create', 'create-conflict']);
 
 /** The service's latency at the large size against the small one (target: within 1.3x). */

@@ -1,5 +1,5 @@
 /**
- * The side-by-side benchmark (issue 6): the service against the bare ceiling (bench/ceiling), same
+ * The side-by-side benchmark: the service against the bare ceiling (bench/ceiling), same
  * database, same requests, A B A B, medians and service/ceiling ratios. This process is the load
  * driver (autocannon's programmatic API); the servers are child processes, pinned to one core and
  * this driver to the other when taskset allows.

@@ -6,8 +6,8 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { databaseTargetFrom, openDatabase, type DatabaseTarget } from './db/database.js';
 import { migrateToLatest } from './db/migrator.js';
 import { seedSampleData } from './db/seed.js';
-import { allScopes } from './auth/keys.js';
-import { countApiKeys, createApiKey } from './auth/repository.js';
+import { allScopes } from './keys/model.js';
+import { countApiKeys, createApiKey } from './keys/use-cases.js';
 import { superviseWorkers } from './cluster.js';
 
 /** Process entry: config → database (migrated) → app → listen, and a graceful exit on signals. */
@@ -60,8 +60,8 @@ async function startApp(config: Config, target: DatabaseTarget) {
 const LOG_FLUSH_MS = 50;
 
 /**
- * Log lines reach stdout in batches rather than with one write per line (that write was ~10 % of
- * busy time under load). A batch is written once it holds 12 KiB, or every LOG_FLUSH_MS, and is
+ * Log lines reach stdout in batches rather than with one write per line (a system call per line
+ * is a large share of a request's cost under load). A batch is written once it holds 12 KiB, or every LOG_FLUSH_MS, and is
  * whole lines. The workers of WORKERS>1 share one stdout, so there each write is at most 4096
  * bytes (PIPE_BUF) and batches hold 3 KiB: a write that size cannot interleave with another
  * worker's inside a line. Asynchronous, like pino's default, so a slow reader never blocks

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import t from 'tap';
-import { loadContract } from '../src/contract.js';
+import { loadContract } from '../src/http/contract.js';
 import { seedCatalogue, startService } from './helper.js';
 
 /** Debian's chromium (`apt-get install -y chromium`); playwright-core downloads no browser. */

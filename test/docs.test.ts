@@ -1,6 +1,6 @@
 import t from 'tap';
 import { parse } from 'yaml';
-import { loadContract } from '../src/contract.js';
+import { loadContract } from '../src/http/contract.js';
 import { startService } from './helper.js';
 
 const { api } = await startService(t);

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import t from 'tap';
-import { allScopes } from '../src/auth/keys.js';
-import { createApiKey } from '../src/auth/repository.js';
-import { loadContract } from '../src/contract.js';
+import { allScopes } from '../src/keys/model.js';
+import { createApiKey } from '../src/keys/use-cases.js';
+import { loadContract } from '../src/http/contract.js';
 import { apiClient, seedCatalogue, startService, type ApiResponse } from './helper.js';
 
 /*

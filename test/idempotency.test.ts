@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import t from 'tap';
-import { createApiKey } from '../src/auth/repository.js';
+import { createApiKey } from '../src/keys/use-cases.js';
 import type { components, OrdersClient } from '../src/client.js';
 import { countRows, orderBody, seedCatalogue, startService, typedClient } from './helper.js';
 

@@ -1,8 +1,8 @@
 import { request as httpRequest } from 'node:http';
 import t from 'tap';
 import { buildApp } from '../src/app.js';
-import { allScopes } from '../src/auth/keys.js';
-import { createApiKey } from '../src/auth/repository.js';
+import { allScopes } from '../src/keys/model.js';
+import { createApiKey } from '../src/keys/use-cases.js';
 import { openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrator.js';
 import { contractViolations, type ContractResponse } from './contract.js';

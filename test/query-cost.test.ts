@@ -1,8 +1,8 @@
 import type { KyselyPlugin } from 'kysely';
 import t from 'tap';
 import { buildApp } from '../src/app.js';
-import { allScopes } from '../src/auth/keys.js';
-import { createApiKey } from '../src/auth/repository.js';
+import { allScopes } from '../src/keys/model.js';
+import { createApiKey } from '../src/keys/use-cases.js';
 import type { operations } from '../src/client.js';
 import { freshDatabase, seedCatalogue, typedClient } from './helper.js';
 

@@ -1,8 +1,8 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import t from 'tap';
 import { buildApp } from '../src/app.js';
-import { allScopes } from '../src/auth/keys.js';
-import { createApiKey } from '../src/auth/repository.js';
+import { allScopes } from '../src/keys/model.js';
+import { createApiKey } from '../src/keys/use-cases.js';
 import type { HttpSettings } from '../src/config.js';
 import { openDatabase } from '../src/db/database.js';
 import { freshDatabase, orderBody, seedCatalogue, typedClient } from './helper.js';

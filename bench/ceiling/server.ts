@@ -79,7 +79,7 @@ const writtenColumns = (row: string) => `${row}.id::text AS id, ${row}.datetime,
   (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
    FROM services s WHERE s.id = ANY($4::integer[])) AS services`;
 
-// The service's scheduleWindowQueue (src/orders/repository.ts): lock the 3-hour bucket of $1 and
+// The service's scheduleWindowQueue (src/orders/queries.ts): lock the 3-hour bucket of $1 and
 // both neighbours, in order.
 const queue = (datetime: string) => `SELECT count(pg_advisory_xact_lock(30301, bucket)) AS locks
     FROM (

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { allScopes, isScope, type Scope } from '../auth/keys.js';
-import { DuplicateKeyNameError, createApiKey, listApiKeys, revokeApiKey } from '../auth/repository.js';
+import { DuplicateKeyNameError, allScopes, isScope, type Scope } from '../keys/model.js';
+import { createApiKey, listApiKeys, revokeApiKey } from '../keys/use-cases.js';
 import { loadConfig } from '../config.js';
 import { databaseTargetFrom, openDatabase, type Db } from '../db/database.js';
 import { migrateToLatest } from '../db/migrator.js';

@@ -61,7 +61,7 @@ export async function openDatabase(
       const client = await pool.connect();
       try {
         // query_timeout per query is supported by pg, though missing from its QueryConfig type.
-        await client.query({ text: 'SELECT 1', query_timeout: timeoutMs } as pg.QueryConfig);
+        await client.query({ text: SELECT_ONE, query_timeout: timeoutMs } as pg.QueryConfig);
         client.release();
       } catch (error) {
         client.release(true); // a connection that did not answer is discarded, not reused
@@ -81,12 +81,18 @@ export async function openDatabase(
       unlock();
     };
     // In-process: it answers or the process is wedged anyway.
-    const ping = async () => void (await sql`SELECT 1`.execute(db));
-    return { db: withCleanup(db, release), target, ping };
+    return { db: withCleanup(db, release), target, ping: () => selectOne(db) };
   } catch (error) {
     unlock();
     throw error;
   }
+}
+
+const SELECT_ONE = 'SELECT 1';
+
+/** The cheapest statement that proves the database answers (readiness). */
+export async function selectOne(db: Db): Promise<void> {
+  await sql.raw(SELECT_ONE).execute(db);
 }
 
 /** Runs `cleanup` after Kysely's own destroy. */

@@ -1,7 +1,5 @@
-import type { CompiledQuery, Kysely, QueryResult, Transaction } from 'kysely';
-import type { Database } from './schema.js';
-
-type Executor = Kysely<Database> | Transaction<Database>;
+import type { CompiledQuery, QueryResult } from 'kysely';
+import type { Executor } from './schema.js';
 
 /** A query builder or an sql`…` template: both compile against an executor. */
 interface Compiles<Row> {
@@ -18,8 +16,7 @@ type ParameterSource = { argument: number } | { fixed: unknown };
 
 /**
  * A Kysely query built and compiled once, then executed with new argument values: the same SQL
- * text every time, so no per-request query building or compiling (that was ~6 % of a GET's busy
- * time under load). `build` receives stand-ins for the arguments and may use each only as a bound
+ * text every time, so no per-request query building or compiling. `build` receives stand-ins for the arguments and may use each only as a bound
  * value (`${value}` in sql`…`, a comparison value, a limit), never to shape the query: a query
  * whose shape varies is one template per shape. An argument the shape does not use is ignored.
  * Plugins that rewrite queries act at that one compilation (the service has none). A stand-in is

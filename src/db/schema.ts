@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely';
+import type { ColumnType, Generated, Kysely, Transaction } from 'kysely';
 
 /**
  * Row types, one per table, as Kysely sees them. Values are what both drivers return:
@@ -62,3 +62,6 @@ export interface Database {
   api_keys: ApiKeysTable;
   idempotency_keys: IdempotencyKeysTable;
 }
+
+/** What a query runs on: the database, or a transaction a use case opened. */
+export type Executor = Kysely<Database> | Transaction<Database>;

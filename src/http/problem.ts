@@ -58,3 +58,8 @@ export function invalidRequest(errors: FieldError[], detail = 'The request does 
 export function notFound(detail: string): ProblemError {
   return new ProblemError('not-found', detail);
 }
+
+/** A body `id` that contradicts the id in the path (a body may also leave it out). */
+export function bodyIdMismatch(resource: string, pathId: string | number): FieldError {
+  return { path: '/body/id', message: `must equal the ${resource} id in the path (${pathId}) or be left out` };
+}

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import { operationIdOf } from './request.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -32,7 +33,7 @@ export class RequestLog extends LogController {
     const line = {
       method: request.method,
       url: withoutSecrets(request.url),
-      operationId: (request.routeOptions.schema as { operationId?: string } | undefined)?.operationId,
+      operationId: operationIdOf(request),
       statusCode: reply.statusCode,
       responseTimeMs: Math.round(reply.elapsedTime * 100) / 100,
     };

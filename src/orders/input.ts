@@ -1,7 +1,7 @@
 import type { components } from '../../generated/api.js';
-import { invalidRequest, type FieldError } from '../http/problem.js';
+import { bodyIdMismatch, invalidRequest, type FieldError } from '../http/problem.js';
 import { notAnInstant, utcInstant } from './instant.js';
-import type { OrderDraft } from './repository.js';
+import { isOrderId, type OrderDraft } from './model.js';
 
 type OrderInput = components['schemas']['OrderInput'];
 
@@ -35,7 +35,7 @@ export function orderDraftFrom(input: OrderInput, pathId?: string): OrderDraft {
   });
 
   if (pathId !== undefined && input.id !== undefined && !sameOrderId(input.id, pathId)) {
-    errors.push({ path: '/body/id', message: `must equal the order id in the path (${pathId}) or be left out` });
+    errors.push(bodyIdMismatch('order', pathId));
   }
 
   if (errors.length > 0 || datetime === undefined) throw invalidRequest(errors);
@@ -43,5 +43,5 @@ export function orderDraftFrom(input: OrderInput, pathId?: string): OrderDraft {
 }
 
 function sameOrderId(a: string, b: string): boolean {
-  return /^\d{1,18}$/.test(a) && BigInt(a) === BigInt(b);
+  return isOrderId(a) && BigInt(a) === BigInt(b);
 }

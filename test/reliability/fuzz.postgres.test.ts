@@ -3,8 +3,8 @@ import net from 'node:net';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import t from 'tap';
-import { createApiKey } from '../../src/auth/repository.js';
-import { loadContract } from '../../src/contract.js';
+import { createApiKey } from '../../src/keys/use-cases.js';
+import { loadContract } from '../../src/http/contract.js';
 import { contractViolations } from '../contract.js';
 import { startService } from '../helper.js';
 import {

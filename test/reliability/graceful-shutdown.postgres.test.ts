@@ -3,8 +3,8 @@ import { connect } from 'node:net';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import t from 'tap';
-import { allScopes } from '../../src/auth/keys.js';
-import { createApiKey } from '../../src/auth/repository.js';
+import { allScopes } from '../../src/keys/model.js';
+import { createApiKey } from '../../src/keys/use-cases.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import type { Database } from '../../src/db/schema.js';
 import { contractViolations } from '../contract.js';
@@ -12,10 +12,10 @@ import { freshDatabaseTarget, seedCatalogue, typedClient } from '../helper.js';
 import { freePorts, startServerProcess } from './processes.js';
 
 // SIGTERM while requests are in flight. Those requests are made slow on purpose: the test holds the
-// advisory lock a create queues on (src/orders/repository.ts, queueForScheduleWindow) or the row
+// advisory lock a create queues on (src/orders/queries.ts, scheduleWindowQueue) or the row
 // lock a replace takes, so they are still waiting inside Postgres when the signal arrives.
 
-/** Advisory lock space and bucket width of queueForScheduleWindow in src/orders/repository.ts. */
+/** Advisory lock space and bucket width of scheduleWindowQueue in src/orders/queries.ts. */
 const SCHEDULE_LOCK_SPACE = 30301;
 const BUCKET_SECONDS = 10_800;
 const bucketOf = (datetime: string) => Math.floor(Date.parse(datetime) / 1000 / BUCKET_SECONDS);

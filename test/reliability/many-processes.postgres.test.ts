@@ -1,8 +1,8 @@
 import { get } from 'node:http';
 import t from 'tap';
 import { sql } from 'kysely';
-import { allScopes } from '../../src/auth/keys.js';
-import { createApiKey } from '../../src/auth/repository.js';
+import { allScopes } from '../../src/keys/model.js';
+import { createApiKey } from '../../src/keys/use-cases.js';
 import type { OrdersClient } from '../../src/client.js';
 import { countRows, freshDatabase, seedCatalogue, typedClient } from '../helper.js';
 import { freePorts, startServerProcess, type ServerProcess } from './processes.js';

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import t from 'tap';
-import { allScopes } from '../../src/auth/keys.js';
-import { createApiKey } from '../../src/auth/repository.js';
+import { allScopes } from '../../src/keys/model.js';
+import { createApiKey } from '../../src/keys/use-cases.js';
 import type { OrdersClient } from '../../src/client.js';
 import { freshDatabase, seedCatalogue, typedClient } from '../helper.js';
 import { assertNoPartialOrders } from './integrity.js';

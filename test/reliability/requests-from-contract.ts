@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import Ajv2020Module from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import type { OpenApiDocument } from '../../src/contract.js';
+import type { OpenApiDocument } from '../../src/http/contract.js';
 
 // Requests derived from openapi.yaml for a fuzzer: every operation of the document, with valid
 // values built from its schemas and mutations that break them, plus requests no operation

@@ -25,3 +25,19 @@ export interface Caller {
   name: string;
   scopes: readonly string[];
 }
+
+/** A key as listed: never the key itself, which is stored only as its hash. */
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  scopes: string[];
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export class DuplicateKeyNameError extends Error {
+  constructor(readonly keyName: string) {
+    super(`a live key named ${keyName} already exists`);
+  }
+}

@@ -23,8 +23,14 @@ function findContractPath(): string {
 
 export const contractPath = findContractPath();
 
+/** openapi.yaml as written and as parsed. */
+export interface Contract {
+  text: string;
+  document: OpenApiDocument;
+}
+
 /** The contract: the single source of truth for routes, validation and response shapes. */
-export function loadContract(): { text: string; document: OpenApiDocument } {
+export function loadContract(): Contract {
   const text = readFileSync(contractPath, 'utf8');
   return { text, document: parse(text) as OpenApiDocument };
 }

@@ -1,5 +1,14 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { operationIdOf } from '../../http/request.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The app's Prometheus metrics; features register their own in `metrics.registry`. */
+    metrics: HttpMetrics;
+  }
+}
 
 export interface PoolStats {
   total: number;
@@ -8,11 +17,10 @@ export interface PoolStats {
 }
 
 /** Prometheus metrics for one app instance (its own registry, so tests can build many apps). */
-export class ServiceMetrics {
+export class HttpMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<'operation' | 'status'>;
   private readonly duration: Histogram<'operation'>;
-  readonly scheduleConflicts: Counter;
 
   constructor(poolStats?: () => PoolStats) {
     collectDefaultMetrics({ register: this.registry });
@@ -27,11 +35,6 @@ export class ServiceMetrics {
       help: 'HTTP request latency by operation, from the first byte of the request to the last of the response.',
       labelNames: ['operation'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers: [this.registry],
-    });
-    this.scheduleConflicts = new Counter({
-      name: 'orders_schedule_conflicts_total',
-      help: 'Creates and replaces refused by the 3-hour rule.',
       registers: [this.registry],
     });
     if (poolStats) {
@@ -55,9 +58,20 @@ export class ServiceMetrics {
   observe(request: FastifyRequest, reply: FastifyReply): void {
     // The operationId, else the route pattern (docs, spec), else "unmatched": never a raw path,
     // so label cardinality stays bounded.
-    const operationId = (request.routeOptions.schema as { operationId?: string } | undefined)?.operationId;
-    const operation = operationId ?? request.routeOptions.url ?? 'unmatched';
+    const operation = operationIdOf(request) ?? request.routeOptions.url ?? 'unmatched';
     this.requests.inc({ operation, status: String(reply.statusCode) });
     this.duration.observe({ operation }, reply.elapsedTime / 1000);
   }
 }
+
+/** Counts and times every response. */
+async function metrics(app: FastifyInstance, options: { poolStats?: () => PoolStats }): Promise<void> {
+  const httpMetrics = new HttpMetrics(options.poolStats);
+  app.decorate('metrics', httpMetrics);
+  app.addHook('onResponse', (request, reply, done) => {
+    httpMetrics.observe(request, reply);
+    done();
+  });
+}
+
+export default fp(metrics, { name: 'metrics' });

@@ -1,13 +1,19 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
-import type { OpenApiDocument } from '../contract.js';
+import fp from 'fastify-plugin';
+import type { Contract } from '../../http/contract.js';
 
 /** Serves the contract as written (/openapi.yaml), as JSON (/openapi.json) and as a docs page (/docs). */
-export async function registerDocs(app: FastifyInstance, contract: { text: string; document: OpenApiDocument }): Promise<void> {
+async function docs(app: FastifyInstance, { contract }: { contract: Contract }): Promise<void> {
   await app.register(swagger, { mode: 'static', specification: { document: contract.document as never } });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true, tryItOutEnabled: true, displayOperationId: true } });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { deepLinking: true, tryItOutEnabled: true, displayOperationId: true },
+  });
   const json = JSON.stringify(contract.document);
   app.get('/openapi.json', { logLevel: 'warn' }, (_request, reply) => reply.type('application/json').send(json));
   app.get('/openapi.yaml', { logLevel: 'warn' }, (_request, reply) => reply.type('application/yaml').send(contract.text));
 }
+
+export default fp(docs, { name: 'docs' });

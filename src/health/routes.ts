@@ -1,17 +1,13 @@
-import type { operations } from '../../generated/api.js';
-import type { OperationHandler } from '../http/operations.js';
+import type { Registry } from 'prom-client';
+import type { OperationHandlers } from '../http/operation-handler.js';
 import { ProblemError } from '../http/problem.js';
-import type { ServiceMetrics } from './metrics.js';
 
-export interface OperationsHandlers {
-  getHealth: OperationHandler<operations['getHealth']>;
-  getReadiness: OperationHandler<operations['getReadiness']>;
-  getMetrics: OperationHandler<operations['getMetrics']>;
-}
+export type HealthOperations = OperationHandlers<'getHealth' | 'getReadiness' | 'getMetrics'>;
 
 const READINESS_TIMEOUT_MS = 1_000;
 
-export function operationsHandlers(ping: (timeoutMs: number) => Promise<void>, metrics: ServiceMetrics): OperationsHandlers {
+/** Liveness, readiness (the database answers) and the Prometheus metrics. */
+export function healthRoutes(ping: (timeoutMs: number) => Promise<void>, metrics: Registry): HealthOperations {
   return {
     async getHealth() {
       return { status: 'ok' };
@@ -26,7 +22,9 @@ export function operationsHandlers(ping: (timeoutMs: number) => Promise<void>, m
       try {
         await Promise.race([ping(READINESS_TIMEOUT_MS), timeout]);
       } catch {
-        throw new ProblemError('unavailable', 'The database is not answering; this instance is not ready.', {}, { 'retry-after': '5' });
+        throw new ProblemError('unavailable', 'The database is not answering; this instance is not ready.', {}, {
+          'retry-after': '5',
+        });
       } finally {
         clearTimeout(timer);
       }
@@ -34,8 +32,8 @@ export function operationsHandlers(ping: (timeoutMs: number) => Promise<void>, m
     },
 
     async getMetrics(_request, reply) {
-      reply.type(metrics.registry.contentType);
-      return metrics.registry.metrics();
+      reply.type(metrics.contentType);
+      return metrics.metrics();
     },
   };
 }

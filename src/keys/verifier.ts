@@ -1,6 +1,6 @@
 import type { Db } from '../db/database.js';
-import { hashApiKey, type Caller } from './keys.js';
-import { findCallerByKeyHash, recordKeyUse } from './repository.js';
+import { hashApiKey, type Caller } from './model.js';
+import { findCallerByKeyHash, recordKeyUse } from './queries.js';
 
 export interface KeyVerifierOptions {
   /** How long a verification (positive or negative) is trusted: the delay before a revocation bites. */

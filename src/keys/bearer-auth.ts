@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ProblemError } from '../http/problem.js';
-import type { Caller } from './keys.js';
+import type { Caller } from './model.js';
 import type { KeyVerifier } from './verifier.js';
 
 declare module 'fastify' {

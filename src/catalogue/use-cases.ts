@@ -1,0 +1,87 @@
+import type { Db } from '../db/database.js';
+import { withSavepoint } from '../db/savepoint.js';
+import type { Executor } from '../db/schema.js';
+import type { IdempotentRequest, KeyedOutcome } from '../idempotency/model.js';
+import { onceForKey } from '../idempotency/use-cases.js';
+import {
+  DuplicateServiceError,
+  ServiceInUseError,
+  ServiceNotFoundError,
+  type Service,
+  type ServiceDraft,
+} from './model.js';
+import {
+  deleteService as deleteServiceRow,
+  duplicatedColumn,
+  findServiceById,
+  insertService,
+  isServiceInUseViolation,
+  listServices,
+  renameService as renameServiceRow,
+} from './queries.js';
+
+/** The catalogue's use cases. Each write is one statement, so its own transaction. */
+
+/** Up to `query.limit` services after `query.afterId`, by id. */
+export function listServicePage(db: Executor, query: { limit: number; afterId?: number }): Promise<Service[]> {
+  return listServices(db, query);
+}
+
+export async function getService(db: Executor, id: number): Promise<Service> {
+  const service = await findServiceById(db, id);
+  if (!service) throw new ServiceNotFoundError(id);
+  return service;
+}
+
+export function createService(db: Db, service: ServiceDraft): Promise<Service> {
+  return insertNamingDuplicates(db, service);
+}
+
+/** The same, at most once per Idempotency-Key: the service and the key's record commit together. */
+export function createServiceOnce(
+  db: Db,
+  service: ServiceDraft,
+  request: IdempotentRequest<Service>,
+): Promise<KeyedOutcome<Service>> {
+  return onceForKey(db, request, (trx) => insertNamingDuplicates(trx, service));
+}
+
+async function insertNamingDuplicates(db: Executor, service: ServiceDraft): Promise<Service> {
+  try {
+    // A savepoint inside a transaction, so a refusal leaves the transaction usable.
+    return await withSavepoint(db, () => insertService(db, service));
+  } catch (error) {
+    throw duplicateFrom(error, service) ?? error;
+  }
+}
+
+/** Renames a service; the orders that include it show the new name from now on. */
+export async function renameService(db: Db, id: number, name: string): Promise<Service> {
+  let renamed: Service | undefined;
+  try {
+    renamed = await renameServiceRow(db, id, name);
+  } catch (error) {
+    throw duplicateFrom(error, { name }) ?? error;
+  }
+  if (!renamed) throw new ServiceNotFoundError(id);
+  return renamed;
+}
+
+/** Removes a service; refused while an order includes it. */
+export async function deleteService(db: Db, id: number): Promise<void> {
+  let deleted: boolean;
+  try {
+    deleted = await deleteServiceRow(db, id);
+  } catch (error) {
+    if (isServiceInUseViolation(error)) throw new ServiceInUseError(id);
+    throw error;
+  }
+  if (!deleted) throw new ServiceNotFoundError(id);
+}
+
+function duplicateFrom(error: unknown, service: ServiceDraft): DuplicateServiceError | undefined {
+  const column = duplicatedColumn(error);
+  if (column === 'name') return new DuplicateServiceError('name', service.name);
+  if (column === 'id' && service.id !== undefined) return new DuplicateServiceError('id', service.id);
+  return undefined;
+}

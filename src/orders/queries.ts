@@ -1,0 +1,329 @@
+import { sql, type RawBuilder, type Selectable, type Transaction } from 'kysely';
+import { SqlState, isConstraintViolation } from '../db/errors.js';
+import { QueryTemplate } from '../db/query-template.js';
+import type { Database, Executor, OrdersTable } from '../db/schema.js';
+import type { ConflictingOrder, OrderDraft, OrderListQuery, OrderRecord, OrderService } from './model.js';
+
+/**
+ * Every SQL statement of the orders feature. Each accepts the database or an open transaction;
+ * none decides anything (use-cases.ts does): they read, write, and say what Postgres said.
+ */
+
+/** An order row as selected: the table's columns (int8 id as text) with its services aggregated. */
+type OrderRow = Selectable<OrdersTable> & { services: OrderService[] | null };
+
+function toRecord(row: OrderRow): OrderRecord {
+  return {
+    id: row.id,
+    datetime: row.datetime,
+    totalfee: row.totalfee,
+    services: row.services ?? [],
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    createdBy: row.created_by,
+    updatedBy: row.updated_by,
+    version: row.version,
+  };
+}
+
+const SCHEDULE_WINDOW = 'orders_schedule_window';
+const SERVICE_REFERENCE = 'order_services_service_id_fkey';
+
+/** The exclusion constraint refused the row: another order holds part of its 3-hour window. */
+export function isScheduleWindowViolation(error: unknown): boolean {
+  return isConstraintViolation(error, SqlState.exclusionViolation, SCHEDULE_WINDOW);
+}
+
+/** A service link names a service the catalogue does not have. */
+export function isUnknownServiceViolation(error: unknown): boolean {
+  return isConstraintViolation(error, SqlState.foreignKeyViolation, SERVICE_REFERENCE);
+}
+
+// Services of one order as a JSON array, aggregated in SQL so a page of orders is one query.
+const servicesOf = sql<OrderService[]>`(
+  SELECT coalesce(json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id), '[]')
+  FROM order_services os JOIN services s ON s.id = os.service_id
+  WHERE os.order_id = o.id
+)`;
+
+function selectOrders(db: Executor) {
+  return db
+    .selectFrom('orders as o')
+    .select([
+      sql<string>`o.id::text`.as('id'),
+      'o.datetime',
+      'o.totalfee',
+      servicesOf.as('services'),
+      'o.created_at',
+      'o.updated_at',
+      'o.created_by',
+      'o.updated_by',
+      'o.version',
+    ]);
+}
+
+const orderById = new QueryTemplate(1, (db, id: string) =>
+  selectOrders(db).where('o.id', '=', sql<string>`${id}::bigint`),
+);
+
+export async function findOrderById(db: Executor, id: string): Promise<OrderRecord | undefined> {
+  const { rows } = await orderById.execute(db, id);
+  return rows[0] && toRecord(rows[0]);
+}
+
+type ListArgs = [limit: number, afterDatetime?: string, afterId?: string, from?: string, to?: string, serviceId?: number];
+
+/** A page query for each combination of the filters present (at most 16 templates). */
+const listShapes = new Map<number, QueryTemplate<ListArgs, OrderRow>>();
+
+function listTemplate(query: OrderListQuery): QueryTemplate<ListArgs, OrderRow> {
+  const has = {
+    after: query.after !== undefined,
+    from: query.from !== undefined,
+    to: query.to !== undefined,
+    serviceId: query.serviceId !== undefined,
+  };
+  const shape = (has.after ? 1 : 0) | (has.from ? 2 : 0) | (has.to ? 4 : 0) | (has.serviceId ? 8 : 0);
+  let template = listShapes.get(shape);
+  if (!template) {
+    template = new QueryTemplate(6, (db, limit: number, afterDatetime, afterId, from, to, serviceId) => {
+      let q = selectOrders(db).orderBy('o.datetime').orderBy('o.id').limit(limit);
+      if (has.after) {
+        q = q.where(sql<boolean>`(o.datetime, o.id) > (${afterDatetime}::timestamptz, ${afterId}::bigint)`);
+      }
+      if (has.from) q = q.where('o.datetime', '>=', sql<Date>`${from}::timestamptz`);
+      if (has.to) q = q.where('o.datetime', '<', sql<Date>`${to}::timestamptz`);
+      if (has.serviceId) {
+        q = q.where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('order_services as f')
+              .select('f.order_id')
+              .whereRef('f.order_id', '=', 'o.id')
+              .where('f.service_id', '=', sql<number>`${serviceId}::integer`),
+          ),
+        );
+      }
+      return q;
+    });
+    listShapes.set(shape, template);
+  }
+  return template;
+}
+
+/** Up to `limit` orders after `after`, in (datetime, id) order. */
+export async function listOrders(db: Executor, query: OrderListQuery): Promise<OrderRecord[]> {
+  const { limit, after, from, to, serviceId } = query;
+  const { rows } = await listTemplate(query).execute(db, limit, after?.datetime, after?.id, from, to, serviceId);
+  return rows.map(toRecord);
+}
+
+/**
+ * The columns of an order just written by a CTE (`row`), with its services named from the
+ * catalogue: the links written in the same statement are not visible to it yet.
+ */
+function writtenOrderColumns(row: RawBuilder<unknown>, serviceIds: number[]) {
+  return sql`${row}.id::text AS id, ${row}.datetime, ${row}.totalfee, ${row}.created_at, ${row}.updated_at,
+    ${row}.created_by, ${row}.updated_by, ${row}.version,
+    (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
+     FROM services s WHERE s.id = ANY(${serviceIds}::integer[])) AS services`;
+}
+
+/**
+ * The 3-hour window of an order at `datetime`: the exclusion constraint's own expression, so its
+ * GiST index serves lookups.
+ */
+function windowOf(datetime: unknown) {
+  return sql`tsrange(${datetime}::timestamptz AT TIME ZONE 'UTC', (${datetime}::timestamptz AT TIME ZONE 'UTC') + interval '3 hours')`;
+}
+const storedWindow = sql`tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME ZONE 'UTC') + interval '3 hours')`;
+
+/** First key of the advisory locks that queue writers per 3-hour bucket (arbitrary, fixed). */
+const SCHEDULE_LOCK_SPACE = 30301;
+
+/**
+ * Writers whose 3-hour windows could meet queue on shared advisory locks before writing. Without
+ * this, two transactions each inserting into the other's window wait for each other inside the
+ * exclusion check and Postgres breaks the deadlock only after a second. The constraint still
+ * decides who wins; the locks only make contenders take turns. Time is cut into 3-hour buckets and
+ * a writer locks its bucket and both neighbours, in order: two datetimes less than 3 hours apart
+ * are at most one bucket apart, so they always share a lock.
+ *
+ * A one-row query: a statement that writes from it (INSERT ... SELECT ... FROM queued) cannot
+ * produce its row before every lock is held, because the count needs them all.
+ */
+function scheduleWindowQueue(datetime: string): RawBuilder<unknown> {
+  return sql`
+    SELECT count(pg_advisory_xact_lock(${SCHEDULE_LOCK_SPACE}, bucket)) AS locks
+    FROM (
+      SELECT floor(extract(epoch FROM ${datetime}::timestamptz) / 10800)::integer + step AS bucket
+      FROM generate_series(-1, 1) AS step
+      ORDER BY bucket
+    ) AS buckets`;
+}
+
+/** A create's one row: the order written, or else the order in its way (if this statement could see it). */
+type CreatedRow = { [K in keyof OrderRow]: OrderRow[K] | null } & {
+  conflicting_id: string | null;
+  conflicting_datetime: Date | null;
+};
+
+/**
+ * One statement, so one round trip for a create and usually for a refusal: it queues for the
+ * order's 3-hour window, inserts the order and its service links and returns the order with
+ * service names; or, when the exclusion constraint refuses the row (ON CONFLICT ... DO NOTHING: the
+ * constraint decides, no query runs before the insert), returns the earliest order in the way
+ * instead, as the statement's snapshot shows it. Outside a transaction it is its own; the advisory
+ * locks last until it ends.
+ */
+const insertOrderStatement = new QueryTemplate(
+  4,
+  (_db, datetime: string, totalfee: string, actor: string, serviceIds: number[]) => sql<CreatedRow>`
+    WITH queued AS (${scheduleWindowQueue(datetime)}), created AS (
+      INSERT INTO orders (datetime, totalfee, created_by, updated_by)
+      SELECT ${datetime}::timestamptz, ${totalfee}::numeric, ${actor}, ${actor} FROM queued
+      ON CONFLICT ON CONSTRAINT orders_schedule_window DO NOTHING
+      RETURNING *
+    ), linked AS (
+      INSERT INTO order_services (order_id, service_id)
+      SELECT created.id, service_id FROM created, unnest(${serviceIds}::integer[]) AS service_id
+    )
+    SELECT ${writtenOrderColumns(sql.ref('created'), serviceIds)},
+      conflict.id::text AS conflicting_id, conflict.datetime AS conflicting_datetime
+    FROM (VALUES (1)) AS attempt
+    LEFT JOIN created ON true
+    LEFT JOIN LATERAL (
+      SELECT o.id, o.datetime FROM orders o
+      WHERE created.id IS NULL AND ${storedWindow} && ${windowOf(datetime)}
+      ORDER BY o.datetime LIMIT 1
+    ) AS conflict ON true`,
+);
+
+/**
+ * What an insert did: the order it wrote; or, refused by the schedule window, the order in the
+ * way, undefined when that order committed after the statement took its snapshot (while it
+ * queued) and so could not be seen by it.
+ */
+export type InsertOutcome = { created: OrderRecord } | { refusedBy: ConflictingOrder | undefined };
+
+export async function insertOrder(db: Executor, draft: OrderDraft, actor: string): Promise<InsertOutcome> {
+  const { rows } = await insertOrderStatement.execute(db, draft.datetime, draft.totalfee, actor, draft.serviceIds);
+  const row = rows[0]!;
+  if (row.id !== null) return { created: toRecord(row as OrderRow) };
+  const visible = row.conflicting_id !== null && row.conflicting_datetime !== null;
+  return { refusedBy: visible ? { id: row.conflicting_id!, datetime: row.conflicting_datetime! } : undefined };
+}
+
+/**
+ * One statement: lock the order's row, then (only once that is granted, hence the correlated
+ * subquery over the locked row) queue for the new datetime's window, in the same order as the
+ * lock a create takes. Undefined when there is no such order.
+ */
+const lockOrderAndQueueStatement = new QueryTemplate(
+  2,
+  (_db, id: string, datetime: string) => sql<{ version: number }>`
+    WITH target AS MATERIALIZED (SELECT version FROM orders WHERE id = ${id}::bigint FOR UPDATE)
+    SELECT target.version,
+      (SELECT queued.locks FROM (${scheduleWindowQueue(datetime)}) AS queued WHERE target.version IS NOT NULL) AS locks
+    FROM target`,
+);
+
+/** Locks the order for a replace that moves it to `datetime`; its current version, if it exists. */
+export async function lockOrderToMove(
+  trx: Transaction<Database>,
+  id: string,
+  datetime: string,
+): Promise<{ version: number } | undefined> {
+  const { rows } = await lockOrderAndQueueStatement.execute(trx, id, datetime);
+  return rows[0];
+}
+
+/** Locks the order's row; its current version, if it exists. */
+export async function lockOrder(trx: Transaction<Database>, id: string): Promise<{ version: number } | undefined> {
+  return trx
+    .selectFrom('orders')
+    .select('version')
+    .where('id', '=', sql<string>`${id}::bigint`)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+// The unlink and link touch disjoint rows (services leaving, services arriving), as sub-statements
+// of one statement cannot see each other's changes.
+const updateOrderStatement = new QueryTemplate(
+  5,
+  (_db, id: string, datetime: string, totalfee: string, actor: string, serviceIds: number[]) => sql<OrderRow>`
+    WITH updated AS (
+      UPDATE orders
+      SET datetime = ${datetime}::timestamptz, totalfee = ${totalfee}::numeric,
+          updated_at = now(), updated_by = ${actor}, version = version + 1
+      WHERE id = ${id}::bigint
+      RETURNING *
+    ), unlinked AS (
+      DELETE FROM order_services
+      WHERE order_id = ${id}::bigint AND service_id <> ALL(${serviceIds}::integer[])
+    ), linked AS (
+      INSERT INTO order_services (order_id, service_id)
+      SELECT updated.id, service_id FROM updated, unnest(${serviceIds}::integer[]) AS service_id
+      ON CONFLICT DO NOTHING
+    )
+    SELECT ${writtenOrderColumns(sql.ref('updated'), serviceIds)} FROM updated`,
+);
+
+/**
+ * Replaces datetime, fee and services of a locked order. Its own current slot never conflicts with
+ * its new one: the constraint compares against other rows.
+ */
+export async function updateOrder(
+  trx: Transaction<Database>,
+  id: string,
+  draft: OrderDraft,
+  actor: string,
+): Promise<OrderRecord> {
+  const { rows } = await updateOrderStatement.execute(trx, id, draft.datetime, draft.totalfee, actor, draft.serviceIds);
+  return toRecord(rows[0]!);
+}
+
+/** Deletes the order (its service links go with it); false when there was none. */
+export async function deleteOrderRow(db: Executor, id: string): Promise<boolean> {
+  const deleted = await db
+    .deleteFrom('orders')
+    .where('id', '=', sql<string>`${id}::bigint`)
+    .returning('version')
+    .executeTakeFirst();
+  return deleted !== undefined;
+}
+
+function conflictingOrderQuery(db: Executor, datetime: string) {
+  return db
+    .selectFrom('orders')
+    .select([sql<string>`id::text`.as('id'), 'datetime'])
+    .where(sql<boolean>`${storedWindow} && ${windowOf(datetime)}`)
+    .orderBy('datetime')
+    .limit(1);
+}
+
+const conflictingOrder = new QueryTemplate(1, (db, datetime: string) => conflictingOrderQuery(db, datetime));
+const conflictingOtherOrder = new QueryTemplate(2, (db, datetime: string, exceptId: string) =>
+  conflictingOrderQuery(db, datetime).where('id', '<>', sql<string>`${exceptId}::bigint`),
+);
+
+/** The earliest order whose 3-hour window overlaps that of an order at `datetime`, other than `exceptId`. */
+export async function findConflictingOrder(
+  db: Executor,
+  datetime: string,
+  exceptId?: string,
+): Promise<ConflictingOrder | undefined> {
+  const { rows } =
+    exceptId === undefined
+      ? await conflictingOrder.execute(db, datetime)
+      : await conflictingOtherOrder.execute(db, datetime, exceptId);
+  return rows[0];
+}
+
+/** The ids among `serviceIds` that the catalogue does not have. */
+export async function findUnknownServiceIds(db: Executor, serviceIds: number[]): Promise<number[]> {
+  const known = await db.selectFrom('services').select('id').where('id', 'in', serviceIds).execute();
+  const knownIds = new Set(known.map((s) => s.id));
+  return serviceIds.filter((id) => !knownIds.has(id));
+}

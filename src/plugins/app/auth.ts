@@ -1,0 +1,27 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { KeyVerifier } from '../../keys/verifier.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Verifies API keys, caching each answer for a short while. */
+    verifier: KeyVerifier;
+  }
+}
+
+/**
+ * API keys: the verifier every request's key goes through. `request.caller` is set by the
+ * security handler of each operation that needs a key (plugins/app/operations.ts).
+ */
+async function auth(app: FastifyInstance, { apiKeyCacheSeconds }: { apiKeyCacheSeconds: number }): Promise<void> {
+  app.decorateRequest('caller', null);
+  app.decorate(
+    'verifier',
+    new KeyVerifier(app.db, {
+      cacheTtlMs: apiKeyCacheSeconds * 1000,
+      onBackgroundError: (error) => app.log.warn({ err: error }, 'could not record an API key’s last use'),
+    }),
+  );
+}
+
+export default fp(auth, { name: 'auth', dependencies: ['database'] });

@@ -1,0 +1,41 @@
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { ProblemError } from '../../http/problem.js';
+import { pathOf } from '../../http/request.js';
+import { bearerToken } from '../../keys/bearer-auth.js';
+
+/** Paths an orchestrator polls: never rate limited. */
+const unlimited = new Set(['/healthz', '/readyz']);
+
+/**
+ * Per-caller rate limiting (@fastify/rate-limit), `perMinute` requests a minute; 0 turns it off.
+ * Its per-route hook runs before authentication (see plugins/app/operations.ts), so refused
+ * callers count too.
+ */
+async function rateLimiting(app: FastifyInstance, { perMinute }: { perMinute: number }): Promise<void> {
+  if (perMinute <= 0) return;
+  await app.register(rateLimit, {
+    global: true,
+    max: perMinute,
+    timeWindow: 60_000,
+    // Per valid API key; anything else (no key, an invented or revoked one) per client address,
+    // so inventing keys buys no extra budget. Verifying here costs nothing extra: the result is
+    // cached and the security handler reuses it.
+    keyGenerator: async (request) => {
+      const token = bearerToken(request.headers.authorization);
+      const caller = token === undefined ? undefined : await app.verifier.verifyFor(request, token).catch(() => undefined);
+      return caller === undefined ? `ip:${request.ip}` : `key:${caller.keyId}`;
+    },
+    allowList: (request) => unlimited.has(pathOf(request)),
+    // Only a 429 carries the limit headers (as declared in openapi.yaml).
+    addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
+    errorResponseBuilder: (_request, context) =>
+      new ProblemError(
+        'rate-limited',
+        `Rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} seconds.`,
+      ),
+  });
+}
+
+export default fp(rateLimiting, { name: 'rate-limit', dependencies: ['auth'] });
