@@ -1,7 +1,7 @@
 # Orders service. `make run` serves it (embedded PGlite unless DATABASE_URL is set); `make test` tests it.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package lint test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile bench-explain clean
+.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package format format-check eslint lint test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile bench-explain clean
 
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
@@ -58,7 +58,19 @@ check-package: build ## Import the typed client the way a consumer does, through
 	  if (typeof c.GET !== 'function') process.exit(1); console.log('orders-service/client exports a working client')"
 	@test -f dist/src/client.d.ts && test -f dist/generated/api.d.ts && echo "client declarations and generated types are in dist/"
 
-lint: validate-spec lint-spec check-generated typecheck check-package ## All static checks
+# Prettier owns formatting (prettier.config.js); ESLint owns the shape of the code (eslint.config.js).
+PRETTIER_FILES := 'src/**/*.{ts,js}' 'test/**/*.{ts,js}' 'bench/**/*.{ts,js}' 'migrations/**/*.{ts,js}' '*.{ts,js}'
+
+format: install ## Format src, test, bench, migrations and the config files with Prettier
+	npx prettier --write --log-level=warn $(PRETTIER_FILES)
+
+format-check: install ## Fail when a file is not formatted the way Prettier would
+	npx prettier --check $(PRETTIER_FILES)
+
+eslint: install ## ESLint: folder graph, layers inside a feature, no import cycles, typescript-eslint (no warnings allowed)
+	npx eslint --max-warnings=0 .
+
+lint: eslint format-check validate-spec lint-spec check-generated typecheck check-package ## All static checks
 
 # *.postgres.test.ts need a Postgres server (they cut its connections, for instance): Postgres run only.
 PGLITE_TAP := TEST_DATABASE=pglite npx tap --exclude='test/**/*.postgres.test.ts'
