@@ -1,7 +1,7 @@
 # Orders service. `make run` serves it (embedded PGlite unless DATABASE_URL is set); `make test` tests it.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package format format-check eslint lint test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile bench-explain clean
+.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package format format-check eslint lint ensure-chromium test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile bench-explain clean
 
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
@@ -72,20 +72,25 @@ eslint: install ## ESLint: folder graph, layers inside a feature, no import cycl
 
 lint: eslint format-check validate-spec lint-spec check-generated typecheck check-package ## All static checks
 
+# The browser test (test/docs.browser.test.ts) drives Debian's chromium: installed here when missing and the
+# machine allows it (root, apt-get); otherwise one line says how. SKIP_BROWSER=1 skips that test, which says so.
+ensure-chromium: ## Make sure chromium is there for the browser test (installs it as root with apt-get)
+	@scripts/ensure-chromium.sh
+
 # *.postgres.test.ts need a Postgres server (they cut its connections, for instance): Postgres run only.
 PGLITE_TAP := TEST_DATABASE=pglite npx tap --exclude='test/**/*.postgres.test.ts'
 
-test: install ## Run the suite on embedded PGlite, then on the Postgres server when one is reachable
+test: install ensure-chromium ## Run the suite on embedded PGlite, then on the Postgres server when one is reachable
 	$(PGLITE_TAP)
 	@if node -e "require('net').connect({host:new URL('$(PG_TEST_URL)').hostname,port:new URL('$(PG_TEST_URL)').port||5432}).on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"; then \
 	  TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap; \
 	elif [ -n "$$CI" ]; then echo "Postgres at $(PG_TEST_URL) is not reachable; CI requires it" >&2; exit 1; \
 	else echo "Postgres at $(PG_TEST_URL) is not reachable: ran the suite on PGlite only"; fi
 
-test-pglite: install ## Run the suite on embedded PGlite only
+test-pglite: install ensure-chromium ## Run the suite on embedded PGlite only
 	$(PGLITE_TAP)
 
-test-postgres: install ## Run the suite on the Postgres server only
+test-postgres: install ensure-chromium ## Run the suite on the Postgres server only
 	TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap
 
 reliability: install ## Many processes, Postgres restarts, kills, fuzzing, slow clients (Postgres server; part of make test)
