@@ -1,7 +1,7 @@
 # Orders service. `make run` serves it (embedded PGlite unless DATABASE_URL is set); `make test` tests it.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package lint test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile bench-explain clean
+.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package format format-check eslint lint ensure-chromium test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile bench-explain clean
 
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
@@ -58,22 +58,39 @@ check-package: build ## Import the typed client the way a consumer does, through
 	  if (typeof c.GET !== 'function') process.exit(1); console.log('orders-service/client exports a working client')"
 	@test -f dist/src/client.d.ts && test -f dist/generated/api.d.ts && echo "client declarations and generated types are in dist/"
 
-lint: validate-spec lint-spec check-generated typecheck check-package ## All static checks
+# Prettier owns formatting (prettier.config.js); ESLint owns the shape of the code (eslint.config.js).
+PRETTIER_FILES := 'src/**/*.{ts,js}' 'test/**/*.{ts,js}' 'bench/**/*.{ts,js}' 'migrations/**/*.{ts,js}' '*.{ts,js}'
+
+format: install ## Format src, test, bench, migrations and the config files with Prettier
+	npx prettier --write --log-level=warn $(PRETTIER_FILES)
+
+format-check: install ## Fail when a file is not formatted the way Prettier would
+	npx prettier --check $(PRETTIER_FILES)
+
+eslint: install ## ESLint: folder graph, layers inside a feature, no import cycles, typescript-eslint (no warnings allowed)
+	npx eslint --max-warnings=0 .
+
+lint: eslint format-check validate-spec lint-spec check-generated typecheck check-package ## All static checks
+
+# The browser test (test/docs.browser.test.ts) drives Debian's chromium: installed here when missing and the
+# machine allows it (root, apt-get); otherwise one line says how. SKIP_BROWSER=1 skips that test, which says so.
+ensure-chromium: ## Make sure chromium is there for the browser test (installs it as root with apt-get)
+	@scripts/ensure-chromium.sh
 
 # *.postgres.test.ts need a Postgres server (they cut its connections, for instance): Postgres run only.
 PGLITE_TAP := TEST_DATABASE=pglite npx tap --exclude='test/**/*.postgres.test.ts'
 
-test: install ## Run the suite on embedded PGlite, then on the Postgres server when one is reachable
+test: install ensure-chromium ## Run the suite on embedded PGlite, then on the Postgres server when one is reachable
 	$(PGLITE_TAP)
 	@if node -e "require('net').connect({host:new URL('$(PG_TEST_URL)').hostname,port:new URL('$(PG_TEST_URL)').port||5432}).on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"; then \
 	  TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap; \
 	elif [ -n "$$CI" ]; then echo "Postgres at $(PG_TEST_URL) is not reachable; CI requires it" >&2; exit 1; \
 	else echo "Postgres at $(PG_TEST_URL) is not reachable: ran the suite on PGlite only"; fi
 
-test-pglite: install ## Run the suite on embedded PGlite only
+test-pglite: install ensure-chromium ## Run the suite on embedded PGlite only
 	$(PGLITE_TAP)
 
-test-postgres: install ## Run the suite on the Postgres server only
+test-postgres: install ensure-chromium ## Run the suite on the Postgres server only
 	TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap
 
 reliability: install ## Many processes, Postgres restarts, kills, fuzzing, slow clients (Postgres server; part of make test)

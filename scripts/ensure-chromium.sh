@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Makes sure Debian's chromium is there for test/docs.browser.test.ts (playwright-core drives it and
+# downloads no browser of its own). `make test`, `make test-pglite`, `make test-postgres` and .ci/run call it.
+#   CHROMIUM_PATH   the binary the browser test launches (default /usr/bin/chromium, where Debian puts it)
+#   SKIP_BROWSER=1  neither check nor install it; the browser test then reports itself skipped (refused under CI)
+# Present: says nothing. Missing, as root with apt-get: installs it. Otherwise: one line saying what to do.
+set -uo pipefail
+chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
+
+if [ "${SKIP_BROWSER:-}" = 1 ]; then
+  if [ -n "${CI:-}" ]; then
+    echo "SKIP_BROWSER=1 is refused under CI: CI runs the browser test (unset SKIP_BROWSER)" >&2
+    exit 1
+  fi
+  echo "SKIP_BROWSER=1: chromium is not checked or installed, and the browser test will report itself skipped"
+  exit 0
+fi
+
+[ -x "$chromium" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "$chromium is missing: installing Debian's chromium for the browser test (apt-get install chromium)"
+  if DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+    [ -x "$chromium" ] && exit 0
+    echo "apt-get installed chromium, but $chromium is still missing: set CHROMIUM_PATH to the binary" >&2
+  else
+    echo "apt-get could not install chromium (see above): install it by hand, or run with SKIP_BROWSER=1" >&2
+  fi
+  exit 1
+fi
+
+echo "$chromium is missing: install it with \`sudo apt-get install -y chromium\` (or set CHROMIUM_PATH), or run with SKIP_BROWSER=1 to skip the browser test" >&2
+exit 1
