@@ -19,8 +19,9 @@ async function main(config: Config): Promise<void> {
 }
 
 async function startApp(config: Config, target: DatabaseTarget) {
-  let log: ((error: Error) => void) | undefined;
-  const { db, poolStats, ping } = await openDatabase(target, { onIdleError: (error) => log?.(error) });
+  // Until the app (and its logger) exists, an idle connection's failure has nowhere better to go.
+  let reportIdleError: (error: Error) => void = (error) => console.error(error);
+  const { db, poolStats, ping } = await openDatabase(target, { onIdleError: (error) => reportIdleError(error) });
   const migration = await migrateToLatest(db);
   // A newcomer's first run has something to show and a key to show it with; a server database is
   // never seeded and never given a key by itself.
@@ -39,7 +40,7 @@ async function startApp(config: Config, target: DatabaseTarget) {
     poolStats,
     ping,
   });
-  log = (error) => app.log.warn({ err: error }, 'idle database connection failed');
+  reportIdleError = (error) => app.log.warn({ err: error }, 'idle database connection failed');
   app.addHook('onClose', async () => db.destroy());
   if (migration.applied.length > 0) app.log.info({ migrations: migration.applied }, 'database migrated');
   if (seeded) app.log.info(seeded, 'embedded database seeded with the sample data');

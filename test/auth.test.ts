@@ -260,6 +260,7 @@ t.test('scopes: orders:write without services:write manages orders but not the c
   t.equal(list.response.headers.get('www-authenticate'), insufficientScope('orders:read'));
 });
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form JSON read by the test; the contract check validates it
 type Json = Record<string, any>;
 
 /** Follows a `#/...` reference in the contract. */

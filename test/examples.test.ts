@@ -50,6 +50,7 @@ async function resetToExampleState(): Promise<void> {
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form JSON read by the test; the contract check validates it
 type Json = Record<string, any>;
 
 /** A `#/...` reference in the document → what it points at (followed until it is no reference). */

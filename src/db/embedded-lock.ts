@@ -19,6 +19,7 @@ export function lockDataDir(dataDir: string): () => void {
       if (isAlive(owner)) {
         throw new Error(
           `The embedded database in ${dataDir} is in use by process ${owner}. Stop that process first, or use a Postgres server (DATABASE_URL).`,
+          { cause: error },
         );
       }
       rmSync(lockFile, { force: true });

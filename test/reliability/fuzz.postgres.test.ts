@@ -218,7 +218,7 @@ function parsed(status: number, headers: Headers, text: string): Reply {
 const clientRefusals = new Set(['ERR_INVALID_CHAR', 'ERR_UNESCAPED_CHARACTERS', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_ARG_VALUE']);
 
 function sendHttp(request: ConcreteRequest, retry = true): Promise<Reply> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of request.headers) {
       const k = name.toLowerCase();

@@ -811,6 +811,7 @@ export function materialize(plan: RequestPlan, live: LiveState, credentials: Cre
     let value = 'liveEtag' in p ? (live.etag(path) ?? '"1-1"') : 'text' in p ? p.text : '';
     // Header bytes are read as Latin-1: send UTF-8 bytes, and judge what the server will read.
     value = value.replace(/[\r\n]/g, '');
+    // eslint-disable-next-line no-control-regex -- the range starts at NUL on purpose: any byte outside Latin-1
     if (/[^\x00-\xff]/.test(value)) value = Buffer.from(value, 'utf8').toString('latin1');
     headers.push([name, value]);
   }

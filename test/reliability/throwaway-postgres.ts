@@ -56,7 +56,7 @@ export async function startThrowawayPostgres(t: TestContext): Promise<ThrowawayP
     try {
       await run(file, argv, { timeout: 60_000 });
     } catch (error) {
-      throw new Error(`pg_ctl ${args.join(' ')} failed: ${(error as Error).message}\n${readLog()}`);
+      throw new Error(`pg_ctl ${args.join(' ')} failed: ${(error as Error).message}\n${readLog()}`, { cause: error });
     }
   };
   const readLog = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
