@@ -92,12 +92,25 @@ interface RawEnv {
   MAX_CONNECTIONS: number;
 }
 
+/** Ajv would read PORT=0x50 as 80 and 1e3 as 1000: integers are plain decimal digits. */
+function refuseLooseIntegers(data: Record<string, string | undefined>): void {
+  for (const [name, property] of Object.entries(schema.properties)) {
+    const value = data[name];
+    const loose = value !== undefined && !/^-?\d+$/.test(value) && Number.isInteger(Number(value));
+    if (property.type === 'integer' && loose) {
+      throw new ConfigError(`Invalid configuration: ${name} must be an integer in decimal digits (got ${JSON.stringify(value)})`);
+    }
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable means "not set", as in most shells' `VAR= cmd` usage.
   const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  refuseLooseIntegers(data);
   let raw: RawEnv;
   try {
-    raw = envSchema<RawEnv>({ schema, data, dotenv: false });
+    // env: false, or env-schema would merge process.env back in under the given values.
+    raw = envSchema<RawEnv>({ schema, data, dotenv: false, env: false });
   } catch (error) {
     throw new ConfigError(`Invalid configuration: ${(error as Error).message}`);
   }

@@ -4,6 +4,8 @@
  * real instant (2022-02-30, 23:59:60) or falls outside years 0001 to 9999.
  */
 export function utcInstant(text: string): string | undefined {
+  // Date.parse rolls 2022-02-30 over into March and T24:00 into the next day: refuse them first.
+  if (!namesARealLocalTime(text)) return undefined;
   // RFC 3339 allows lower-case t and z; Date.parse does not.
   const time = Date.parse(text.toUpperCase());
   if (Number.isNaN(time)) return undefined;
@@ -22,6 +24,18 @@ export function utcInstantRoundedUp(text: string): string | undefined {
   const finer = /\.\d{3}(\d*)/.exec(text)?.[1] ?? '';
   if (instant === undefined || !/[1-9]/.test(finer)) return instant;
   return utcInstant(new Date(Date.parse(instant) + 1).toISOString());
+}
+
+const LOCAL_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})/;
+
+/** The date and time as written (before the offset applies) exist: a real day of that month, hours below 24. */
+function namesARealLocalTime(text: string): boolean {
+  const fields = LOCAL_TIME.exec(text);
+  if (!fields) return true; // not this form: Date.parse decides
+  const [year, month, day, hour, minute, second] = fields.slice(1).map(Number) as [number, number, number, number, number, number];
+  // Leap years repeat every 400 years, so a year in 2000-2399 has the same February.
+  const daysInMonth = new Date(Date.UTC(2000 + (year % 400), month, 0)).getUTCDate();
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour <= 23 && minute <= 59 && second <= 59;
 }
 
 export const notAnInstant = 'is not a real instant between years 0001 and 9999';

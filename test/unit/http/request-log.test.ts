@@ -1,0 +1,69 @@
+import t from 'tap';
+import { requestIdFor, withoutSecrets } from '../../../src/http/request-log.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+t.test('a plain path is logged as it is', async (t) => {
+  t.equal(withoutSecrets('/orders/1234'), '/orders/1234');
+  t.equal(withoutSecrets('/'), '/');
+  t.equal(withoutSecrets('/services/7/keys'), '/services/7/keys', 'a path segment named like a secret is no parameter');
+});
+
+t.test('ordinary query parameters stay', async (t) => {
+  t.equal(withoutSecrets('/orders?limit=50&cursor=abc'), '/orders?limit=50&cursor=abc');
+  t.equal(withoutSecrets('/orders?from=2022-11-01T11:11:11Z&serviceId=3'), '/orders?from=2022-11-01T11:11:11Z&serviceId=3');
+});
+
+t.test('a parameter whose name says token, key, secret, password or auth has its value redacted', async (t) => {
+  t.equal(withoutSecrets('/orders?access_token=abc123'), '/orders?access_token=[redacted]');
+  t.equal(withoutSecrets('/orders?limit=5&api_key=secret'), '/orders?limit=5&api_key=[redacted]');
+  t.equal(withoutSecrets('/orders?client_secret=s3cr3t'), '/orders?client_secret=[redacted]');
+  t.equal(withoutSecrets('/orders?password=hunter2'), '/orders?password=[redacted]');
+  t.equal(withoutSecrets('/orders?Authorization=Bearer%20x'), '/orders?Authorization=[redacted]', 'names are matched in any case');
+  t.equal(withoutSecrets('/orders?API-KEY=x'), '/orders?API-KEY=[redacted]');
+});
+
+t.test('only the secret values are redacted; the parameters around them stay', async (t) => {
+  t.equal(
+    withoutSecrets('/orders?token=a&limit=5&key=b&cursor=c'),
+    '/orders?token=[redacted]&limit=5&key=[redacted]&cursor=c',
+  );
+  t.equal(withoutSecrets('/orders?token=&limit=5'), '/orders?token=[redacted]&limit=5', 'an empty value');
+});
+
+t.test('a parameter after & without any ? is redacted too', async (t) => {
+  t.equal(withoutSecrets('/orders&token=abc'), '/orders&token=[redacted]');
+});
+
+t.test('an osk_ key is redacted wherever it appears', async (t) => {
+  t.equal(withoutSecrets('/orders?access_token=osk_abc123'), '/orders?access_token=[redacted]');
+  t.equal(withoutSecrets('/orders/osk_leakedkey'), '/orders/osk_[redacted]', 'pasted into the path');
+  t.equal(withoutSecrets('/orders?q=osk_Ab-9_z&limit=5'), '/orders?q=osk_[redacted]&limit=5', 'in a parameter not named like a secret');
+  t.equal(withoutSecrets('/orders?a=osk_x&b=osk_y'), '/orders?a=osk_[redacted]&b=osk_[redacted]', 'every occurrence');
+});
+
+t.test('a sane X-Request-Id is kept, to follow a call across services', async (t) => {
+  t.equal(requestIdFor({ headers: { 'x-request-id': 'abc-123' } }), 'abc-123');
+  t.equal(requestIdFor({ headers: { 'x-request-id': 'A.b_C-9' } }), 'A.b_C-9');
+  t.equal(requestIdFor({ headers: { 'x-request-id': 'x'.repeat(64) } }), 'x'.repeat(64), '64 characters');
+});
+
+t.test('an insane or missing X-Request-Id is replaced by a new UUID', async (t) => {
+  const insane: (string | string[] | undefined)[] = [
+    undefined,
+    '',
+    'x'.repeat(65),
+    'has space',
+    'line\nbreak',
+    'quote"',
+    'ünïcode',
+    ['a', 'b'],
+  ];
+  for (const given of insane) {
+    t.match(requestIdFor({ headers: { 'x-request-id': given } }), UUID, JSON.stringify(given) ?? 'undefined');
+  }
+});
+
+t.test('each new request id is different', async (t) => {
+  t.not(requestIdFor({ headers: {} }), requestIdFor({ headers: {} }));
+});

@@ -1,0 +1,118 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import t from 'tap';
+import { bearerAuth, bearerToken } from '../../../src/keys/bearer-auth.js';
+import type { Caller } from '../../../src/keys/model.js';
+import type { KeyVerifier } from '../../../src/keys/verifier.js';
+import { ProblemError } from '../../../src/http/problem.js';
+
+/** The ProblemError `running` rejects with; any other outcome fails the test. */
+async function problemRejectedBy(running: Promise<unknown>): Promise<ProblemError> {
+  try {
+    await running;
+  } catch (error) {
+    if (error instanceof ProblemError) return error;
+    throw new Error(`expected a ProblemError, got ${String(error)}`, { cause: error });
+  }
+  throw new Error('expected a ProblemError, the promise resolved');
+}
+
+t.test('the token of "Bearer <token>"', async (t) => {
+  t.equal(bearerToken('Bearer osk_abc-DEF_123'), 'osk_abc-DEF_123');
+});
+
+t.test('the scheme is case-insensitive', async (t) => {
+  t.equal(bearerToken('bearer abc'), 'abc');
+  t.equal(bearerToken('BEARER abc'), 'abc');
+  t.equal(bearerToken('bEaReR abc'), 'abc');
+});
+
+t.test('extra spaces between scheme and token are allowed', async (t) => {
+  t.equal(bearerToken('Bearer    abc'), 'abc');
+});
+
+t.test('no header, another scheme or a missing token is no token', async (t) => {
+  t.equal(bearerToken(undefined), undefined);
+  t.equal(bearerToken(''), undefined);
+  t.equal(bearerToken('Basic YWxhZGRpbjpvcGVuc2VzYW1l'), undefined);
+  t.equal(bearerToken('Bearer'), undefined);
+  t.equal(bearerToken('Bearer '), undefined);
+  t.equal(bearerToken('Bearerabc'), undefined, 'no space after the scheme');
+  t.equal(bearerToken('abc'), undefined, 'a bare token');
+});
+
+t.test('a token with characters outside base64url is no token', async (t) => {
+  for (const header of ['Bearer a.b', 'Bearer a+b', 'Bearer a/b', 'Bearer a=', 'Bearer a b', 'Bearer abc ', ' Bearer abc', 'Bearer\tabc', 'Bearer ab\u00e9']) {
+    t.equal(bearerToken(header), undefined, JSON.stringify(header));
+  }
+});
+
+t.test('a token of up to 200 characters is read; a longer one is no token', async (t) => {
+  t.equal(bearerToken(`Bearer ${'a'.repeat(200)}`), 'a'.repeat(200));
+  t.equal(bearerToken(`Bearer ${'a'.repeat(201)}`), undefined);
+});
+
+const alice: Caller = { keyId: '1', name: 'alice', scopes: ['orders:read'] };
+
+/** A verifier that knows one key, recording the tokens it was asked about. */
+function verifierFor(known: Record<string, Caller>) {
+  const asked: string[] = [];
+  const verifier = {
+    async verifyFor(_request: FastifyRequest, token: string) {
+      asked.push(token);
+      return known[token];
+    },
+  } as unknown as KeyVerifier;
+  return { verifier, asked };
+}
+
+function requestWith(authorization?: string) {
+  return { headers: authorization === undefined ? {} : { authorization }, caller: null } as unknown as FastifyRequest;
+}
+
+const reply = {} as FastifyReply;
+
+t.test('bearerAuth: without an Authorization header, 401 with the Bearer challenge', async (t) => {
+  const { verifier, asked } = verifierFor({});
+  const error = await problemRejectedBy(bearerAuth(verifier)(requestWith(), reply, ['orders:read']));
+  t.strictSame(error.problem, { type: '/problems/unauthorized', title: 'Unauthorized', status: 401, detail: 'Send an API key as Authorization: Bearer <key>.' });
+  t.strictSame(error.headers, { 'www-authenticate': 'Bearer realm="orders-service"' });
+  t.strictSame(asked, []);
+});
+
+t.test('bearerAuth: a malformed header is 401 invalid_token without asking the verifier', async (t) => {
+  const { verifier, asked } = verifierFor({ abc: alice });
+  const error = await problemRejectedBy(bearerAuth(verifier)(requestWith('Basic abc'), reply, []));
+  t.equal(error.status, 401);
+  t.equal(error.problem.detail, 'The API key is not valid (unknown, revoked or malformed).');
+  t.strictSame(error.headers, { 'www-authenticate': 'Bearer realm="orders-service", error="invalid_token"' });
+  t.strictSame(asked, []);
+});
+
+t.test('bearerAuth: an unknown key is 401 invalid_token', async (t) => {
+  const { verifier, asked } = verifierFor({ abc: alice });
+  const error = await problemRejectedBy(bearerAuth(verifier)(requestWith('Bearer nope'), reply, []));
+  t.equal(error.status, 401);
+  t.strictSame(error.headers, { 'www-authenticate': 'Bearer realm="orders-service", error="invalid_token"' });
+  t.strictSame(asked, ['nope']);
+});
+
+t.test('bearerAuth: a key without a required scope is 403 insufficient_scope naming it', async (t) => {
+  const { verifier } = verifierFor({ abc: alice });
+  const error = await problemRejectedBy(bearerAuth(verifier)(requestWith('Bearer abc'), reply, ['orders:read', 'orders:write']));
+  t.strictSame(error.problem, {
+    type: '/problems/forbidden',
+    title: 'Forbidden',
+    status: 403,
+    detail: 'The API key "alice" lacks the scope orders:write this operation needs.',
+  });
+  t.strictSame(error.headers, {
+    'www-authenticate': 'Bearer realm="orders-service", error="insufficient_scope", scope="orders:read orders:write"',
+  });
+});
+
+t.test('bearerAuth: a key with every required scope sets the caller', async (t) => {
+  const { verifier } = verifierFor({ abc: alice });
+  const request = requestWith('bearer  abc');
+  await bearerAuth(verifier)(request, reply, ['orders:read']);
+  t.equal(request.caller, alice);
+});

@@ -1,0 +1,91 @@
+import t from 'tap';
+import { notAnInstant, utcInstant, utcInstantRoundedUp } from '../../../src/orders/instant.js';
+
+t.test('an instant in UTC is written as ISO 8601 with milliseconds', async (t) => {
+  t.equal(utcInstant('2022-11-01T11:11:11.111Z'), '2022-11-01T11:11:11.111Z');
+  t.equal(utcInstant('2022-11-01T11:11:11Z'), '2022-11-01T11:11:11.000Z', 'no fraction: .000');
+  t.equal(utcInstant('2022-11-01T11:11:11.1Z'), '2022-11-01T11:11:11.100Z', 'one digit is tenths');
+});
+
+t.test('an offset is normalised to UTC', async (t) => {
+  t.equal(utcInstant('2023-02-01T12:30:00+05:30'), '2023-02-01T07:00:00.000Z');
+  t.equal(utcInstant('2022-11-01T06:11:11.111-05:00'), '2022-11-01T11:11:11.111Z');
+  t.equal(utcInstant('2022-11-01T00:30:00+01:00'), '2022-10-31T23:30:00.000Z', 'across midnight into the previous day');
+  t.equal(utcInstant('2022-11-01T11:11:11-00:00'), '2022-11-01T11:11:11.000Z');
+});
+
+t.test('lower-case t and z are accepted, as RFC 3339 allows', async (t) => {
+  t.equal(utcInstant('2022-11-01t11:11:11.111z'), '2022-11-01T11:11:11.111Z');
+  t.equal(utcInstant('2022-11-01t12:11:11+01:00'), '2022-11-01T11:11:11.000Z');
+});
+
+t.test('digits finer than a millisecond are truncated, never rounded', async (t) => {
+  t.equal(utcInstant('2022-11-01T11:11:11.1119Z'), '2022-11-01T11:11:11.111Z');
+  t.equal(utcInstant('2022-11-01T11:11:11.999999999Z'), '2022-11-01T11:11:11.999Z', 'not the next second');
+});
+
+t.test('utcInstantRoundedUp rounds up to the next millisecond only when a finer digit is not zero', async (t) => {
+  t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.1119Z'), '2022-11-01T11:11:11.112Z');
+  t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.1111Z'), '2022-11-01T11:11:11.112Z');
+  t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.1110000Z'), '2022-11-01T11:11:11.111Z', 'zeros below a millisecond are exact');
+  t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.111Z'), '2022-11-01T11:11:11.111Z');
+  t.equal(utcInstantRoundedUp('2022-11-01T11:11:11Z'), '2022-11-01T11:11:11.000Z');
+  t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.11Z'), '2022-11-01T11:11:11.110Z', 'fewer than three digits are exact');
+});
+
+t.test('rounding up carries into the next second, day and year', async (t) => {
+  t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.9991Z'), '2022-11-01T11:11:12.000Z');
+  t.equal(utcInstantRoundedUp('2022-12-31T23:59:59.9999Z'), '2023-01-01T00:00:00.000Z');
+  t.equal(utcInstantRoundedUp('2022-11-01T12:11:11.1111+01:00'), '2022-11-01T11:11:11.112Z', 'after normalising the offset');
+  t.equal(utcInstantRoundedUp('2022-11-01t11:11:11.1111z'), '2022-11-01T11:11:11.112Z', 'lower case too');
+});
+
+t.test('a leap second (23:59:60) is not an instant the service can store', async (t) => {
+  t.equal(utcInstant('2016-12-31T23:59:60Z'), undefined);
+  t.equal(utcInstant('2022-11-01T23:59:60Z'), undefined);
+  t.equal(utcInstantRoundedUp('2016-12-31T23:59:60.5Z'), undefined);
+});
+
+t.test('a month or offset that does not exist is not an instant', async (t) => {
+  t.equal(utcInstant('2022-13-01T00:00:00Z'), undefined, 'month 13');
+  t.equal(utcInstant('2022-00-01T00:00:00Z'), undefined, 'month 00');
+  t.equal(utcInstant('2022-11-01T11:11:11+25:00'), undefined, 'offset beyond 24 hours');
+  t.equal(utcInstant('not a datetime'), undefined);
+  t.equal(utcInstant(''), undefined);
+});
+
+t.test('year 0001 is the first storable year, also after normalising the offset', async (t) => {
+  t.equal(utcInstant('0001-01-01T00:00:00Z'), '0001-01-01T00:00:00.000Z');
+  t.equal(utcInstant('0001-01-01T00:00:00+00:01'), undefined, 'is 0000-12-31T23:59Z in UTC');
+  t.equal(utcInstant('0000-12-31T23:59:59Z'), undefined);
+  t.equal(utcInstantRoundedUp('0001-01-01T00:00:00.0001Z'), '0001-01-01T00:00:00.001Z');
+});
+
+t.test('year 9999 is the last storable year, also after normalising the offset', async (t) => {
+  t.equal(utcInstant('9999-12-31T23:59:59.999Z'), '9999-12-31T23:59:59.999Z');
+  t.equal(utcInstant('9999-12-31T23:59:59.9999Z'), '9999-12-31T23:59:59.999Z', 'truncated, so still in range');
+  t.equal(utcInstant('9999-12-31T23:59:59.999-00:01'), undefined, 'is year 10000 in UTC');
+  t.equal(utcInstant('10000-01-01T00:00:00Z'), undefined);
+  t.equal(utcInstant('+010000-01-01T00:00:00.000Z'), undefined, 'an expanded year is outside the range');
+});
+
+t.test('the message for a refused instant names the storable range', async (t) => {
+  t.equal(notAnInstant, 'is not a real instant between years 0001 and 9999');
+});
+
+t.test('a date or time that does not exist is refused, not rolled over into the next month or day', async (t) => {
+  for (const text of [
+    '2022-02-29T00:00:00Z',
+    '2022-02-30T00:00:00Z',
+    '2022-04-31T12:00:00Z',
+    '2022-13-01T00:00:00Z',
+    '2022-11-01T24:00:00Z',
+    '2022-11-01T23:60:00Z',
+  ]) {
+    t.equal(utcInstant(text), undefined, text);
+    t.equal(utcInstantRoundedUp(text), undefined, `${text} (rounded up)`);
+  }
+  t.equal(utcInstant('2024-02-29T00:00:00Z'), '2024-02-29T00:00:00.000Z', 'a leap day exists');
+  t.equal(utcInstant('2000-02-29T23:59:59+01:00'), '2000-02-29T22:59:59.000Z', 'leap day in a year divisible by 400');
+  t.equal(utcInstant('1900-02-29T00:00:00Z'), undefined, 'no leap day in 1900');
+});
