@@ -42,7 +42,7 @@ export function problemFrom(error: unknown, request: FastifyRequest, mappings: P
     return problemFrom(wrapped, request, mappings);
   }
 
-  const fastifyError = error as Partial<FastifyError>;
+  const fastifyError = (error ?? {}) as Partial<FastifyError>;
   if (fastifyError.validation) {
     return invalidRequest(fieldErrorsFrom(fastifyError.validation as never, fastifyError.validationContext ?? 'request'));
   }
