@@ -135,13 +135,17 @@ t.test('health and readiness', async (t) => {
       }
     });
 
-    t.test('/metrics answers with a status its contract declares', async (t) => {
-      // Verifying the key needs the database; whatever the answer, openapi.yaml must declare it. The
-      // package's client without the suite's contract check, so that a violation is this assertion.
+    t.test('/metrics answers 503 problem with Retry-After: the key cannot be verified, which is not a bad key', async (t) => {
+      // Verifying the key needs the database. openapi.yaml declares 503 for an unreachable
+      // database; a 401 would tell the scraper its key is wrong. The package's client without the
+      // suite's contract check, so that a violation is the assertion below.
       const scraper = createOrdersClient({ baseUrl: downUrl, apiKey: 'osk_any' });
       const { data, error, response } = await scraper.GET('/metrics', { parseAs: 'text' });
       const body = data ?? error;
-      t.same(contractViolations('GET', '/metrics', { status: response.status, headers: response.headers, body }), [], `answered ${response.status}`);
+      t.equal(response.status, 503);
+      t.match(body, { type: '/problems/unavailable', status: 503, instance: '/metrics' });
+      t.equal(response.headers.get('retry-after'), '5');
+      t.same(contractViolations('GET', '/metrics', { status: response.status, headers: response.headers, body }), [], `answered ${response.status} as declared`);
     });
   });
 });

@@ -1,3 +1,5 @@
+import { setTimeout } from 'node:timers/promises';
+import { sql } from 'kysely';
 import t from 'tap';
 import { countRows, orderBody, seedCatalogue, startService } from './helper.js';
 
@@ -56,7 +58,9 @@ t.test('totalfee is exact: decimals are stored without float drift', async (t) =
   const big = await create(orderBody('2023-03-02T00:00:00Z', { totalfee: 999999999999.99 }));
   t.equal(big.totalfee, 999999999999.99);
   const stored = await db.selectFrom('orders').select('totalfee').where('id', 'in', [small.id, big.id]).orderBy('datetime').execute();
-  t.same(stored.map((r) => r.totalfee), ['0.07', '999999999999.99']);
+  // numeric(14, 2) comes back from both drivers as its exact text, never as a float.
+  t.equal(stored[0]?.totalfee, '0.07', 'stored as the exact decimal 0.07');
+  t.equal(stored[1]?.totalfee, '999999999999.99', 'stored as the exact decimal 999999999999.99');
   const zero = await create(orderBody('2023-03-03T00:00:00Z', { totalfee: 0 }));
   t.equal(zero.totalfee, 0, 'a free order is allowed');
   for (const { id } of [small, big, zero]) await remove(id);
@@ -78,8 +82,10 @@ t.test('a malformed order id in the path is 400', async (t) => {
   }
 });
 
-t.test('PUT replaces datetime, fee and services and bumps updatedAt', async (t) => {
+t.test('PUT replaces datetime, fee and services, moves updatedAt forward and keeps createdAt', async (t) => {
   const created = await create(orderBody('2023-04-01T00:00:00Z', { services: [{ id: 123 }, { id: 789 }] }));
+  // Times are kept to the millisecond: let one pass, so a replace that kept updatedAt cannot pass.
+  await setTimeout(5);
   const { data, response } = await client.PUT('/orders/{orderId}', {
     params: { path: { orderId: created.id } },
     body: { datetime: '2023-04-05T10:00:00Z', totalfee: 12.5, services: [{ id: 789 }, { id: 456 }] },
@@ -90,7 +96,15 @@ t.test('PUT replaces datetime, fee and services and bumps updatedAt', async (t) 
     { id: 456, name: 'Analysis' },
     { id: 789, name: 'Testing' },
   ]);
-  t.ok(data!.updatedAt >= created.updatedAt);
+  t.ok(data!.updatedAt > created.updatedAt, `updatedAt moves forward (${created.updatedAt} -> ${data!.updatedAt})`);
+  t.equal(data!.createdAt, created.createdAt, 'createdAt stays as it was');
+  const row = await db
+    .selectFrom('orders')
+    .select(['created_at', 'updated_at'])
+    .where('id', '=', sql<string>`${created.id}::bigint`)
+    .executeTakeFirstOrThrow();
+  t.equal(row.created_at.toISOString(), created.createdAt, 'the stored created_at is unchanged');
+  t.equal(row.updated_at.toISOString(), data!.updatedAt, 'the stored updated_at is the one PUT answered');
   const links = await db.selectFrom('order_services').select('service_id').where('order_id', '=', created.id).orderBy('service_id').execute();
   t.same(links.map((l) => l.service_id), [456, 789], 'service links replaced in the database');
   await remove(created.id);

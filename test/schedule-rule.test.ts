@@ -267,6 +267,43 @@ t.test('the rule is global: orders with disjoint services still conflict', async
   ]);
 });
 
+t.test('a window that overlaps two orders is refused naming the earlier of them, on create and on replace', async (t) => {
+  // The later order is created first, so the earlier one is neither the first created nor the lowest id.
+  const late = await create(t, '2031-11-10T14:00:00.000Z');
+  const early = await create(t, '2031-11-10T10:00:00.000Z');
+  const third = await create(t, '2031-11-10T20:00:00.000Z');
+  const ordersBefore = await countRows(db, 'orders');
+
+  // 12:00-15:00 meets both 10:00-13:00 and 14:00-17:00.
+  const created = await post(orderBody('2031-11-10T12:00:00.000Z'));
+  assertScheduleConflict(t, created, early, '2031-11-10T12:00:00.000Z', '/orders');
+  t.equal(await countRows(db, 'orders'), ordersBefore, 'the refused create stored nothing');
+
+  const moved = await put(third.id, orderBody('2031-11-10T12:00:00.000Z'));
+  assertScheduleConflict(t, moved, early, '2031-11-10T12:00:00.000Z', `/orders/${third.id}`);
+  t.same((await read(third.id)).data, third, 'the refused replace changed nothing');
+
+  t.same(await storedBetween('2031-11-01T00:00:00Z', '2031-12-01T00:00:00Z'), [
+    { id: early.id, datetime: early.datetime },
+    { id: late.id, datetime: late.datetime },
+    { id: third.id, datetime: third.datetime },
+  ]);
+});
+
+t.test('a refused replace names the other order in the way, never the order being replaced, even where its old slot is earlier', async (t) => {
+  const x = await create(t, '2031-12-10T10:00:00.000Z');
+  const y = await create(t, '2031-12-10T13:00:00.000Z');
+  // 11:00-14:00 meets Y (13:00-16:00) and X's own current slot (10:00-13:00), which starts earlier.
+  const res = await put(x.id, orderBody('2031-12-10T11:00:00.000Z', { totalfee: 1 }));
+  assertScheduleConflict(t, res, y, '2031-12-10T11:00:00.000Z', `/orders/${x.id}`);
+  t.not(res.error?.conflictingOrderId, x.id, 'an order never conflicts with itself');
+  t.same((await read(x.id)).data, x, 'X is unchanged');
+  t.same(await storedBetween('2031-12-01T00:00:00Z', '2032-01-01T00:00:00Z'), [
+    { id: x.id, datetime: x.datetime },
+    { id: y.id, datetime: y.datetime },
+  ]);
+});
+
 /** After a race around `center`: every refusal names the winner, and only the winner is stored there. */
 // The last overload of t.test is (cb), so this is the subtest type.
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
