@@ -3,7 +3,8 @@ import { CompiledQuery, sql } from 'kysely';
 import t from 'tap';
 import type { components, operations } from '../src/client.js';
 import type { Db } from '../src/db/database.js';
-import { listOrders as listOrderRecords, type OrderListQuery } from '../src/orders/repository.js';
+import type { OrderListQuery } from '../src/orders/model.js';
+import { listOrders as listOrderRecords } from '../src/orders/queries.js';
 import { countRows, orderBody, seedCatalogue, startService, type ApiResponse } from './helper.js';
 
 const { client, api, db } = await startService(t);
