@@ -72,7 +72,7 @@ eslint: install ## ESLint: folder graph, layers inside a feature, no import cycl
 
 lint: eslint format-check validate-spec lint-spec check-generated typecheck check-package ## All static checks
 
-# The browser test (test/docs.browser.test.ts) drives Debian's chromium: installed here when missing and the
+# The browser test (test/api/contract/docs.browser.test.ts) drives Debian's chromium: installed here when missing and the
 # machine allows it (root, apt-get); otherwise one line says how. SKIP_BROWSER=1 skips that test, which says so.
 ensure-chromium: ## Make sure chromium is there for the browser test (installs it as root with apt-get)
 	@scripts/ensure-chromium.sh

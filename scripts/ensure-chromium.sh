@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure Debian's chromium is there for test/docs.browser.test.ts (playwright-core drives it and
+# Makes sure Debian's chromium is there for test/api/contract/docs.browser.test.ts (playwright-core drives it and
 # downloads no browser of its own). `make test`, `make test-pglite`, `make test-postgres` and .ci/run call it.
 #   CHROMIUM_PATH   the binary the browser test launches (default /usr/bin/chromium, where Debian puts it)
 #   SKIP_BROWSER=1  neither check nor install it; the browser test then reports itself skipped (refused under CI)

@@ -1,7 +1,9 @@
 import t from 'tap';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { countRows, orderBody, seedCatalogue, startService } from '../helper.js';
+import { countRows } from '../helpers/database.js';
+import { orderBody, seedCatalogue } from '../helpers/fixtures.js';
+import { startService } from '../helpers/service.js';
 
 // Concurrent inserters on an exclusion constraint can deadlock (SQLSTATE 40P01) or fail
 // serialization (40001). Such a failure is retried a bounded number of times and, if it persists,

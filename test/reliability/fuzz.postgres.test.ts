@@ -5,8 +5,8 @@ import { sql } from 'kysely';
 import t from 'tap';
 import { createApiKey } from '../../src/keys/use-cases.js';
 import { loadContract } from '../../src/http/contract.js';
-import { contractViolations } from '../contract.js';
-import { startService } from '../helper.js';
+import { contractViolations } from '../helpers/contract.js';
+import { startService } from '../helpers/service.js';
 import {
   accepts,
   describeRequest,

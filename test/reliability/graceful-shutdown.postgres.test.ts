@@ -7,8 +7,10 @@ import { allScopes } from '../../src/keys/model.js';
 import { createApiKey } from '../../src/keys/use-cases.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import type { Database } from '../../src/db/schema.js';
-import { contractViolations } from '../contract.js';
-import { freshDatabaseTarget, seedCatalogue, typedClient } from '../helper.js';
+import { contractViolations } from '../helpers/contract.js';
+import { freshDatabaseTarget } from '../helpers/database.js';
+import { seedCatalogue } from '../helpers/fixtures.js';
+import { typedClient } from '../helpers/http.js';
 import { freePorts, startServerProcess } from './processes.js';
 
 // SIGTERM while requests are in flight. Those requests are made slow on purpose: the test holds the

@@ -4,7 +4,9 @@ import { sql } from 'kysely';
 import { allScopes } from '../../src/keys/model.js';
 import { createApiKey } from '../../src/keys/use-cases.js';
 import type { OrdersClient } from '../../src/client.js';
-import { countRows, freshDatabase, seedCatalogue, typedClient } from '../helper.js';
+import { countRows, freshDatabase } from '../helpers/database.js';
+import { seedCatalogue } from '../helpers/fixtures.js';
+import { typedClient } from '../helpers/http.js';
 import { freePorts, startServerProcess, type ServerProcess } from './processes.js';
 
 // The 3-hour rule, idempotent retries and the version checks hold across server processes that

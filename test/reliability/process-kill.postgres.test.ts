@@ -3,7 +3,9 @@ import t from 'tap';
 import { allScopes } from '../../src/keys/model.js';
 import { createApiKey } from '../../src/keys/use-cases.js';
 import type { OrdersClient } from '../../src/client.js';
-import { freshDatabase, seedCatalogue, typedClient } from '../helper.js';
+import { freshDatabase } from '../helpers/database.js';
+import { seedCatalogue } from '../helpers/fixtures.js';
+import { typedClient } from '../helpers/http.js';
 import { assertNoPartialOrders } from './integrity.js';
 import { freePorts, startServerProcess } from './processes.js';
 

@@ -1,7 +1,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
-import { countRows, startService } from '../helper.js';
+import { countRows } from '../helpers/database.js';
+import { startService } from '../helpers/service.js';
 
 // Slow or stuck clients cannot tie the server up. The service is started with short deadlines
 // (headers within 1 s, the whole request within 2 s, at most 20 connections), Node checks the

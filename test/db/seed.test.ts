@@ -1,6 +1,8 @@
 import t from 'tap';
-import { seedSampleData } from '../src/db/seed.js';
-import { countRows, orderBody, startService } from './helper.js';
+import { seedSampleData } from '../../src/db/seed.js';
+import { countRows } from '../helpers/database.js';
+import { orderBody } from '../helpers/fixtures.js';
+import { startService } from '../helpers/service.js';
 
 const { client, db } = await startService(t);
 

@@ -1,8 +1,10 @@
 import { sql } from 'kysely';
 import t from 'tap';
-import { createApiKey } from '../src/keys/use-cases.js';
-import type { components, OrdersClient } from '../src/client.js';
-import { orderBody, seedCatalogue, startService, typedClient } from './helper.js';
+import { createApiKey } from '../../../src/keys/use-cases.js';
+import type { components, OrdersClient } from '../../../src/client.js';
+import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
+import { typedClient } from '../../helpers/http.js';
+import { startService } from '../../helpers/service.js';
 
 const { client, db, url } = await startService(t);
 await seedCatalogue(db);

@@ -2,12 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import t from 'tap';
-import { loadConfig } from '../src/config.js';
-import { allScopes } from '../src/keys/model.js';
-import { createApiKey } from '../src/keys/use-cases.js';
-import { openDatabase } from '../src/db/database.js';
-import { migrateToLatest } from '../src/db/migrator.js';
-import { databaseKind, freshDatabaseTarget, typedClient } from './helper.js';
+import { loadConfig } from '../../src/config.js';
+import { allScopes } from '../../src/keys/model.js';
+import { createApiKey } from '../../src/keys/use-cases.js';
+import { openDatabase } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrator.js';
+import { databaseKind, freshDatabaseTarget } from '../helpers/database.js';
+import { typedClient } from '../helpers/http.js';
 
 interface RunningServer {
   child: ChildProcess;

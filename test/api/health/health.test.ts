@@ -1,13 +1,17 @@
 import { request as httpRequest } from 'node:http';
 import t from 'tap';
-import { buildApp } from '../src/app.js';
-import { allScopes } from '../src/keys/model.js';
-import { createApiKey } from '../src/keys/use-cases.js';
-import { openDatabase } from '../src/db/database.js';
-import { migrateToLatest } from '../src/db/migrator.js';
-import { contractViolations, type ContractResponse } from './contract.js';
-import { createOrdersClient, type OrdersClient } from '../src/client.js';
-import { apiClient, closedPort, countRows, databaseKind, freshDatabaseTarget, orderBody, seedCatalogue, startService, typedClient } from './helper.js';
+import { buildApp } from '../../../src/app.js';
+import { allScopes } from '../../../src/keys/model.js';
+import { createApiKey } from '../../../src/keys/use-cases.js';
+import { openDatabase } from '../../../src/db/database.js';
+import { migrateToLatest } from '../../../src/db/migrator.js';
+import { contractViolations, type ContractResponse } from '../../helpers/contract.js';
+import { createOrdersClient, type OrdersClient } from '../../../src/client.js';
+import { countRows, databaseKind, freshDatabaseTarget } from '../../helpers/database.js';
+import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
+import { apiClient, typedClient } from '../../helpers/http.js';
+import { closedPort } from '../../helpers/net.js';
+import { startService } from '../../helpers/service.js';
 
 type TestContext = Parameters<typeof startService>[0];
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { parse } from 'yaml';
-import { loadContract } from '../src/http/contract.js';
-import { startService } from './helper.js';
+import { loadContract } from '../../../src/http/contract.js';
+import { startService } from '../../helpers/service.js';
 
 const { api } = await startService(t);
 const { text, document } = loadContract();

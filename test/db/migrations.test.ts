@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import t from 'tap';
-import { openDatabase } from '../src/db/database.js';
-import { migrateToLatest } from '../src/db/migrator.js';
-import { databaseKind, freshDatabaseTarget } from './helper.js';
+import { openDatabase } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrator.js';
+import { databaseKind, freshDatabaseTarget } from '../helpers/database.js';
 
 t.test('several processes migrating one empty database at once apply each migration exactly once', async (t) => {
   const target = await freshDatabaseTarget(t);

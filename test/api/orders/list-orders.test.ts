@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { CompiledQuery, sql } from 'kysely';
 import t from 'tap';
-import type { components, operations } from '../src/client.js';
-import type { Db } from '../src/db/database.js';
-import type { OrderListQuery } from '../src/orders/model.js';
-import { listOrders as listOrderRecords } from '../src/orders/queries.js';
-import { countRows, orderBody, seedCatalogue, startService, type ApiResponse } from './helper.js';
+import type { components, operations } from '../../../src/client.js';
+import type { Db } from '../../../src/db/database.js';
+import type { OrderListQuery } from '../../../src/orders/model.js';
+import { listOrders as listOrderRecords } from '../../../src/orders/queries.js';
+import { countRows } from '../../helpers/database.js';
+import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
+import { type ApiResponse } from '../../helpers/http.js';
+import { startService } from '../../helpers/service.js';
 
 const { client, api, db } = await startService(t);
 await seedCatalogue(db);

@@ -1,7 +1,9 @@
 import t from 'tap';
 import { sql } from 'kysely';
-import type { components } from '../src/client.js';
-import { countRows, orderBody, seedCatalogue, startService } from './helper.js';
+import type { components } from '../../../src/client.js';
+import { countRows } from '../../helpers/database.js';
+import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
+import { startService } from '../../helpers/service.js';
 
 // The 3-hour rule (openapi.yaml): no two orders less than 3 hours apart, exactly 3 hours is fine,
 // global across all orders, on create and replace, an order never conflicts with itself, deleting

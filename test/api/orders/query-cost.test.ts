@@ -1,10 +1,12 @@
 import type { KyselyPlugin } from 'kysely';
 import t from 'tap';
-import { buildApp } from '../src/app.js';
-import { allScopes } from '../src/keys/model.js';
-import { createApiKey } from '../src/keys/use-cases.js';
-import type { operations } from '../src/client.js';
-import { freshDatabase, seedCatalogue, typedClient } from './helper.js';
+import { buildApp } from '../../../src/app.js';
+import { allScopes } from '../../../src/keys/model.js';
+import { createApiKey } from '../../../src/keys/use-cases.js';
+import type { operations } from '../../../src/client.js';
+import { freshDatabase } from '../../helpers/database.js';
+import { seedCatalogue } from '../../helpers/fixtures.js';
+import { typedClient } from '../../helpers/http.js';
 
 type ListQuery = NonNullable<operations['listOrders']['parameters']['query']>;
 

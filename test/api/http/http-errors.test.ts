@@ -1,8 +1,11 @@
 import { sql } from 'kysely';
 import { connect } from 'node:net';
 import t from 'tap';
-import type { components, operations } from '../src/client.js';
-import { countRows, orderBody, seedCatalogue, startService, type ApiResponse, type RequestOptions } from './helper.js';
+import type { components, operations } from '../../../src/client.js';
+import { countRows } from '../../helpers/database.js';
+import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
+import { type ApiResponse, type RequestOptions } from '../../helpers/http.js';
+import { startService } from '../../helpers/service.js';
 
 type OrderInput = components['schemas']['OrderInput'];
 type ListQuery = NonNullable<operations['listOrders']['parameters']['query']>;

@@ -1,9 +1,11 @@
 import { sql } from 'kysely';
 import t from 'tap';
-import { allScopes } from '../src/keys/model.js';
-import { createApiKey } from '../src/keys/use-cases.js';
-import { loadContract } from '../src/http/contract.js';
-import { apiClient, seedCatalogue, startService, type ApiResponse } from './helper.js';
+import { allScopes } from '../../../src/keys/model.js';
+import { createApiKey } from '../../../src/keys/use-cases.js';
+import { loadContract } from '../../../src/http/contract.js';
+import { seedCatalogue } from '../../helpers/fixtures.js';
+import { apiClient, type ApiResponse } from '../../helpers/http.js';
+import { startService } from '../../helpers/service.js';
 
 /*
  * The examples in openapi.yaml are real: each one is sent to the running server and must get the

@@ -6,13 +6,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parse } from 'yaml';
-import { seedCatalogue, startService } from './helper.js';
+import { seedCatalogue } from '../../helpers/fixtures.js';
+import { startService } from '../../helpers/service.js';
 
 // The Arazzo workflows in test/workflows/ are the API's main flows as an outside consumer sees them,
 // written against openapi.yaml alone. Redocly Respect runs them against the real server; besides each
 // step's success criteria it checks every response's status, media type and body against the document.
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const workflowDir = join(repoRoot, 'test', 'workflows');
 /** The source description name the workflow files give openapi.yaml; `--server` maps it to the server. */
 const sourceName = 'orders';

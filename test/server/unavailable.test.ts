@@ -1,7 +1,8 @@
 import t from 'tap';
-import { buildApp } from '../src/app.js';
-import { openDatabase } from '../src/db/database.js';
-import { closedPort, typedClient } from './helper.js';
+import { buildApp } from '../../src/app.js';
+import { openDatabase } from '../../src/db/database.js';
+import { typedClient } from '../helpers/http.js';
+import { closedPort } from '../helpers/net.js';
 
 t.test('when Postgres is unreachable, requests fail fast with a 503 problem and Retry-After, not a 500', async (t) => {
   const { db } = await openDatabase({ kind: 'postgres', url: `postgres://postgres@127.0.0.1:${await closedPort()}/orders` });

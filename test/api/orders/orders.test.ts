@@ -1,7 +1,9 @@
 import { setTimeout } from 'node:timers/promises';
 import { sql } from 'kysely';
 import t from 'tap';
-import { countRows, orderBody, seedCatalogue, startService } from './helper.js';
+import { countRows } from '../../helpers/database.js';
+import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
+import { startService } from '../../helpers/service.js';
 
 const { client, api, db } = await startService(t);
 await seedCatalogue(db);

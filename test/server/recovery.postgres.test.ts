@@ -1,11 +1,13 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import t from 'tap';
-import { buildApp } from '../src/app.js';
-import { allScopes } from '../src/keys/model.js';
-import { createApiKey } from '../src/keys/use-cases.js';
-import type { HttpSettings } from '../src/config.js';
-import { openDatabase } from '../src/db/database.js';
-import { freshDatabase, orderBody, seedCatalogue, typedClient } from './helper.js';
+import { buildApp } from '../../src/app.js';
+import { allScopes } from '../../src/keys/model.js';
+import { createApiKey } from '../../src/keys/use-cases.js';
+import type { HttpSettings } from '../../src/config.js';
+import { openDatabase } from '../../src/db/database.js';
+import { freshDatabase } from '../helpers/database.js';
+import { orderBody, seedCatalogue } from '../helpers/fixtures.js';
+import { typedClient } from '../helpers/http.js';
 
 // Runs on the Postgres suite only (make test excludes *.postgres.test.ts from the PGlite run).
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import t from 'tap';
-import { openDatabase } from '../src/db/database.js';
+import { openDatabase } from '../../src/db/database.js';
 
 // PGlite is single-process: the first opener of a data directory writes its pid to
 // orders-service.lock there; a second opener is refused while that process lives; the file goes

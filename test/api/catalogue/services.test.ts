@@ -1,6 +1,9 @@
 import t from 'tap';
-import type { components } from '../src/client.js';
-import { countRows, databaseKind, orderBody, seedCatalogue, startService, type ApiResponse } from './helper.js';
+import type { components } from '../../../src/client.js';
+import { countRows, databaseKind } from '../../helpers/database.js';
+import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
+import { type ApiResponse } from '../../helpers/http.js';
+import { startService } from '../../helpers/service.js';
 
 const { client, api, db } = await startService(t);
 await seedCatalogue(db);

@@ -1,8 +1,11 @@
 import { sql } from 'kysely';
 import t from 'tap';
-import { createApiKey } from '../src/keys/use-cases.js';
-import type { components, OrdersClient } from '../src/client.js';
-import { countRows, orderBody, seedCatalogue, startService, typedClient } from './helper.js';
+import { createApiKey } from '../../../src/keys/use-cases.js';
+import type { components, OrdersClient } from '../../../src/client.js';
+import { countRows } from '../../helpers/database.js';
+import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
+import { typedClient } from '../../helpers/http.js';
+import { startService } from '../../helpers/service.js';
 
 const { client, api, db, url } = await startService(t);
 await seedCatalogue(db);

@@ -4,12 +4,13 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import t from 'tap';
-import { loadContract } from '../src/http/contract.js';
-import { seedCatalogue, startService } from './helper.js';
+import { loadContract } from '../../../src/http/contract.js';
+import { seedCatalogue } from '../../helpers/fixtures.js';
+import { startService } from '../../helpers/service.js';
 
 /** Debian's chromium (`apt-get install -y chromium`; scripts/ensure-chromium.sh); playwright-core downloads no browser. */
 const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const screenshotPath = fileURLToPath(new URL('../test-results/docs.png', import.meta.url));
+const screenshotPath = fileURLToPath(new URL('../../../test-results/docs.png', import.meta.url));
 /** Generous, so a loaded machine running both suites at once does not make this flaky. */
 const timeout = 30_000;
 

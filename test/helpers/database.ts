@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { openDatabase, type DatabaseTarget, type Db } from '../../src/db/database.js';
+import { migrateToLatest } from '../../src/db/migrator.js';
+
+/** What tap's `t` offers that the helpers use. */
+export interface TestContext {
+  teardown(fn: () => unknown): void;
+}
+
+/** Which database the suite runs on: `pglite` (embedded, default) or `postgres` (a real server). */
+export const databaseKind = process.env.TEST_DATABASE === 'postgres' ? 'postgres' : 'pglite';
+const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/**
+ * A brand-new, empty database for one test file: a fresh database on the Postgres server (dropped
+ * afterwards) or an in-memory PGlite. Migrations are not run.
+ */
+export async function freshDatabaseTarget(t: TestContext): Promise<DatabaseTarget> {
+  if (databaseKind === 'pglite') return { kind: 'pglite', dataDir: 'memory://' };
+  const name = `orders_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  t.teardown(async () => {
+    const cleanup = new pg.Client({ connectionString: adminUrl });
+    await cleanup.connect();
+    await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await cleanup.end();
+  });
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { kind: 'postgres', url: url.toString() };
+}
+
+/** A fresh, migrated database, closed at teardown. */
+export async function freshDatabase(t: TestContext): Promise<{ db: Db; target: DatabaseTarget }> {
+  const target = await freshDatabaseTarget(t);
+  const { db } = await openDatabase(target);
+  t.teardown(() => db.destroy());
+  await migrateToLatest(db);
+  return { db, target };
+}
+
+export async function countRows(db: Db, table: 'orders' | 'order_services' | 'services'): Promise<number> {
+  const { rows } = await sql<{ n: string | number }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(db);
+  return Number(rows[0]!.n);
+}
+
