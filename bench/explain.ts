@@ -15,7 +15,16 @@ import type { Database } from '../src/db/schema.js';
 import { ScheduleConflictError } from '../src/orders/model.js';
 import { findOrderById, listOrders } from '../src/orders/queries.js';
 import { createOrder, replaceOrder } from '../src/orders/use-cases.js';
-import { CREATED_FROM, FIRST_ID, SIZES, baseTimeOf, ensurePostgresDataset, isSizeName, postgresUrlFor, sweepCreatedOrders } from './load-data.js';
+import {
+  CREATED_FROM,
+  FIRST_ID,
+  SIZES,
+  baseTimeOf,
+  ensurePostgresDataset,
+  isSizeName,
+  postgresUrlFor,
+  sweepCreatedOrders,
+} from './load-data.js';
 
 const size = process.argv[2] ?? '1m';
 if (!isSizeName(size)) throw new Error(`unknown size ${size}; one of ${Object.keys(SIZES).join(', ')}`);
@@ -42,7 +51,10 @@ async function statementsOf(work: () => Promise<unknown>): Promise<CompiledQuery
 
 const middle = String(FIRST_ID + Math.floor(SIZES[size] / 2));
 const page = await listOrders(db, { limit: 51 });
-const deepRows = await listOrders(db, { limit: 1, after: { datetime: new Date(baseTimeOf(Number(middle))).toISOString(), id: middle } });
+const deepRows = await listOrders(db, {
+  limit: 1,
+  after: { datetime: new Date(baseTimeOf(Number(middle))).toISOString(), id: middle },
+});
 const deep = deepRows[0]!;
 const created = new Date(CREATED_FROM + 7 * 86_400_000).toISOString();
 const draft = (datetime: string) => ({ datetime, totalfee: '120.00', serviceIds: [123, 456] });
@@ -56,7 +68,10 @@ async function explain(title: string, statements: CompiledQuery[]): Promise<void
   for (const statement of statements) {
     await client.query('BEGIN');
     try {
-      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${statement.sql}`, [...statement.parameters]);
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${statement.sql}`,
+        [...statement.parameters],
+      );
       const plan = rows.map((r) => r['QUERY PLAN']);
       const text = statement.sql.replace(/\s+/g, ' ').trim();
       console.log('```');
@@ -80,7 +95,9 @@ try {
   await explain('List, first page of 50', await statementsOf(() => listOrders(db, { limit: 51 })));
   await explain(
     'List, deep page of 50 (keyset cursor half way through the table)',
-    await statementsOf(() => listOrders(db, { limit: 51, after: { datetime: deep.datetime.toISOString(), id: deep.id } })),
+    await statementsOf(() =>
+      listOrders(db, { limit: 51, after: { datetime: deep.datetime.toISOString(), id: deep.id } }),
+    ),
   );
   // Recorded by creating for real, then explained once that order is gone, so the plan is an insert's.
   const create = await statementsOf(() => createOrder(db, draft(created), 'explain'));
@@ -93,7 +110,9 @@ try {
   );
   await explain(
     'Replace (in a transaction: lock the row and queue for the window, then write)',
-    await statementsOf(() => replaceOrder(db, id, draft(new Date(Date.parse(created) + 3_600_000).toISOString()), 'explain', undefined)),
+    await statementsOf(() =>
+      replaceOrder(db, id, draft(new Date(Date.parse(created) + 3_600_000).toISOString()), 'explain', undefined),
+    ),
   );
 } finally {
   client.release();

@@ -136,7 +136,9 @@ async function loadFresh(target: DatabaseTarget, n: number, kind: 'postgres' | '
  */
 export async function openForLoading(target: DatabaseTarget): Promise<Db> {
   if (target.kind === 'pglite') return (await openDatabase(target)).db;
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: target.url, max: 2 }) }) });
+  return new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: target.url, max: 2 }) }),
+  });
 }
 
 /** True when the base orders are all there (and nothing else below CREATED_FROM). */
@@ -157,7 +159,8 @@ async function holdsBaseOrders(db: Db, n: number): Promise<boolean> {
 
 /** Deletes what the benchmark created (their service links go with them); returns how many. */
 export async function sweepCreatedOrders(db: Db): Promise<number> {
-  const { numAffectedRows } = await sql`DELETE FROM orders WHERE datetime >= ${new Date(CREATED_FROM).toISOString()}::timestamptz`.execute(db);
+  const { numAffectedRows } =
+    await sql`DELETE FROM orders WHERE datetime >= ${new Date(CREATED_FROM).toISOString()}::timestamptz`.execute(db);
   return Number(numAffectedRows ?? 0);
 }
 
@@ -185,7 +188,9 @@ async function loadOrders(db: Db, n: number, kind: DatabaseTarget['kind']): Prom
       // built once at the end from their own definitions, the schema ends up exactly as migrated.
       const rebuild = kind === 'postgres' ? await dropSecondaryStructures(trx, step) : async () => {};
       for (const id of CATALOGUE) {
-        await sql`INSERT INTO services (id, name) VALUES (${id}, ${CATALOGUE_NAMES[id] ?? `Bench service ${id}`}) ON CONFLICT DO NOTHING`.execute(trx);
+        await sql`INSERT INTO services (id, name) VALUES (${id}, ${CATALOGUE_NAMES[id] ?? `Bench service ${id}`}) ON CONFLICT DO NOTHING`.execute(
+          trx,
+        );
       }
       await sql`
         INSERT INTO orders (id, datetime, totalfee, created_at, updated_at, created_by, updated_by)
@@ -216,7 +221,10 @@ async function loadOrders(db: Db, n: number, kind: DatabaseTarget['kind']): Prom
  * definitions Postgres itself reports (pg_get_constraintdef, pg_get_indexdef), so nothing drifts
  * from the migrations. Runs inside the load's transaction: a failure leaves the schema untouched.
  */
-async function dropSecondaryStructures(trx: Kysely<Database>, step: (what: string) => void): Promise<() => Promise<void>> {
+async function dropSecondaryStructures(
+  trx: Kysely<Database>,
+  step: (what: string) => void,
+): Promise<() => Promise<void>> {
   const { rows: constraints } = await sql<{ tbl: string; name: string; definition: string }>`
     SELECT conrelid::regclass::text AS tbl, conname AS name, pg_get_constraintdef(oid) AS definition
     FROM pg_constraint
@@ -234,7 +242,8 @@ async function dropSecondaryStructures(trx: Kysely<Database>, step: (what: strin
     for (const i of indexes) await sql.raw(i.definition).execute(trx);
     step('indexes');
     // The exclusion constraint first ('x' sorts after 'f', hence DESC), then the foreign keys.
-    for (const c of constraints) await sql`ALTER TABLE ${sql.id(c.tbl)} ADD CONSTRAINT ${sql.id(c.name)} ${sql.raw(c.definition)}`.execute(trx);
+    for (const c of constraints)
+      await sql`ALTER TABLE ${sql.id(c.tbl)} ADD CONSTRAINT ${sql.id(c.name)} ${sql.raw(c.definition)}`.execute(trx);
   };
 }
 

@@ -94,7 +94,9 @@ export function comparisonTable(rows: Comparison[]): string {
     const c = summarise(row.b);
     const rpsRatio = pairedRatio(row.a, row.b, (r) => r.rps);
     const p99Ratio = pairedRatio(row.a, row.b, (r) => r.p99);
-    const trouble = [problems(s) && `service: ${problems(s)}`, problems(c) && `ceiling: ${problems(c)}`].filter(Boolean).join('; ');
+    const trouble = [problems(s) && `service: ${problems(s)}`, problems(c) && `ceiling: ${problems(c)}`]
+      .filter(Boolean)
+      .join('; ');
     lines.push(
       `| ${row.title} | ${rate(s.rps)} | ${rate(c.rps)} | ${fixed(rpsRatio, 2)} ${mark(rpsRatio >= 0.8)} | ${ms(s.p50)} | ${ms(c.p50)} | ` +
         `${ms(s.p99)} | ${ms(c.p99)} | ${fixed(p99Ratio, 2)} ${mark(p99Ratio <= 2)} | ${fixed(s.rss, 0)} ${mark(s.rss <= MAX_RSS_MIB)} | ${fixed(c.rss, 0)} | ` +
@@ -105,7 +107,10 @@ export function comparisonTable(rows: Comparison[]): string {
 }
 
 export function singleTable(rows: Array<{ title: string; runs: RunResult[] }>): string {
-  const lines = ['| Scenario | req/s | p50 ms | p99 ms | RSS MiB | Problems |', '| --- | ---: | ---: | ---: | ---: | --- |'];
+  const lines = [
+    '| Scenario | req/s | p50 ms | p99 ms | RSS MiB | Problems |',
+    '| --- | ---: | ---: | ---: | ---: | --- |',
+  ];
   for (const row of rows) {
     const s = summarise(row.runs);
     lines.push(`| ${row.title} | ${rate(s.rps)} | ${ms(s.p50)} | ${ms(s.p99)} | ${fixed(s.rss, 0)} | ${problems(s)} |`);
@@ -122,7 +127,9 @@ export function workersTable(rows: Comparison[]): string {
     const one = summarise(row.a);
     const two = summarise(row.b);
     const ratio = pairedRatio(row.b, row.a, (r) => r.rps);
-    const trouble = [problems(one) && `1: ${problems(one)}`, problems(two) && `2: ${problems(two)}`].filter(Boolean).join('; ');
+    const trouble = [problems(one) && `1: ${problems(one)}`, problems(two) && `2: ${problems(two)}`]
+      .filter(Boolean)
+      .join('; ');
     lines.push(
       `| ${row.title} | ${rate(one.rps)} | ${rate(two.rps)} | ${fixed(ratio, 2)} ${mark(ratio >= 1.6)} | ${ms(one.p99)} | ${ms(two.p99)} | ` +
         `${fixed(one.rss, 0)} | ${fixed(two.rss, 0)} | ${fixed(one.cpuUs, 0)} / ${fixed(two.cpuUs, 0)} | ${fixed(one.machineBusy, 0)} % / ${fixed(two.machineBusy, 0)} % | ${trouble} |`,
@@ -135,7 +142,10 @@ export function workersTable(rows: Comparison[]): string {
 const SCALING_TARGETS = new Set<ScenarioName>(['get-one', 'list-first', 'list-deep', 'create', 'create-conflict']);
 
 /** The service's latency at the large size against the small one (target: within 1.3x). */
-export function scalingTable(small: { label: string; rows: Comparison[] }, large: { label: string; rows: Comparison[] }): string {
+export function scalingTable(
+  small: { label: string; rows: Comparison[] },
+  large: { label: string; rows: Comparison[] },
+): string {
   const lines = [
     `| Scenario | p50 ms ${small.label} | p50 ms ${large.label} | p50 ratio (≤ 1.3) | p99 ms ${small.label} | p99 ms ${large.label} | p99 ratio |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -43,9 +43,35 @@ import {
   sweepCreatedOrders,
   type SizeName,
 } from './load-data.js';
-import { comparisonTable, percentile, scalingTable, singleTable, workersTable, type Comparison, type RunResult } from './report.js';
-import { ceilingCursors, deepPositions, scenarios, serviceCursors, type Scenario, type TargetData } from './scenarios.js';
-import { machineCpuTicks, newestMtime, peakSampler, pinThisProcess, repoRoot, serviceCommand, startServer, tasksetWorks, type RunningServer, type ServerSpec } from './servers.js';
+import {
+  comparisonTable,
+  percentile,
+  scalingTable,
+  singleTable,
+  workersTable,
+  type Comparison,
+  type RunResult,
+} from './report.js';
+import {
+  ceilingCursors,
+  deepPositions,
+  scenarios,
+  serviceCursors,
+  type Scenario,
+  type TargetData,
+} from './scenarios.js';
+import {
+  machineCpuTicks,
+  newestMtime,
+  peakSampler,
+  pinThisProcess,
+  repoRoot,
+  serviceCommand,
+  startServer,
+  tasksetWorks,
+  type RunningServer,
+  type ServerSpec,
+} from './servers.js';
 import { printTopFrames } from './top-frames.js';
 
 const env = process.env;
@@ -53,7 +79,8 @@ const smoke = env.BENCH_SMOKE === '1';
 const profiling = env.BENCH_PROFILE === '1';
 const number = (name: string, fallback: number, { zero = false } = {}) => {
   const value = env[name] === undefined || env[name] === '' ? fallback : Number(env[name]);
-  if (!Number.isFinite(value) || value < 0 || (value === 0 && !zero)) throw new Error(`${name} must be a ${zero ? 'non-negative' : 'positive'} number`);
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !zero))
+    throw new Error(`${name} must be a ${zero ? 'non-negative' : 'positive'} number`);
   return value;
 };
 const sizeList = (name: string, fallback: string): SizeName[] => {
@@ -77,7 +104,8 @@ const settings = {
 const selected: Scenario[] = env.BENCH_SCENARIOS
   ? env.BENCH_SCENARIOS.split(',').map((name) => {
       const scenario = scenarios.find((s) => s.name === name.trim());
-      if (!scenario) throw new Error(`BENCH_SCENARIOS: unknown scenario ${name}; one of ${scenarios.map((s) => s.name).join(', ')}`);
+      if (!scenario)
+        throw new Error(`BENCH_SCENARIOS: unknown scenario ${name}; one of ${scenarios.map((s) => s.name).join(', ')}`);
       return scenario;
     })
   : scenarios;
@@ -107,12 +135,18 @@ function ensureBuilt(): void {
   const service = path.join(repoRoot, serviceScript);
   if (!existsSync(service)) throw new Error(`${serviceScript} is missing: run make build first (make bench does)`);
   if (newestMtime(path.join(repoRoot, 'src'), '.ts') > statSync(service).mtimeMs) {
-    console.warn(`warning: src/ is newer than ${serviceScript}; the service measured is the last build (make bench rebuilds)`);
+    console.warn(
+      `warning: src/ is newer than ${serviceScript}; the service measured is the last build (make bench rebuilds)`,
+    );
   }
   const ceiling = path.join(repoRoot, ceilingScript);
   const source = path.join(repoRoot, 'bench', 'ceiling');
   if (!existsSync(ceiling) || newestMtime(source, '.ts') > statSync(ceiling).mtimeMs) {
-    execFileSync(path.join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', path.join(repoRoot, 'bench', 'tsconfig.json')], { stdio: 'inherit' });
+    execFileSync(
+      path.join(repoRoot, 'node_modules', '.bin', 'tsc'),
+      ['-p', path.join(repoRoot, 'bench', 'tsconfig.json')],
+      { stdio: 'inherit' },
+    );
   }
 }
 
@@ -121,7 +155,8 @@ const cpuCount = availableParallelism();
 const pinned = cpuCount >= 2 && tasksetWorks();
 const serverCpus = pinned ? env.BENCH_SERVER_CPUS || '0' : undefined;
 const driverCpus = pinned ? env.BENCH_DRIVER_CPUS || '1' : undefined;
-if (driverCpus !== undefined && !pinThisProcess(driverCpus)) throw new Error(`could not pin the driver to CPU ${driverCpus}`);
+if (driverCpus !== undefined && !pinThisProcess(driverCpus))
+  throw new Error(`could not pin the driver to CPU ${driverCpus}`);
 const placement = pinned
   ? `server on CPU ${serverCpus}, driver on CPU ${driverCpus} (taskset); Postgres unpinned; WORKERS comparison: servers unpinned`
   : `unpinned (${cpuCount < 2 ? 'one CPU' : 'taskset unavailable'})`;
@@ -145,7 +180,14 @@ function serviceSpec(label: string, dataEnv: Record<string, string>, extra: Part
 }
 
 function ceilingSpec(label: string, databaseUrl: string, extra: Partial<ServerSpec> = {}): ServerSpec {
-  return { label, script: ceilingScript, env: { DATABASE_URL: databaseUrl, CEILING_WRITES: ceilingWrites }, cpus: serverCpus, logFile: path.join(logsDir, `${label}.log`), ...extra };
+  return {
+    label,
+    script: ceilingScript,
+    env: { DATABASE_URL: databaseUrl, CEILING_WRITES: ceilingWrites },
+    cpus: serverCpus,
+    logFile: path.join(logsDir, `${label}.log`),
+    ...extra,
+  };
 }
 
 // ---------------------------------------------------------------- one run
@@ -161,7 +203,13 @@ async function settle(db: Db | undefined): Promise<void> {
 
 const QUIET_MS = 300;
 
-async function measure(server: RunningServer, scenario: Scenario, target: TargetData, seconds: number, db?: Db): Promise<RunResult> {
+async function measure(
+  server: RunningServer,
+  scenario: Scenario,
+  target: TargetData,
+  seconds: number,
+  db?: Db,
+): Promise<RunResult> {
   if (scenario.writes) await settle(db);
   let latencies = new Float64Array(1 << 16);
   let count = 0;
@@ -190,7 +238,8 @@ async function measure(server: RunningServer, scenario: Scenario, target: Target
   const peakRssMiB = rss.stop();
   const cpuSeconds = server.cpuSeconds() - cpuBefore;
   const machineAfter = machineCpuTicks();
-  const machineBusyPct = (100 * (machineAfter.busy - machineBefore.busy)) / Math.max(1, machineAfter.total - machineBefore.total);
+  const machineBusyPct =
+    (100 * (machineAfter.busy - machineBefore.busy)) / Math.max(1, machineAfter.total - machineBefore.total);
   // Requests in flight when the driver stopped are still being answered: let them finish, so
   // they neither overlap the next run nor escape the next sweep.
   await new Promise((r) => setTimeout(r, QUIET_MS));
@@ -220,12 +269,19 @@ function describeRun(label: string, scenario: Scenario, r: RunResult): string {
 
 function check(label: string, scenario: Scenario, r: RunResult): void {
   if (r.requests === 0) fail(`${label} ${scenario.name}: no responses at all`);
-  if (r.unexpected > 0) fail(`${label} ${scenario.name}: ${r.unexpected} responses were not ${scenario.expect} (${JSON.stringify(r.statuses)})`);
+  if (r.unexpected > 0)
+    fail(
+      `${label} ${scenario.name}: ${r.unexpected} responses were not ${scenario.expect} (${JSON.stringify(r.statuses)})`,
+    );
   if (r.errors > 0) fail(`${label} ${scenario.name}: ${r.errors} connection errors or timeouts`);
 }
 
 /** Warm-up for each server, then `rounds` × (each server in turn); returns the runs per server. */
-async function alternate(scenario: Scenario, legs: Array<{ label: string; server: RunningServer; target: TargetData }>, db?: Db): Promise<RunResult[][]> {
+async function alternate(
+  scenario: Scenario,
+  legs: Array<{ label: string; server: RunningServer; target: TargetData }>,
+  db?: Db,
+): Promise<RunResult[][]> {
   if (settings.warmupSeconds > 0) {
     for (const leg of legs) await measure(leg.server, scenario, leg.target, settings.warmupSeconds, db);
   }
@@ -247,25 +303,44 @@ const canonical = (value: unknown): unknown =>
   Array.isArray(value)
     ? value.map(canonical)
     : value !== null && typeof value === 'object'
-      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, canonical(v)]))
+      ? Object.fromEntries(
+          Object.entries(value)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([k, v]) => [k, canonical(v)]),
+        )
       : value;
 
 async function body(server: RunningServer, pathAndQuery: string, headers: Record<string, string>): Promise<unknown> {
   const response = await fetch(server.url + pathAndQuery, { headers });
-  if (response.status !== 200) throw new Error(`${server.label} GET ${pathAndQuery}: ${response.status} ${await response.text()}`);
+  if (response.status !== 200)
+    throw new Error(`${server.label} GET ${pathAndQuery}: ${response.status} ${await response.text()}`);
   return response.json();
 }
 
-async function checkParity(service: RunningServer, ceiling: RunningServer, headers: Record<string, string>, s: TargetData, c: TargetData): Promise<void> {
+async function checkParity(
+  service: RunningServer,
+  ceiling: RunningServer,
+  headers: Record<string, string>,
+  s: TargetData,
+  c: TargetData,
+): Promise<void> {
   const pairs: Array<[string, string, string, (b: unknown) => unknown]> = [
     ['GET one', `/orders/${FIRST_ID + 1}`, `/orders/${FIRST_ID + 1}`, (b) => b],
     ['first page', '/orders?limit=50', '/orders?limit=50', (b) => (b as { data: unknown }).data],
-    ['deep page', `/orders?limit=50&cursor=${encodeURIComponent(s.deepCursors[0]!)}`, `/orders?limit=50&cursor=${encodeURIComponent(c.deepCursors[0]!)}`, (b) => (b as { data: unknown }).data],
+    [
+      'deep page',
+      `/orders?limit=50&cursor=${encodeURIComponent(s.deepCursors[0]!)}`,
+      `/orders?limit=50&cursor=${encodeURIComponent(c.deepCursors[0]!)}`,
+      (b) => (b as { data: unknown }).data,
+    ],
   ];
   for (const [what, servicePath, ceilingPath, pick] of pairs) {
     const a = JSON.stringify(canonical(pick(await body(service, servicePath, headers))));
     const b = JSON.stringify(canonical(pick(await body(ceiling, ceilingPath, headers))));
-    if (a !== b) fail(`parity: the ceiling's ${what} differs from the service's:\n  service ${a.slice(0, 300)}\n  ceiling ${b.slice(0, 300)}`);
+    if (a !== b)
+      fail(
+        `parity: the ceiling's ${what} differs from the service's:\n  service ${a.slice(0, 300)}\n  ceiling ${b.slice(0, 300)}`,
+      );
   }
 }
 
@@ -296,10 +371,21 @@ const clock = () => `[${((performance.now() - began) / 1000).toFixed(0)} s]`;
 async function benchSize(size: SizeName): Promise<SizeResults> {
   console.log(`\n== ${clock()} ${size}: preparing orders_bench_${size}`);
   const dataset = await ensurePostgresDataset(size);
-  console.log(dataset.loadSeconds > 0 ? `   loaded ${dataset.orders} orders in ${dataset.loadSeconds.toFixed(1)} s` : `   reused (${dataset.orders} orders)`);
+  console.log(
+    dataset.loadSeconds > 0
+      ? `   loaded ${dataset.orders} orders in ${dataset.loadSeconds.toFixed(1)} s`
+      : `   reused (${dataset.orders} orders)`,
+  );
   const databaseUrl = postgresUrlFor(size);
   const db = await openForLoading(dataset.target);
-  const results: SizeResults = { size, orders: dataset.orders, loadSeconds: dataset.loadSeconds, comparisons: [], workers: [], pglite: [] };
+  const results: SizeResults = {
+    size,
+    orders: dataset.orders,
+    loadSeconds: dataset.loadSeconds,
+    comparisons: [],
+    workers: [],
+    pglite: [],
+  };
   const started: RunningServer[] = [];
   try {
     await settle(db);
@@ -310,7 +396,9 @@ async function benchSize(size: SizeName): Promise<SizeResults> {
     started.push(service);
     const ceiling = await startServer(ceilingSpec(`ceiling-${size}`, databaseUrl));
     started.push(ceiling);
-    console.log(`   ${clock()} service pid ${service.pid} (${service.url}), ceiling pid ${ceiling.pid} (${ceiling.url})`);
+    console.log(
+      `   ${clock()} service pid ${service.pid} (${service.url}), ceiling pid ${ceiling.pid} (${ceiling.url})`,
+    );
     await checkParity(service, ceiling, targets.headers, targets.service, targets.ceiling);
     for (const scenario of selected) {
       const [a, b] = await alternate(
@@ -329,9 +417,13 @@ async function benchSize(size: SizeName): Promise<SizeResults> {
     const getOne = scenarios.find((s) => s.name === 'get-one')!;
     if (workersSizes.includes(size)) {
       console.log(`== ${clock()} ${size}: WORKERS=1 against WORKERS=2`);
-      const one = await startServer(serviceSpec(`service-w1-${size}`, { DATABASE_URL: databaseUrl, WORKERS: '1' }, { cpus: undefined }));
+      const one = await startServer(
+        serviceSpec(`service-w1-${size}`, { DATABASE_URL: databaseUrl, WORKERS: '1' }, { cpus: undefined }),
+      );
       started.push(one);
-      const two = await startServer(serviceSpec(`service-w2-${size}`, { DATABASE_URL: databaseUrl, WORKERS: '2' }, { cpus: undefined }));
+      const two = await startServer(
+        serviceSpec(`service-w2-${size}`, { DATABASE_URL: databaseUrl, WORKERS: '2' }, { cpus: undefined }),
+      );
       started.push(two);
       const [a, b] = await alternate(getOne, [
         { label: 'service WORKERS=1', server: one, target: targets.service },
@@ -378,7 +470,8 @@ async function stopAll(servers: RunningServer[]): Promise<void> {
   while (servers.length > 0) {
     const server = servers.pop()!;
     const code = await server.stop();
-    if (code !== 0 && code !== null) fail(`${server.label} exited with code ${code} on SIGTERM (log: ${server.logFile})`);
+    if (code !== 0 && code !== null)
+      fail(`${server.label} exited with code ${code} on SIGTERM (log: ${server.logFile})`);
   }
 }
 
@@ -392,17 +485,27 @@ async function profile(): Promise<void> {
   mkdirSync(profileDir, { recursive: true });
   try {
     const targets = await prepareTargets(db, dataset.orders);
-    const profiled = env.BENCH_SCENARIOS ? selected : scenarios.filter((s) => s.name === 'get-one' || s.name === 'create');
+    const profiled = env.BENCH_SCENARIOS
+      ? selected
+      : scenarios.filter((s) => s.name === 'get-one' || s.name === 'create');
     for (const scenario of profiled) {
       const name = scenario.name;
       for (const which of ['service', 'ceiling'] as const) {
         const file = `${which}-${name}-${size}.cpuprofile`;
         const flags = { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${file}`] };
         const server = await startServer(
-          which === 'service' ? serviceSpec(`profile-${which}-${name}`, { DATABASE_URL: databaseUrl }, flags) : ceilingSpec(`profile-${which}-${name}`, databaseUrl, flags),
+          which === 'service'
+            ? serviceSpec(`profile-${which}-${name}`, { DATABASE_URL: databaseUrl }, flags)
+            : ceilingSpec(`profile-${which}-${name}`, databaseUrl, flags),
         );
         try {
-          const result = await measure(server, scenario, which === 'service' ? targets.service : targets.ceiling, settings.seconds, db);
+          const result = await measure(
+            server,
+            scenario,
+            which === 'service' ? targets.service : targets.ceiling,
+            settings.seconds,
+            db,
+          );
           console.log(describeRun(which, scenario, result));
           check(which, scenario, result);
         } finally {
@@ -413,7 +516,9 @@ async function profile(): Promise<void> {
         // compilation) is left out so the frames are those of the load.
         const skipMs = Math.round(server.startupMs);
         const where = path.relative(repoRoot, path.join(profileDir, file));
-        console.log(`\n${which}, ${scenario.title}, ${size}: ${where} (again: node --import tsx bench/top-frames.ts ${where} --skip-ms ${skipMs})`);
+        console.log(
+          `\n${which}, ${scenario.title}, ${size}: ${where} (again: node --import tsx bench/top-frames.ts ${where} --skip-ms ${skipMs})`,
+        );
         printTopFrames(path.join(profileDir, file), 25, { skipMs });
         console.log('');
       }
@@ -450,19 +555,39 @@ async function main(): Promise<void> {
   const all: SizeResults[] = [];
   for (const size of settings.sizes) all.push(await benchSize(size));
 
-  const sections = [`# Benchmark${smoke ? ' (smoke: tiny data, figures meaningless)' : ''}`, '', ...environmentLines(loadBefore)];
+  const sections = [
+    `# Benchmark${smoke ? ' (smoke: tiny data, figures meaningless)' : ''}`,
+    '',
+    ...environmentLines(loadBefore),
+  ];
   for (const r of all) {
     const load = r.loadSeconds > 0 ? `, loaded in ${r.loadSeconds.toFixed(1)} s this run` : '';
-    sections.push('', `## ${r.orders.toLocaleString('en')} orders (orders_bench_${r.size}${load})`, '', comparisonTable(r.comparisons));
-    if (r.workers.length > 0) sections.push('', `WORKERS=2 against WORKERS=1 (service only, ${r.size}):`, '', workersTable(r.workers));
-    if (r.pglite.length > 0) sections.push('', `Embedded PGlite (service only, no target; ${r.size}):`, '', singleTable(r.pglite));
+    sections.push(
+      '',
+      `## ${r.orders.toLocaleString('en')} orders (orders_bench_${r.size}${load})`,
+      '',
+      comparisonTable(r.comparisons),
+    );
+    if (r.workers.length > 0)
+      sections.push('', `WORKERS=2 against WORKERS=1 (service only, ${r.size}):`, '', workersTable(r.workers));
+    if (r.pglite.length > 0)
+      sections.push('', `Embedded PGlite (service only, no target; ${r.size}):`, '', singleTable(r.pglite));
   }
   const small = all.find((r) => r.size === '10k');
   const large = all.find((r) => r.size === '1m');
   if (small && large) {
-    sections.push('', 'Service latency at 1M orders against 10k:', '', scalingTable({ label: '10k', rows: small.comparisons }, { label: '1M', rows: large.comparisons }));
+    sections.push(
+      '',
+      'Service latency at 1M orders against 10k:',
+      '',
+      scalingTable({ label: '10k', rows: small.comparisons }, { label: '1M', rows: large.comparisons }),
+    );
   }
-  if (failures > 0) sections.push('', `**${failures} problem(s): see the Problems column and the run log; these figures are not valid.**`);
+  if (failures > 0)
+    sections.push(
+      '',
+      `**${failures} problem(s): see the Problems column and the run log; these figures are not valid.**`,
+    );
   const markdown = sections.join('\n') + '\n';
   const out = path.join(resultsDir, smoke ? 'smoke.md' : 'latest.md');
   writeFileSync(out, markdown);

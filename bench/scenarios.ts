@@ -119,7 +119,8 @@ export const scenarios: Scenario[] = [
     title: 'Create',
     expect: 201,
     writes: true,
-    request: (t) => postOrder(t, () => ({ datetime: nextCreateTime(), totalfee: 99.5, services: [{ id: 123 }, { id: 456 }] })),
+    request: (t) =>
+      postOrder(t, () => ({ datetime: nextCreateTime(), totalfee: 99.5, services: [{ id: 123 }, { id: 456 }] })),
   },
   {
     name: 'create-conflict',
@@ -128,7 +129,11 @@ export const scenarios: Scenario[] = [
     writes: true,
     // 90 minutes into a base order's slot: inside that order's 3 hours (it sits in the slot's first hour).
     request: (t) =>
-      postOrder(t, () => ({ datetime: new Date(baseTimeOf(randomOrderId(t.orders)) + 1.5 * HOUR).toISOString(), totalfee: 10, services: [{ id: 789 }] })),
+      postOrder(t, () => ({
+        datetime: new Date(baseTimeOf(randomOrderId(t.orders)) + 1.5 * HOUR).toISOString(),
+        totalfee: 10,
+        services: [{ id: 789 }],
+      })),
   },
   {
     name: 'replace',
@@ -143,7 +148,11 @@ export const scenarios: Scenario[] = [
       setupRequest: (req) => {
         const id = randomOrderId(t.orders);
         const datetime = new Date(baseTimeOf(id) + randomInt(60) * 60_000).toISOString();
-        return { ...req, path: `/orders/${id}`, body: json({ datetime, totalfee: 10 + randomInt(1000), services: randomServices() }) };
+        return {
+          ...req,
+          path: `/orders/${id}`,
+          body: json({ datetime, totalfee: 10 + randomInt(1000), services: randomServices() }),
+        };
       },
     }),
   },

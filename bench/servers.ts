@@ -39,7 +39,9 @@ export async function freePort(): Promise<number> {
  * `node [flags] dist/src/server.js`, so its heap settings are measured too.
  */
 export function serviceCommand(): { nodeFlags: string[]; script: string } {
-  const start = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const start = (
+    JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }
+  ).scripts.start;
   const [node, ...rest] = start.trim().split(/\s+/);
   const script = rest.pop();
   if (node !== 'node' || script === undefined || rest.some((flag) => !flag.startsWith('--'))) {
@@ -85,7 +87,10 @@ export async function startServer(spec: ServerSpec): Promise<RunningServer> {
   const fd = openSync(spec.logFile, 'w');
   const nodeArgs = [...(spec.nodeFlags ?? []), spec.script];
   // taskset execs node, so the child's pid is the server's.
-  const [command, args] = spec.cpus === undefined ? [process.execPath, nodeArgs] : ['taskset', ['-c', spec.cpus, process.execPath, ...nodeArgs]];
+  const [command, args] =
+    spec.cpus === undefined
+      ? [process.execPath, nodeArgs]
+      : ['taskset', ['-c', spec.cpus, process.execPath, ...nodeArgs]];
   let child: ChildProcess;
   try {
     child = spawn(command, args, {
@@ -111,7 +116,8 @@ export async function startServer(spec: ServerSpec): Promise<RunningServer> {
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (exitCode !== undefined) throw new Error(`${spec.label} exited with code ${exitCode} before it served:\n${tail(spec.logFile)}`);
+    if (exitCode !== undefined)
+      throw new Error(`${spec.label} exited with code ${exitCode} before it served:\n${tail(spec.logFile)}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`${spec.label} did not answer /healthz within 90 s:\n${tail(spec.logFile)}`);

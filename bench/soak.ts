@@ -88,19 +88,26 @@ async function one(): Promise<void> {
     status = (await client.GET('/orders', { params: { query: { limit: 50 } } })).response.status;
   } else if (r < 0.78 || ids.length < 10) {
     operation = 'createOrder';
-    const { data, response } = await client.POST('/orders', { body: { datetime: nextTime(), totalfee: 99.5, services: [{ id: 123 }, { id: 456 }] } });
+    const { data, response } = await client.POST('/orders', {
+      body: { datetime: nextTime(), totalfee: 99.5, services: [{ id: 123 }, { id: 456 }] },
+    });
     status = response.status;
     if (data) ids.push(data.id);
   } else if (r < 0.88) {
     operation = 'createOrder (conflict)';
     const existing = (await client.GET('/orders/{orderId}', { params: { path: { orderId: pick(ids)! } } })).data;
     const at = existing ? new Date(Date.parse(existing.datetime) + 3_600_000).toISOString() : nextTime();
-    status = (await client.POST('/orders', { body: { datetime: at, totalfee: 1, services: [{ id: 789 }] } })).response.status;
+    status = (await client.POST('/orders', { body: { datetime: at, totalfee: 1, services: [{ id: 789 }] } })).response
+      .status;
   } else if (r < 0.96) {
     operation = 'replaceOrder';
     const id = pick(ids)!;
-    status = (await client.PUT('/orders/{orderId}', { params: { path: { orderId: id } }, body: { datetime: nextTime(), totalfee: 10, services: [{ id: 789 }] } }))
-      .response.status;
+    status = (
+      await client.PUT('/orders/{orderId}', {
+        params: { path: { orderId: id } },
+        body: { datetime: nextTime(), totalfee: 10, services: [{ id: 789 }] },
+      })
+    ).response.status;
   } else {
     operation = 'deleteOrder';
     const id = ids.splice(Math.floor(Math.random() * ids.length), 1)[0]!;
@@ -114,7 +121,9 @@ async function one(): Promise<void> {
 const rss: Array<[number, number]> = [[0, rssMiB()]];
 const started = Date.now();
 const sampler = setInterval(() => rss.push([Math.round((Date.now() - started) / 1000), rssMiB()]), 10_000);
-console.log(`soak: ${seconds}s, ${concurrency} concurrent clients, server pid ${server.pid}, RSS at start ${rss[0]![1].toFixed(1)} MiB`);
+console.log(
+  `soak: ${seconds}s, ${concurrency} concurrent clients, server pid ${server.pid}, RSS at start ${rss[0]![1].toFixed(1)} MiB`,
+);
 await Promise.all(
   Array.from({ length: concurrency }, async () => {
     while (Date.now() - started < seconds * 1000) await one();
@@ -127,7 +136,9 @@ latencies.sort((a, b) => a - b);
 const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1);
 const total = latencies.length;
 const errors = [...statuses].filter(([label]) => / 5\d\d$/.test(label)).reduce((n, [, c]) => n + c, 0);
-console.log(`requests: ${total} (${(total / seconds).toFixed(0)}/s), p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, 5xx: ${errors}`);
+console.log(
+  `requests: ${total} (${(total / seconds).toFixed(0)}/s), p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, 5xx: ${errors}`,
+);
 for (const [label, count] of [...statuses].sort()) console.log(`  ${label.padEnd(30)} ${count}`);
 console.log(`server RSS (MiB) by second: ${rss.map(([s, m]) => `${s}s=${m.toFixed(0)}`).join(' ')}`);
 const third = Math.max(1, Math.floor(rss.length / 3));

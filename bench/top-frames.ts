@@ -87,14 +87,20 @@ function selfByNode(profile: CpuProfile, { skipMs = 0 }: ProfileOptions): Map<nu
       selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + Math.max(0, interval));
     }
   } else {
-    const perHit = (profile.endTime - profile.startTime) / Math.max(1, profile.nodes.reduce((n, x) => n + (x.hitCount ?? 0), 0));
+    const perHit =
+      (profile.endTime - profile.startTime) /
+      Math.max(
+        1,
+        profile.nodes.reduce((n, x) => n + (x.hitCount ?? 0), 0),
+      );
     for (const node of profile.nodes) selfUs.set(node.id, (node.hitCount ?? 0) * perHit);
   }
   return selfUs;
 }
 
 const frameName = (frame: CallFrame) => frame.functionName || '(anonymous)';
-const frameLocation = (frame: CallFrame) => (frame.url ? `${shortPath(frame.url)}:${frame.lineNumber + 1}:${frame.columnNumber + 1}` : '');
+const frameLocation = (frame: CallFrame) =>
+  frame.url ? `${shortPath(frame.url)}:${frame.lineNumber + 1}:${frame.columnNumber + 1}` : '';
 
 /** Self time per frame (function + location), in milliseconds, most first. */
 export function selfTimes(file: string, options: ProfileOptions = {}): { frames: Frame[]; totalMs: number } {
@@ -119,7 +125,11 @@ export function selfTimes(file: string, options: ProfileOptions = {}): { frames:
  * Where the self time of frames named `name` comes from: for each, the nearest frames above it
  * that belong to a package or to the service (not Node's core), three deep.
  */
-export function callersOf(file: string, name: string, options: ProfileOptions = {}): Array<{ stack: string; ms: number }> {
+export function callersOf(
+  file: string,
+  name: string,
+  options: ProfileOptions = {},
+): Array<{ stack: string; ms: number }> {
   const profile = readProfile(file);
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -146,9 +156,12 @@ export function printTopFrames(file: string, count = 25, options: ProfileOptions
   const busyMs = totalMs - idleMs;
   const pct = (ms: number) => `${((100 * ms) / busyMs).toFixed(1).padStart(5)}%`;
   const skipped = options.skipMs ? ` after the first ${(options.skipMs / 1000).toFixed(1)} s (start-up)` : '';
-  console.log(`profile${skipped}: ${(totalMs / 1000).toFixed(1)} s, busy ${(busyMs / 1000).toFixed(1)} s (idle ${((100 * idleMs) / totalMs).toFixed(0)}%); percentages of busy time`);
+  console.log(
+    `profile${skipped}: ${(totalMs / 1000).toFixed(1)} s, busy ${(busyMs / 1000).toFixed(1)} s (idle ${((100 * idleMs) / totalMs).toFixed(0)}%); percentages of busy time`,
+  );
   console.log(`top ${count} frames by self time:`);
-  for (const f of busy.slice(0, count)) console.log(`  ${pct(f.selfMs)}  ${f.name.slice(0, 48).padEnd(48)} ${f.location}`);
+  for (const f of busy.slice(0, count))
+    console.log(`  ${pct(f.selfMs)}  ${f.name.slice(0, 48).padEnd(48)} ${f.location}`);
   const groups = new Map<string, number>();
   for (const f of busy) groups.set(f.group, (groups.get(f.group) ?? 0) + f.selfMs);
   console.log('self time by package:');
@@ -163,16 +176,23 @@ export function printTopFrames(file: string, count = 25, options: ProfileOptions
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { top: { type: 'string', default: '25' }, 'skip-ms': { type: 'string', default: '0' }, callers: { type: 'string' } },
+    options: {
+      top: { type: 'string', default: '25' },
+      'skip-ms': { type: 'string', default: '0' },
+      callers: { type: 'string' },
+    },
   });
   const file = positionals[0];
   if (!file) {
-    console.error('usage: node --import tsx bench/top-frames.ts <file.cpuprofile> [--top 25] [--skip-ms 0] [--callers NAME]');
+    console.error(
+      'usage: node --import tsx bench/top-frames.ts <file.cpuprofile> [--top 25] [--skip-ms 0] [--callers NAME]',
+    );
     process.exit(2);
   }
   const options = { skipMs: Number(values['skip-ms']) };
   if (values.callers) {
-    for (const c of callersOf(file, values.callers, options)) console.log(`${c.ms.toFixed(1).padStart(9)} ms  ${c.stack}`);
+    for (const c of callersOf(file, values.callers, options))
+      console.log(`${c.ms.toFixed(1).padStart(9)} ms  ${c.stack}`);
   } else {
     printTopFrames(file, Number(values.top), options);
   }

@@ -16,7 +16,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE UNIQUE INDEX api_keys_live_name_key ON api_keys (name) WHERE revoked_at IS NULL`.execute(db);
 
   // Who created and last changed an order (the key's name), and a version for ETag / If-Match.
-  await sql`ALTER TABLE orders ADD COLUMN created_by text, ADD COLUMN updated_by text, ADD COLUMN version integer NOT NULL DEFAULT 1`.execute(db);
+  await sql`ALTER TABLE orders ADD COLUMN created_by text, ADD COLUMN updated_by text, ADD COLUMN version integer NOT NULL DEFAULT 1`.execute(
+    db,
+  );
 
   // The first response to a POST with an Idempotency-Key, per calling key, kept at least 24 hours.
   await sql`

@@ -44,7 +44,13 @@ void everyOperationHandled;
  * Built from named plugins; each declares the plugins it needs, and Fastify refuses to start when
  * one is registered before what it depends on.
  */
-export async function buildApp({ db, ping, logger = false, http = {}, poolStats }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({
+  db,
+  ping,
+  logger = false,
+  http = {},
+  poolStats,
+}: AppOptions): Promise<FastifyInstance> {
   const settings: HttpSettings = { ...defaultHttpSettings, ...http };
   const contract = loadContract();
   const app = Fastify(serverOptions(settings, logger));

@@ -64,13 +64,28 @@ const schema = {
       default: 'info',
     },
     RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 0, default: defaultHttpSettings.rateLimitPerMinute },
-    API_KEY_CACHE_SECONDS: { type: 'integer', minimum: 0, maximum: 3600, default: defaultHttpSettings.apiKeyCacheSeconds },
+    API_KEY_CACHE_SECONDS: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 3600,
+      default: defaultHttpSettings.apiKeyCacheSeconds,
+    },
     TRUSTED_PROXY_HOPS: { type: 'integer', minimum: 0, maximum: 10, default: 0 },
     CORS_ORIGINS: { type: 'string', pattern: '^(https?://[^,\\s]+)(,https?://[^,\\s]+)*$' },
     WORKERS: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
     SHUTDOWN_GRACE_SECONDS: { type: 'integer', minimum: 1, maximum: 600, default: 10 },
-    HEADERS_TIMEOUT_SECONDS: { type: 'integer', minimum: 1, maximum: 600, default: defaultHttpSettings.headersTimeoutMs / 1000 },
-    REQUEST_TIMEOUT_SECONDS: { type: 'integer', minimum: 1, maximum: 3600, default: defaultHttpSettings.requestTimeoutMs / 1000 },
+    HEADERS_TIMEOUT_SECONDS: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 600,
+      default: defaultHttpSettings.headersTimeoutMs / 1000,
+    },
+    REQUEST_TIMEOUT_SECONDS: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 3600,
+      default: defaultHttpSettings.requestTimeoutMs / 1000,
+    },
     MAX_CONNECTIONS: { type: 'integer', minimum: 1, maximum: 1_000_000, default: defaultHttpSettings.maxConnections },
   },
 } as const;
@@ -98,7 +113,9 @@ function refuseLooseIntegers(data: Record<string, string | undefined>): void {
     const value = data[name];
     const loose = value !== undefined && !/^-?\d+$/.test(value) && Number.isInteger(Number(value));
     if (property.type === 'integer' && loose) {
-      throw new ConfigError(`Invalid configuration: ${name} must be an integer in decimal digits (got ${JSON.stringify(value)})`);
+      throw new ConfigError(
+        `Invalid configuration: ${name} must be an integer in decimal digits (got ${JSON.stringify(value)})`,
+      );
     }
   }
 }
@@ -115,7 +132,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration: ${(error as Error).message}`);
   }
   if (raw.WORKERS > 1 && !raw.DATABASE_URL) {
-    throw new ConfigError('Invalid configuration: WORKERS > 1 needs DATABASE_URL (the embedded database serves one process)');
+    throw new ConfigError(
+      'Invalid configuration: WORKERS > 1 needs DATABASE_URL (the embedded database serves one process)',
+    );
   }
   if (raw.HEADERS_TIMEOUT_SECONDS > raw.REQUEST_TIMEOUT_SECONDS) {
     throw new ConfigError('Invalid configuration: HEADERS_TIMEOUT_SECONDS must not exceed REQUEST_TIMEOUT_SECONDS');

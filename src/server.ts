@@ -15,7 +15,10 @@ async function main(config: Config): Promise<void> {
   const target = databaseTargetFrom(config);
   const app = await startApp(config, target);
   await app.listen({ port: config.port, host: config.host });
-  app.log.info({ database: describe(target) }, `orders service listening on http://${config.host}:${config.port} (docs at /docs)`);
+  app.log.info(
+    { database: describe(target) },
+    `orders service listening on http://${config.host}:${config.port} (docs at /docs)`,
+  );
 }
 
 async function startApp(config: Config, target: DatabaseTarget) {
@@ -110,6 +113,10 @@ try {
   // One clear line for the operator, not a stack through node_modules.
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
-  console.error(error instanceof ConfigError ? message : `Failed to start: ${message}${typeof code === 'string' ? ` (${code})` : ''}`);
+  console.error(
+    error instanceof ConfigError
+      ? message
+      : `Failed to start: ${message}${typeof code === 'string' ? ` (${code})` : ''}`,
+  );
   process.exit(1);
 }

@@ -155,9 +155,16 @@ function toOrder(row: OrderRow) {
   };
 }
 
-const encodeCursor = (row: OrderRow) => Buffer.from(JSON.stringify([row.datetime.toISOString(), row.id])).toString('base64url');
-const decodeCursor = (cursor: string) => JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-const writeParams = (body: OrderBody) => [body.datetime, String(body.totalfee), ACTOR, body.services.map((s) => Number(s.id))];
+const encodeCursor = (row: OrderRow) =>
+  Buffer.from(JSON.stringify([row.datetime.toISOString(), row.id])).toString('base64url');
+const decodeCursor = (cursor: string) =>
+  JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+const writeParams = (body: OrderBody) => [
+  body.datetime,
+  String(body.totalfee),
+  ACTOR,
+  body.services.map((s) => Number(s.id)),
+];
 
 /** 23P01 (the 3-hour rule) → 409 naming the order in the way; 23503 (unknown service) → 422. */
 async function refusal(error: unknown, body: OrderBody, exceptId: string | null) {
@@ -172,7 +179,11 @@ async function lookUpConflict(body: OrderBody, exceptId: string | null) {
 }
 
 function conflictBody(other: { id: string; datetime: Date } | undefined) {
-  return { title: 'Schedule conflict', conflictingOrderId: other?.id ?? null, conflictingDatetime: other?.datetime.toISOString() ?? null };
+  return {
+    title: 'Schedule conflict',
+    conflictingOrderId: other?.id ?? null,
+    conflictingDatetime: other?.datetime.toISOString() ?? null,
+  };
 }
 
 const app = Fastify({ logger: false });
@@ -205,7 +216,9 @@ app.post<{ Body: OrderBody }>('/orders', async (request, reply) => {
     if (row.id === null) {
       // Refused by the constraint (ON CONFLICT DO NOTHING); the order in the way, when the
       // statement could see it, else looked up as after an error.
-      const conflicting = row.conflicting_id ? { id: row.conflicting_id, datetime: row.conflicting_datetime! } : (await lookUpConflict(request.body, null));
+      const conflicting = row.conflicting_id
+        ? { id: row.conflicting_id, datetime: row.conflicting_datetime! }
+        : await lookUpConflict(request.body, null);
       return reply.code(409).send(conflictBody(conflicting));
     }
     const order = toOrder(row);
@@ -230,7 +243,10 @@ async function replace(id: string, body: OrderBody): Promise<OrderRow | undefine
     return row;
   } catch (error) {
     // A connection that cannot even roll back is discarded; the original error is what counts.
-    const broken = await client.query('ROLLBACK').then(() => undefined, (rollbackError: Error) => rollbackError);
+    const broken = await client.query('ROLLBACK').then(
+      () => undefined,
+      (rollbackError: Error) => rollbackError,
+    );
     client.release(broken);
     throw error;
   }

@@ -5,13 +5,7 @@ import { pageOf } from '../http/paging.js';
 import { ProblemError, bodyIdMismatch, invalidRequest, notFound } from '../http/problem.js';
 import { idempotentRequestOf, respond, respondOnce } from '../idempotency/http.js';
 import type { StoredResponse } from '../idempotency/model.js';
-import {
-  DuplicateServiceError,
-  ServiceInUseError,
-  ServiceNotFoundError,
-  serviceName,
-  type Service,
-} from './model.js';
+import { DuplicateServiceError, ServiceInUseError, ServiceNotFoundError, serviceName, type Service } from './model.js';
 import * as catalogue from './use-cases.js';
 
 export type CatalogueOperations = OperationHandlers<
@@ -43,7 +37,13 @@ export function catalogueRoutes(db: Db, cursors: CursorCodec): CatalogueOperatio
       const { limit = 50, cursor } = request.query;
       const afterId = cursor === undefined ? undefined : await serviceIdAfter(cursors, cursor);
       const rows = await catalogue.listServicePage(db, { limit: limit + 1, afterId });
-      return pageOf(rows, limit, cursors, (service) => [service.id], (service) => service);
+      return pageOf(
+        rows,
+        limit,
+        cursors,
+        (service) => [service.id],
+        (service) => service,
+      );
     },
 
     async createService(request, reply) {

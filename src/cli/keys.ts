@@ -26,18 +26,33 @@ async function run(db: Db, argv: string[]): Promise<void> {
       const scopes = values.scopes.split(',').map((s) => s.trim());
       const unknown = scopes.filter((s) => !isScope(s));
       if (unknown.length > 0) throw new UsageError(`unknown scope ${unknown.join(', ')}`);
-      if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(values.name)) throw new UsageError('a name is 1-64 of a-z, 0-9, ".", "_" and "-", starting with a letter or digit');
+      if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(values.name))
+        throw new UsageError('a name is 1-64 of a-z, 0-9, ".", "_" and "-", starting with a letter or digit');
       const { key, record } = await createApiKey(db, values.name, scopes as Scope[]);
-      console.log(`Created key "${record.name}" with scopes ${record.scopes.join(', ')}. Store it now; it is not shown again:\n\n${key}\n`);
+      console.log(
+        `Created key "${record.name}" with scopes ${record.scopes.join(', ')}. Store it now; it is not shown again:\n\n${key}\n`,
+      );
       return;
     }
     case 'list': {
       const keys = await listApiKeys(db);
       if (keys.length === 0) return console.log('No API keys.');
-      const rows = keys.map((k) => [k.name, k.scopes.join(','), k.createdAt.toISOString(), k.lastUsedAt?.toISOString() ?? '-', k.revokedAt?.toISOString() ?? '-']);
+      const rows = keys.map((k) => [
+        k.name,
+        k.scopes.join(','),
+        k.createdAt.toISOString(),
+        k.lastUsedAt?.toISOString() ?? '-',
+        k.revokedAt?.toISOString() ?? '-',
+      ]);
       const header = ['NAME', 'SCOPES', 'CREATED', 'LAST USED', 'REVOKED'];
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-      for (const row of [header, ...rows]) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+      for (const row of [header, ...rows])
+        console.log(
+          row
+            .map((cell, i) => cell.padEnd(widths[i]!))
+            .join('  ')
+            .trimEnd(),
+        );
       return;
     }
     case 'revoke': {
@@ -56,7 +71,11 @@ try {
   await migrateToLatest(db);
   await run(db, process.argv.slice(2));
 } catch (error) {
-  if (error instanceof UsageError || error instanceof DuplicateKeyNameError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+  if (
+    error instanceof UsageError ||
+    error instanceof DuplicateKeyNameError ||
+    (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+  ) {
     console.error(`${(error as Error).message}\n\n${usage}`);
     process.exitCode = 1;
   } else {

@@ -8,9 +8,7 @@ import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
 
-export type DatabaseTarget =
-  | { kind: 'postgres'; url: string }
-  | { kind: 'pglite'; dataDir: string };
+export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
 
 export interface OpenedDatabase {
   db: Db;
@@ -27,10 +25,7 @@ export interface DatabaseOptions {
 }
 
 /** The same Kysely API over a `pg` pool or an embedded PGlite instance. */
-export async function openDatabase(
-  target: DatabaseTarget,
-  options: DatabaseOptions = {},
-): Promise<OpenedDatabase> {
+export async function openDatabase(target: DatabaseTarget, options: DatabaseOptions = {}): Promise<OpenedDatabase> {
   if (target.kind === 'postgres') {
     const pool = new pg.Pool({
       connectionString: target.url,

@@ -39,7 +39,21 @@ export function isDataException(error: unknown): boolean {
 // The server is down, restarting, refusing connections, unreachable or too busy to answer in time
 // (57014: statement_timeout): all worth a retry, none the client's fault.
 // 40P01/40001 land here only when retries were exhausted: still the server's to sort out, never a 500.
-const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '40001', '40P01', '53300', '57014', '57P01', '57P02', '57P03']);
+const unavailableCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  '40001',
+  '40P01',
+  '53300',
+  '57014',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
 const unavailableMessages = [
   /Connection terminated/i,
   /timeout exceeded when trying to connect/i,

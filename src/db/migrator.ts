@@ -27,7 +27,9 @@ export async function migrateToLatest(db: Db): Promise<MigrationOutcome> {
   const failed = results.find((r: MigrationResult) => r.status === 'Error');
   if (error || failed) {
     const name = failed ? ` (${failed.migrationName})` : '';
-    throw new Error(`Migration failed${name}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(`Migration failed${name}: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   const applied = results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
   return { applied, freshDatabase: applied.length > 0 && before.every((m) => m.executedAt === undefined) };

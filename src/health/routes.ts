@@ -22,9 +22,14 @@ export function healthRoutes(ping: (timeoutMs: number) => Promise<void>, metrics
       try {
         await Promise.race([ping(READINESS_TIMEOUT_MS), timeout]);
       } catch {
-        throw new ProblemError('unavailable', 'The database is not answering; this instance is not ready.', {}, {
-          'retry-after': '5',
-        });
+        throw new ProblemError(
+          'unavailable',
+          'The database is not answering; this instance is not ready.',
+          {},
+          {
+            'retry-after': '5',
+          },
+        );
       } finally {
         clearTimeout(timer);
       }

@@ -44,6 +44,9 @@ export class CursorCodec {
       this.key = undefined; // try again on the next request
       throw error;
     });
-    return createHmac('sha256', await this.key).update(payload).digest('base64url').slice(0, MAC_LENGTH);
+    return createHmac('sha256', await this.key)
+      .update(payload)
+      .digest('base64url')
+      .slice(0, MAC_LENGTH);
   }
 }

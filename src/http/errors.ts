@@ -44,7 +44,9 @@ export function problemFrom(error: unknown, request: FastifyRequest, mappings: P
 
   const fastifyError = (error ?? {}) as Partial<FastifyError>;
   if (fastifyError.validation) {
-    return invalidRequest(fieldErrorsFrom(fastifyError.validation as never, fastifyError.validationContext ?? 'request'));
+    return invalidRequest(
+      fieldErrorsFrom(fastifyError.validation as never, fastifyError.validationContext ?? 'request'),
+    );
   }
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -97,7 +99,8 @@ export function sendProblem(reply: FastifyReply, error: ProblemError, request: F
  * longer than any id): the request is malformed, so 400 like any other bad path value.
  */
 export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const message = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'has a segment longer than any id' : 'is not a valid URL path';
+  const message =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'has a segment longer than any id' : 'is not a valid URL path';
   reply.header('x-request-id', request.id);
   void sendProblem(reply, invalidRequest([{ path: '/path', message }], 'The request path is malformed.'), request);
 }
@@ -105,8 +108,7 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
 /** The answer to a request whose headers the HTTP parser could not read (too large or malformed). */
 export function clientErrorResponse(error: { code?: string }): string {
   // Node reports a client that missed the header or request deadline (slowloris) as a timeout.
-  const status =
-    error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   const title = STATUS_CODES[status] ?? 'Bad Request';
   const details: Record<number, string> = {
     431: 'The request headers are too large.',
@@ -138,9 +140,14 @@ export function unmatchedRouteProblem(contract: OpenApiDocument): (request: Fast
     const allowed = allowedMethods.find((route) => route.pattern.test(path))?.methods;
     if (!allowed) return notFound(`There is no route ${request.method} ${path}.`);
     const list = allowed.join(', ');
-    return new ProblemError('method-not-allowed', `${request.method} is not allowed on ${path}; allowed: ${list}.`, {}, {
-      allow: list,
-    });
+    return new ProblemError(
+      'method-not-allowed',
+      `${request.method} is not allowed on ${path}; allowed: ${list}.`,
+      {},
+      {
+        allow: list,
+      },
+    );
   };
 }
 

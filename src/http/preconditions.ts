@@ -24,10 +24,14 @@ function entityTags(header: string): { weak: boolean; opaque: string }[] {
 export function versionsAcceptedBy(ifMatch: string | undefined, orderId: string): number[] | undefined {
   if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
   const prefix = `${orderId}-`;
-  return entityTags(ifMatch)
-    // Strong comparison is exact: "223-01" is not "223-1".
-    .filter((tag) => !tag.weak && tag.opaque.startsWith(prefix) && /^[1-9]\d{0,8}$/.test(tag.opaque.slice(prefix.length)))
-    .map((tag) => Number(tag.opaque.slice(prefix.length)));
+  return (
+    entityTags(ifMatch)
+      // Strong comparison is exact: "223-01" is not "223-1".
+      .filter(
+        (tag) => !tag.weak && tag.opaque.startsWith(prefix) && /^[1-9]\d{0,8}$/.test(tag.opaque.slice(prefix.length)),
+      )
+      .map((tag) => Number(tag.opaque.slice(prefix.length)))
+  );
 }
 
 /** If-None-Match uses weak comparison: W/"x" and "x" both match "x". */

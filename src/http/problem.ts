@@ -51,7 +51,10 @@ export class ProblemError extends Refusal {
   }
 }
 
-export function invalidRequest(errors: FieldError[], detail = 'The request does not match the API contract.'): ProblemError {
+export function invalidRequest(
+  errors: FieldError[],
+  detail = 'The request does not match the API contract.',
+): ProblemError {
   return new ProblemError('validation', detail, { errors });
 }
 

@@ -44,4 +44,3 @@ const securityHeaders: ReadonlyArray<readonly [name: string, value: string]> = [
  * twelve.) Errors Fastify raises before routing (a malformed URL) run no hooks and so get none.
  */
 export const securityHeaderValues: Readonly<Record<string, string>> = Object.fromEntries(securityHeaders);
-

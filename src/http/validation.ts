@@ -33,13 +33,19 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
   const textSchema = httpPart === 'headers' ? lowercaseHeaderNames(schema as ObjectSchema) : (schema as ObjectSchema);
   // A query parameter the operation does not have is refused, so `?serviceid=1` is not silently
   // ignored into an unfiltered list.
-  const compiled: Validate = textAjv.compile(httpPart === 'querystring' ? { ...textSchema, additionalProperties: false } : textSchema);
+  const compiled: Validate = textAjv.compile(
+    httpPart === 'querystring' ? { ...textSchema, additionalProperties: false } : textSchema,
+  );
   return strictIntegers(compiled, textSchema);
 };
 
 function lowercaseHeaderNames(schema: ObjectSchema): ObjectSchema {
-  const properties = Object.fromEntries(Object.entries(schema.properties ?? {}).map(([name, property]) => [name.toLowerCase(), property]));
-  const required = Array.isArray(schema.required) ? schema.required.map((name: string) => name.toLowerCase()) : schema.required;
+  const properties = Object.fromEntries(
+    Object.entries(schema.properties ?? {}).map(([name, property]) => [name.toLowerCase(), property]),
+  );
+  const required = Array.isArray(schema.required)
+    ? schema.required.map((name: string) => name.toLowerCase())
+    : schema.required;
   return { ...schema, properties, ...(required === undefined ? {} : { required }) };
 }
 
@@ -55,7 +61,9 @@ function boundedArrays(validate: Validate, schema: ObjectSchema): Validate {
   if (bounded.length === 0) return validate;
   const checked: Validate = (data) => {
     const values = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>;
-    const tooLong = bounded.filter(({ name, maxItems }) => Array.isArray(values[name]) && (values[name] as unknown[]).length > maxItems);
+    const tooLong = bounded.filter(
+      ({ name, maxItems }) => Array.isArray(values[name]) && (values[name] as unknown[]).length > maxItems,
+    );
     if (tooLong.length > 0) {
       checked.errors = tooLong.map(({ name, maxItems }) => ({
         instancePath: `/${name}`,
@@ -104,7 +112,12 @@ function strictIntegers(validate: Validate, schema: ObjectSchema): Validate {
   return checked;
 }
 
-const partPrefix: Record<string, string> = { body: '/body', querystring: '/query', params: '/path', headers: '/header' };
+const partPrefix: Record<string, string> = {
+  body: '/body',
+  querystring: '/query',
+  params: '/path',
+  headers: '/header',
+};
 
 /** At most this many entries in `errors`, so a huge bad body cannot produce a huger answer. */
 const MAX_FIELD_ERRORS = 20;
@@ -137,14 +150,21 @@ function describe(error: ErrorObject, prefix: string): FieldError {
       const name = clip(String(params.additionalProperty));
       const known = Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {});
       const suggestion = known.find((k) => k.toLowerCase() === name.toLowerCase());
-      const hint = suggestion ? ` (did you mean '${suggestion}'?)` : known.length ? ` (allowed: ${known.join(', ')})` : '';
+      const hint = suggestion
+        ? ` (did you mean '${suggestion}'?)`
+        : known.length
+          ? ` (allowed: ${known.join(', ')})`
+          : '';
       return { path: `${path}/${escape(name)}`, message: `unknown property '${name}'${hint}` };
     }
     default: {
       // A schema may say in words what its pattern, format or union type means.
       const parent = error.parentSchema as Record<string, unknown> | undefined;
       const custom = parent?.['x-error-message'];
-      const applies = error.keyword === 'pattern' || error.keyword === 'format' || (error.keyword === 'type' && Array.isArray(parent?.type));
+      const applies =
+        error.keyword === 'pattern' ||
+        error.keyword === 'format' ||
+        (error.keyword === 'type' && Array.isArray(parent?.type));
       if (typeof custom === 'string' && applies) return { path, message: custom };
       return { path, message: error.message ?? 'is invalid' };
     }

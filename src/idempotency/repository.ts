@@ -46,7 +46,11 @@ export async function claimIdempotencyKey(
   };
 }
 
-export async function saveIdempotentResponse(trx: Transaction<Database>, claim: IdempotencyClaim, response: StoredResponse): Promise<void> {
+export async function saveIdempotentResponse(
+  trx: Transaction<Database>,
+  claim: IdempotencyClaim,
+  response: StoredResponse,
+): Promise<void> {
   await trx
     .updateTable('idempotency_keys')
     .set({
@@ -60,6 +64,10 @@ export async function saveIdempotentResponse(trx: Transaction<Database>, claim: 
 }
 
 export async function deleteExpiredIdempotencyKeys(db: Kysely<Database>): Promise<number> {
-  const deleted = await db.deleteFrom('idempotency_keys').where('created_at', '<', sql<Date>`now() - ${RETENTION}`).returning('key').execute();
+  const deleted = await db
+    .deleteFrom('idempotency_keys')
+    .where('created_at', '<', sql<Date>`now() - ${RETENTION}`)
+    .returning('key')
+    .execute();
   return deleted.length;
 }

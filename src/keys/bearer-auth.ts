@@ -36,13 +36,21 @@ export function bearerAuth(verifier: KeyVerifier) {
     const token = bearerToken(header);
     const caller = token === undefined ? undefined : await verifier.verifyFor(request, token);
     if (!caller) {
-      throw unauthorized('The API key is not valid (unknown, revoked or malformed).', `${REALM}, error="invalid_token"`);
+      throw unauthorized(
+        'The API key is not valid (unknown, revoked or malformed).',
+        `${REALM}, error="invalid_token"`,
+      );
     }
     const missing = requiredScopes.filter((scope) => !caller.scopes.includes(scope));
     if (missing.length > 0) {
-      throw new ProblemError('forbidden', `The API key "${caller.name}" lacks the scope ${missing.join(', ')} this operation needs.`, {}, {
-        'www-authenticate': `${REALM}, error="insufficient_scope", scope="${requiredScopes.join(' ')}"`,
-      });
+      throw new ProblemError(
+        'forbidden',
+        `The API key "${caller.name}" lacks the scope ${missing.join(', ')} this operation needs.`,
+        {},
+        {
+          'www-authenticate': `${REALM}, error="insufficient_scope", scope="${requiredScopes.join(' ')}"`,
+        },
+      );
     }
     request.caller = caller;
   };

@@ -18,7 +18,14 @@ function toRecord(row: KeyRow): ApiKeyRecord {
   };
 }
 
-const listedColumns = [sql<string>`id::text`.as('id'), 'name', 'scopes', 'created_at', 'last_used_at', 'revoked_at'] as const;
+const listedColumns = [
+  sql<string>`id::text`.as('id'),
+  'name',
+  'scopes',
+  'created_at',
+  'last_used_at',
+  'revoked_at',
+] as const;
 
 /** Two live keys may not share a name. */
 export function isDuplicateKeyName(error: unknown): boolean {

@@ -71,7 +71,14 @@ export async function findOrderById(db: Executor, id: string): Promise<OrderReco
   return rows[0] && toRecord(rows[0]);
 }
 
-type ListArgs = [limit: number, afterDatetime?: string, afterId?: string, from?: string, to?: string, serviceId?: number];
+type ListArgs = [
+  limit: number,
+  afterDatetime?: string,
+  afterId?: string,
+  from?: string,
+  to?: string,
+  serviceId?: number,
+];
 
 /** A page query for each combination of the filters present (at most 16 templates). */
 const listShapes = new Map<number, QueryTemplate<ListArgs, OrderRow>>();

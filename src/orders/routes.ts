@@ -22,7 +22,9 @@ import * as orders from './use-cases.js';
 
 type Order = components['schemas']['Order'];
 
-export type OrderOperations = OperationHandlers<'listOrders' | 'createOrder' | 'getOrder' | 'replaceOrder' | 'deleteOrder'>;
+export type OrderOperations = OperationHandlers<
+  'listOrders' | 'createOrder' | 'getOrder' | 'replaceOrder' | 'deleteOrder'
+>;
 
 /** The API's view of an order: ids as digit strings, instants as UTC ISO with milliseconds. */
 export function toOrder(record: OrderRecord): Order {
@@ -57,15 +59,22 @@ export function orderProblem(error: unknown): ProblemError | undefined {
   if (error instanceof UnknownServicesError) {
     const ids = error.serviceIds;
     const detail =
-      ids.length === 1 ? `Service ${ids[0]} is not in the catalogue.` : `Services ${ids.join(', ')} are not in the catalogue.`;
+      ids.length === 1
+        ? `Service ${ids[0]} is not in the catalogue.`
+        : `Services ${ids.join(', ')} are not in the catalogue.`;
     return new ProblemError('unknown-service', detail, { unknownServiceIds: ids });
   }
   if (error instanceof OrderNotFoundError) return notFound(`There is no order ${error.orderId}.`);
   if (error instanceof OrderVersionMismatchError) {
     const current = etagOf({ id: error.orderId, version: error.currentVersion });
-    return new ProblemError('precondition-failed', `Order ${error.orderId} has changed: its ETag is now ${current}.`, {}, {
-      etag: current,
-    });
+    return new ProblemError(
+      'precondition-failed',
+      `Order ${error.orderId} has changed: its ETag is now ${current}.`,
+      {},
+      {
+        etag: current,
+      },
+    );
   }
   return undefined;
 }
@@ -91,7 +100,13 @@ export function orderRoutes(db: Db, cursors: CursorCodec): OrderOperations {
       }
       const after = cursor === undefined ? undefined : await positionFrom(cursors, cursor);
       // One extra row tells whether another page exists (see pageOf).
-      const rows = await orders.listOrderPage(db, { limit: limit + 1, after, from: fromInstant, to: toInstant, serviceId });
+      const rows = await orders.listOrderPage(db, {
+        limit: limit + 1,
+        after,
+        from: fromInstant,
+        to: toInstant,
+        serviceId,
+      });
       return pageOf(rows, limit, cursors, (order) => [order.datetime.toISOString(), order.id], toOrder);
     },
 

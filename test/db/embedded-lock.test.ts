@@ -45,33 +45,51 @@ async function deadPid(): Promise<number> {
   return child.pid!;
 }
 
-t.test('the first opener writes its pid to the lock file, a second is refused naming it, and closing removes the file', async (t) => {
-  const { dataDir, lockFile } = freshDataDir(t);
+t.test(
+  'the first opener writes its pid to the lock file, a second is refused naming it, and closing removes the file',
+  async (t) => {
+    const { dataDir, lockFile } = freshDataDir(t);
 
-  const first = await openDatabase({ kind: 'pglite', dataDir });
-  t.equal(readFileSync(lockFile, 'utf8'), String(process.pid), 'the lock file holds the owner pid');
+    const first = await openDatabase({ kind: 'pglite', dataDir });
+    t.equal(readFileSync(lockFile, 'utf8'), String(process.pid), 'the lock file holds the owner pid');
 
-  await t.rejects(openDatabase({ kind: 'pglite', dataDir }), { message: inUseBy(dataDir, process.pid) }, 'a second opener is refused, naming the owner');
-  t.equal(readFileSync(lockFile, 'utf8'), String(process.pid), 'the refused opener leaves the lock as it was');
+    await t.rejects(
+      openDatabase({ kind: 'pglite', dataDir }),
+      { message: inUseBy(dataDir, process.pid) },
+      'a second opener is refused, naming the owner',
+    );
+    t.equal(readFileSync(lockFile, 'utf8'), String(process.pid), 'the refused opener leaves the lock as it was');
 
-  await first.db.destroy();
-  t.notOk(existsSync(lockFile), 'closing the database removes the lock file');
+    await first.db.destroy();
+    t.notOk(existsSync(lockFile), 'closing the database removes the lock file');
 
-  const again = await openDatabase({ kind: 'pglite', dataDir });
-  t.equal(readFileSync(lockFile, 'utf8'), String(process.pid), 'the free directory is locked again by the next opener');
-  await again.db.destroy();
-  t.notOk(existsSync(lockFile), 'and released again');
-});
+    const again = await openDatabase({ kind: 'pglite', dataDir });
+    t.equal(
+      readFileSync(lockFile, 'utf8'),
+      String(process.pid),
+      'the free directory is locked again by the next opener',
+    );
+    await again.db.destroy();
+    t.notOk(existsSync(lockFile), 'and released again');
+  },
+);
 
-t.test('a lock held by another live process is refused with a message naming that process, and left alone', async (t) => {
-  const { dataDir, lockFile } = freshDataDir(t);
-  const owner = await liveProcess(t);
-  t.not(owner, process.pid);
-  writeFileSync(lockFile, String(owner));
+t.test(
+  'a lock held by another live process is refused with a message naming that process, and left alone',
+  async (t) => {
+    const { dataDir, lockFile } = freshDataDir(t);
+    const owner = await liveProcess(t);
+    t.not(owner, process.pid);
+    writeFileSync(lockFile, String(owner));
 
-  await t.rejects(openDatabase({ kind: 'pglite', dataDir }), { message: inUseBy(dataDir, owner) }, `refused, naming process ${owner}`);
-  t.equal(readFileSync(lockFile, 'utf8'), String(owner), "the owner's lock file is untouched");
-});
+    await t.rejects(
+      openDatabase({ kind: 'pglite', dataDir }),
+      { message: inUseBy(dataDir, owner) },
+      `refused, naming process ${owner}`,
+    );
+    t.equal(readFileSync(lockFile, 'utf8'), String(owner), "the owner's lock file is untouched");
+  },
+);
 
 t.test('a lock left by a process that no longer exists is taken over and rewritten with the new pid', async (t) => {
   const { dataDir, lockFile } = freshDataDir(t);

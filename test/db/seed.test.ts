@@ -41,12 +41,18 @@ t.test('orders created after the seed get new ids that do not collide with the s
   t.ok(BigInt(data!.id) >= 1000n, `new id ${data!.id} is above the sample range`);
 });
 
-t.test('the seed leaves an edited sample order alone and never re-creates a deleted one over a taken slot', async (t) => {
-  await client.PUT('/orders/{orderId}', { params: { path: { orderId: '223' } }, body: orderBody('2022-11-01T11:11:11.111Z', { totalfee: 5 }) });
-  t.equal((await client.DELETE('/orders/{orderId}', { params: { path: { orderId: '224' } } })).response.status, 204);
-  const taker = await client.POST('/orders', { body: orderBody('2022-11-01T14:11:11.111Z') });
-  t.equal(taker.response.status, 201, "another order takes 224's slot");
-  t.same(await seedSampleData(db), { services: 0, orders: 0 });
-  t.equal((await read('223')).data?.totalfee, 5, 'edited order kept');
-  t.equal((await read('224')).response.status, 404, 'no sample order squeezed into a taken slot');
-});
+t.test(
+  'the seed leaves an edited sample order alone and never re-creates a deleted one over a taken slot',
+  async (t) => {
+    await client.PUT('/orders/{orderId}', {
+      params: { path: { orderId: '223' } },
+      body: orderBody('2022-11-01T11:11:11.111Z', { totalfee: 5 }),
+    });
+    t.equal((await client.DELETE('/orders/{orderId}', { params: { path: { orderId: '224' } } })).response.status, 204);
+    const taker = await client.POST('/orders', { body: orderBody('2022-11-01T14:11:11.111Z') });
+    t.equal(taker.response.status, 201, "another order takes 224's slot");
+    t.same(await seedSampleData(db), { services: 0, orders: 0 });
+    t.equal((await read('223')).data?.totalfee, 5, 'edited order kept');
+    t.equal((await read('224')).response.status, 404, 'no sample order squeezed into a taken slot');
+  },
+);

@@ -24,7 +24,10 @@ const pointer = (...segments: string[]) => segments.map((s) => s.replace(/~/g, '
 function resolve(node: Json, at: string): { node: Json; at: string } {
   const ref = node.$ref;
   if (typeof ref !== 'string') return { node, at };
-  const target = ref.slice(2).split('/').reduce<unknown>((o, k) => (o as Json)[k.replace(/~1/g, '/').replace(/~0/g, '~')], document);
+  const target = ref
+    .slice(2)
+    .split('/')
+    .reduce<unknown>((o, k) => (o as Json)[k.replace(/~1/g, '/').replace(/~0/g, '~')], document);
   return resolve(target as Json, ref.slice(1));
 }
 
@@ -45,13 +48,22 @@ export function contractViolations(method: string, path: string, response: Contr
   const op = operations.find((o) => o.pattern.test(path.split('?')[0]!));
   const operation = op?.item[method.toLowerCase()] as Json | undefined;
   if (!op || !operation) {
-    if (response.status !== 404 && response.status !== 405) problems.push(`undeclared ${method} ${path} answered ${response.status}`);
-    return problems.concat(validate('openapi#/components/schemas/Problem', response.body, contentType, 'application/problem+json'));
+    if (response.status !== 404 && response.status !== 405)
+      problems.push(`undeclared ${method} ${path} answered ${response.status}`);
+    return problems.concat(
+      validate('openapi#/components/schemas/Problem', response.body, contentType, 'application/problem+json'),
+    );
   }
   const responses = operation.responses as Json;
   const declared = responses[String(response.status)] as Json | undefined;
-  if (!declared) return [`${method} ${op.template}: status ${response.status} is not declared (body ${JSON.stringify(response.body)})`];
-  const { node, at } = resolve(declared, '/' + pointer('paths', op.template, method.toLowerCase(), 'responses', String(response.status)));
+  if (!declared)
+    return [
+      `${method} ${op.template}: status ${response.status} is not declared (body ${JSON.stringify(response.body)})`,
+    ];
+  const { node, at } = resolve(
+    declared,
+    '/' + pointer('paths', op.template, method.toLowerCase(), 'responses', String(response.status)),
+  );
   for (const [name, header] of Object.entries((node.headers as Json | undefined) ?? {})) {
     const { node: declaredHeader } = resolve(header as Json, '');
     if (declaredHeader.required === true && !response.headers.has(name)) {
@@ -60,11 +72,14 @@ export function contractViolations(method: string, path: string, response: Contr
   }
   const content = node.content as Json | undefined;
   if (!content) {
-    if (response.body !== undefined && response.body !== '') problems.push(`${method} ${op.template} ${response.status}: body not declared`);
+    if (response.body !== undefined && response.body !== '')
+      problems.push(`${method} ${op.template} ${response.status}: body not declared`);
     return problems;
   }
   const mediaType = Object.keys(content)[0]!;
-  return problems.concat(validate(`openapi#${at}/content/${pointer(mediaType)}/schema`, response.body, contentType, mediaType));
+  return problems.concat(
+    validate(`openapi#${at}/content/${pointer(mediaType)}/schema`, response.body, contentType, mediaType),
+  );
 }
 
 function validate(schemaRef: string, body: unknown, contentType: string, expectedType: string): string[] {

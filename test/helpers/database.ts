@@ -48,4 +48,3 @@ export async function countRows(db: Db, table: 'orders' | 'order_services' | 'se
   const { rows } = await sql<{ n: string | number }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(db);
   return Number(rows[0]!.n);
 }
-

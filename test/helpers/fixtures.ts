@@ -19,4 +19,3 @@ export function orderBody(datetime: string, overrides: Partial<OrderInput> = {})
 }
 
 type OrderInput = components['schemas']['OrderInput'];
-

@@ -73,7 +73,11 @@ const contractCheck: Middleware = {
     const text = await response.clone().text();
     const body = text === '' ? undefined : isJson(response.headers) ? JSON.parse(text) : text;
     const { pathname, search } = new URL(request.url);
-    const violations = contractViolations(request.method, pathname + search, { status: response.status, headers: response.headers, body });
+    const violations = contractViolations(request.method, pathname + search, {
+      status: response.status,
+      headers: response.headers,
+      body,
+    });
     if (violations.length > 0) throw new Error(`Response breaks openapi.yaml:\n  ${violations.join('\n  ')}`);
     return undefined;
   },
@@ -93,4 +97,3 @@ export function typedClient(baseUrl: string, apiKey?: string): OrdersClient {
 function isJson(headers: Headers): boolean {
   return /^application\/(.+\+)?json/.test(headers.get('content-type') ?? '');
 }
-

@@ -31,4 +31,3 @@ export async function startService(t: TestContext, http: Partial<HttpSettings> =
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return { client: typedClient(url, key), api: apiClient(url, key), apiKey: key, db, target, url };
 }
-

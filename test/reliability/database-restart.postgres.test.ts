@@ -27,7 +27,11 @@ const SERVICE_SETS = [[123], [123, 456], [123, 456, 789], [456, 789], [789]];
 const slotDatetime = (slot: number) => new Date(BASE + slot * SLOT_MS).toISOString();
 const slotServices = (slot: number) => SERVICE_SETS[slot % SERVICE_SETS.length]!;
 const slotKey = (slot: number) => `restart-test-${slot}`;
-const slotBody = (slot: number) => ({ datetime: slotDatetime(slot), totalfee: 100 + (slot % 7), services: slotServices(slot).map((id) => ({ id })) });
+const slotBody = (slot: number) => ({
+  datetime: slotDatetime(slot),
+  totalfee: 100 + (slot % 7),
+  services: slotServices(slot).map((id) => ({ id })),
+});
 
 interface Outcome {
   slot: number;
@@ -77,8 +81,19 @@ async function create(slot: number): Promise<Outcome> {
     };
   } catch (e) {
     const err = e as Error;
-    const status = err.name === 'TimeoutError' ? 'timeout' : /breaks openapi/.test(err.message) ? 'contract-violation' : 'network-error';
-    return { slot, startedAt, endedAt: performance.now(), status, message: `${err.message} ${String((err.cause as Error | undefined)?.message ?? '')}` };
+    const status =
+      err.name === 'TimeoutError'
+        ? 'timeout'
+        : /breaks openapi/.test(err.message)
+          ? 'contract-violation'
+          : 'network-error';
+    return {
+      slot,
+      startedAt,
+      endedAt: performance.now(),
+      status,
+      message: `${err.message} ${String((err.cause as Error | undefined)?.message ?? '')}`,
+    };
   }
 }
 
@@ -124,103 +139,160 @@ function tally(list: Outcome[]): string {
 }
 
 for (const mode of ['fast', 'immediate'] as const satisfies StopMode[]) {
-  t.test(`Postgres stopped (${mode}) under a write load: 503 within ${UNAVAILABLE_WITHIN_MS} ms while it is down, 2xx within ${RECOVERED_WITHIN_MS} ms of its return, same process`, async (t) => {
-    const first = outcomes.length;
-    const load = writeLoad();
-    try {
-      t.ok(await until(() => outcomes.slice(first).filter((o) => o.status === 201).length >= 20, 20_000), 'the load is being served before the fault');
+  t.test(
+    `Postgres stopped (${mode}) under a write load: 503 within ${UNAVAILABLE_WITHIN_MS} ms while it is down, 2xx within ${RECOVERED_WITHIN_MS} ms of its return, same process`,
+    async (t) => {
+      const first = outcomes.length;
+      const load = writeLoad();
+      try {
+        t.ok(
+          await until(() => outcomes.slice(first).filter((o) => o.status === 201).length >= 20, 20_000),
+          'the load is being served before the fault',
+        );
 
-      const stopRequestedAt = performance.now();
-      await cluster.stop(mode);
-      const downAt = performance.now();
+        const stopRequestedAt = performance.now();
+        await cluster.stop(mode);
+        const downAt = performance.now();
 
-      // While down: the process is alive, not ready, and every request is refused quickly.
-      t.equal((await client.GET('/healthz')).response.status, 200, 'liveness: the process itself is fine');
-      const probes = [];
-      while (performance.now() - downAt < 2_500) {
-        probes.push(await readiness());
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        // While down: the process is alive, not ready, and every request is refused quickly.
+        t.equal((await client.GET('/healthz')).response.status, 200, 'liveness: the process itself is fine');
+        const probes = [];
+        while (performance.now() - downAt < 2_500) {
+          probes.push(await readiness());
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        t.same(
+          [...new Set(probes.map((p) => `${p.status} ${p.type}`))],
+          ['503 /problems/unavailable'],
+          `/readyz is 503 while Postgres is down (${probes.length} probes)`,
+        );
+        const slowestProbe = Math.max(...probes.map((p) => p.ms));
+        t.ok(
+          slowestProbe <= UNAVAILABLE_WITHIN_MS,
+          `/readyz answers within ${UNAVAILABLE_WITHIN_MS} ms (slowest ${slowestProbe.toFixed(0)} ms)`,
+        );
+
+        const startRequestedAt = performance.now();
+        await cluster.start();
+        const upAt = performance.now();
+        const recovered = await until(
+          () => outcomes.some((o) => o.status === 201 && o.startedAt >= upAt),
+          RECOVERED_WITHIN_MS + 5_000,
+        );
+        const firstSuccess = Math.min(
+          ...outcomes.filter((o) => o.status === 201 && o.startedAt >= upAt).map((o) => o.endedAt),
+        );
+        const recoveryMs = firstSuccess - upAt;
+        t.ok(
+          recovered && recoveryMs <= RECOVERED_WITHIN_MS,
+          `2xx again ${recoveryMs.toFixed(0)} ms after Postgres accepted connections (limit ${RECOVERED_WITHIN_MS} ms)`,
+        );
+        const ready = await readiness();
+        t.equal(ready.status, 200, '/readyz is 200 again');
+        await until(() => outcomes.filter((o) => o.status === 201 && o.startedAt >= upAt).length >= 20, 5_000);
+        await load.stop();
+
+        const round = outcomes.slice(first);
+        const whileDown = round.filter((o) => o.startedAt >= downAt && o.endedAt <= startRequestedAt);
+        const startedDown = round.filter((o) => o.startedAt >= downAt && o.startedAt < startRequestedAt);
+        const acrossStop = round.filter((o) => o.startedAt < downAt && o.endedAt > stopRequestedAt);
+        t.comment(
+          `${mode} stop took ${(downAt - stopRequestedAt).toFixed(0)} ms, down ${(startRequestedAt - downAt).toFixed(0)} ms, start took ${(upAt - startRequestedAt).toFixed(0)} ms; ` +
+            `round: ${tally(round)}; in flight at the stop: ${tally(acrossStop)}; while down: ${tally(whileDown)}, ` +
+            `slowest answer while down ${Math.max(...startedDown.map((o) => o.endedAt - o.startedAt)).toFixed(0)} ms; 2xx again after ${recoveryMs.toFixed(0)} ms`,
+        );
+
+        const broken = round.filter((o) => typeof o.status !== 'number' || (o.status >= 500 && o.status !== 503));
+        t.same(broken, [], 'no 500, no dropped connection, no timeout, no contract violation at any point');
+        t.same(
+          [...new Set(round.map((o) => o.status))].sort(),
+          [201, 503],
+          'every request is either created (201) or refused as unavailable (503)',
+        );
+        t.ok(whileDown.length >= 10, `requests were sent while Postgres was down (${whileDown.length})`);
+        t.same(
+          whileDown.filter((o) => o.status !== 503 || o.problemType !== '/problems/unavailable' || !o.retryAfter),
+          [],
+          'while down: every request is a 503 /problems/unavailable problem with Retry-After',
+        );
+        const slow = startedDown.filter((o) => o.endedAt - o.startedAt > UNAVAILABLE_WITHIN_MS);
+        t.same(
+          slow.map((o) => `${o.status} after ${(o.endedAt - o.startedAt).toFixed(0)} ms`),
+          [],
+          `while down: every request is answered within ${UNAVAILABLE_WITHIN_MS} ms`,
+        );
+        t.same(
+          round.filter((o) => o.status === 503 && o.problemType !== '/problems/unavailable'),
+          [],
+          'every 503 is the unavailable problem',
+        );
+        const hungAcrossStop = round.filter((o) => o.startedAt < downAt && o.endedAt > downAt + UNAVAILABLE_WITHIN_MS);
+        t.same(
+          hungAcrossStop.map((o) => `${o.status} after ${(o.endedAt - o.startedAt).toFixed(0)} ms`),
+          [],
+          `requests in flight at the stop are answered within ${UNAVAILABLE_WITHIN_MS} ms of Postgres being gone`,
+        );
+
+        const afterRecovery = round.filter((o) => o.startedAt >= firstSuccess);
+        t.same(
+          afterRecovery.filter((o) => o.status !== 201).map((o) => o.status),
+          [],
+          `once it answers 2xx again, it keeps doing so (${tally(afterRecovery)}): no broken connection left in the pool`,
+        );
+
+        t.equal(server.child.exitCode, null, 'the service process never exited');
+        t.equal(server.child.signalCode, null);
+      } finally {
+        await load.stop();
       }
-      t.same([...new Set(probes.map((p) => `${p.status} ${p.type}`))], ['503 /problems/unavailable'], `/readyz is 503 while Postgres is down (${probes.length} probes)`);
-      const slowestProbe = Math.max(...probes.map((p) => p.ms));
-      t.ok(slowestProbe <= UNAVAILABLE_WITHIN_MS, `/readyz answers within ${UNAVAILABLE_WITHIN_MS} ms (slowest ${slowestProbe.toFixed(0)} ms)`);
-
-      const startRequestedAt = performance.now();
-      await cluster.start();
-      const upAt = performance.now();
-      const recovered = await until(() => outcomes.some((o) => o.status === 201 && o.startedAt >= upAt), RECOVERED_WITHIN_MS + 5_000);
-      const firstSuccess = Math.min(...outcomes.filter((o) => o.status === 201 && o.startedAt >= upAt).map((o) => o.endedAt));
-      const recoveryMs = firstSuccess - upAt;
-      t.ok(recovered && recoveryMs <= RECOVERED_WITHIN_MS, `2xx again ${recoveryMs.toFixed(0)} ms after Postgres accepted connections (limit ${RECOVERED_WITHIN_MS} ms)`);
-      const ready = await readiness();
-      t.equal(ready.status, 200, '/readyz is 200 again');
-      await until(() => outcomes.filter((o) => o.status === 201 && o.startedAt >= upAt).length >= 20, 5_000);
-      await load.stop();
-
-      const round = outcomes.slice(first);
-      const whileDown = round.filter((o) => o.startedAt >= downAt && o.endedAt <= startRequestedAt);
-      const startedDown = round.filter((o) => o.startedAt >= downAt && o.startedAt < startRequestedAt);
-      const acrossStop = round.filter((o) => o.startedAt < downAt && o.endedAt > stopRequestedAt);
-      t.comment(
-        `${mode} stop took ${(downAt - stopRequestedAt).toFixed(0)} ms, down ${(startRequestedAt - downAt).toFixed(0)} ms, start took ${(upAt - startRequestedAt).toFixed(0)} ms; ` +
-          `round: ${tally(round)}; in flight at the stop: ${tally(acrossStop)}; while down: ${tally(whileDown)}, ` +
-          `slowest answer while down ${Math.max(...startedDown.map((o) => o.endedAt - o.startedAt)).toFixed(0)} ms; 2xx again after ${recoveryMs.toFixed(0)} ms`,
-      );
-
-      const broken = round.filter((o) => typeof o.status !== 'number' || (o.status >= 500 && o.status !== 503));
-      t.same(broken, [], 'no 500, no dropped connection, no timeout, no contract violation at any point');
-      t.same([...new Set(round.map((o) => o.status))].sort(), [201, 503], 'every request is either created (201) or refused as unavailable (503)');
-      t.ok(whileDown.length >= 10, `requests were sent while Postgres was down (${whileDown.length})`);
-      t.same(
-        whileDown.filter((o) => o.status !== 503 || o.problemType !== '/problems/unavailable' || !o.retryAfter),
-        [],
-        'while down: every request is a 503 /problems/unavailable problem with Retry-After',
-      );
-      const slow = startedDown.filter((o) => o.endedAt - o.startedAt > UNAVAILABLE_WITHIN_MS);
-      t.same(slow.map((o) => `${o.status} after ${(o.endedAt - o.startedAt).toFixed(0)} ms`), [], `while down: every request is answered within ${UNAVAILABLE_WITHIN_MS} ms`);
-      t.same(round.filter((o) => o.status === 503 && o.problemType !== '/problems/unavailable'), [], 'every 503 is the unavailable problem');
-      const hungAcrossStop = round.filter((o) => o.startedAt < downAt && o.endedAt > downAt + UNAVAILABLE_WITHIN_MS);
-      t.same(hungAcrossStop.map((o) => `${o.status} after ${(o.endedAt - o.startedAt).toFixed(0)} ms`), [], `requests in flight at the stop are answered within ${UNAVAILABLE_WITHIN_MS} ms of Postgres being gone`);
-
-      const afterRecovery = round.filter((o) => o.startedAt >= firstSuccess);
-      t.same(afterRecovery.filter((o) => o.status !== 201).map((o) => o.status), [], `once it answers 2xx again, it keeps doing so (${tally(afterRecovery)}): no broken connection left in the pool`);
-
-      t.equal(server.child.exitCode, null, 'the service process never exited');
-      t.equal(server.child.signalCode, null);
-    } finally {
-      await load.stop();
-    }
-  });
+    },
+  );
 }
 
-t.test('afterwards: every acknowledged order is stored whole, and retrying the 503s with their Idempotency-Key completes every request exactly once', async (t) => {
-  const acknowledged = outcomes.filter((o) => o.status === 201);
-  const stored = await db.selectFrom('orders').select([sql<string>`id::text`.as('id'), 'datetime']).execute();
-  const storedById = new Map(stored.map((o) => [o.id, o.datetime.toISOString()]));
-  t.same(
-    acknowledged.filter((o) => storedById.get(o.id!) !== slotDatetime(o.slot)).map((o) => o.id),
-    [],
-    `all ${acknowledged.length} orders acknowledged with 201 are stored, by id, at their datetime`,
-  );
-  await assertOrdersWhole(t);
+t.test(
+  'afterwards: every acknowledged order is stored whole, and retrying the 503s with their Idempotency-Key completes every request exactly once',
+  async (t) => {
+    const acknowledged = outcomes.filter((o) => o.status === 201);
+    const stored = await db
+      .selectFrom('orders')
+      .select([sql<string>`id::text`.as('id'), 'datetime'])
+      .execute();
+    const storedById = new Map(stored.map((o) => [o.id, o.datetime.toISOString()]));
+    t.same(
+      acknowledged.filter((o) => storedById.get(o.id!) !== slotDatetime(o.slot)).map((o) => o.id),
+      [],
+      `all ${acknowledged.length} orders acknowledged with 201 are stored, by id, at their datetime`,
+    );
+    await assertOrdersWhole(t);
 
-  // A client that retries what was refused, with the same key, ends with exactly one order per request.
-  const refused = outcomes.filter((o) => o.status !== 201);
-  const retries: Outcome[] = [];
-  for (let i = 0; i < refused.length; i += 8) {
-    retries.push(...(await Promise.all(refused.slice(i, i + 8).map((o) => create(o.slot)))));
-  }
-  t.same([...new Set(retries.map((r) => r.status))].filter((s) => s !== 201), [], `all ${retries.length} retries are 201`);
-  const bySlot = await db
-    .selectFrom('orders')
-    .select(['datetime', sql<number>`count(*)::int`.as('n')])
-    .groupBy('datetime')
-    .execute();
-  t.equal(bySlot.length, nextSlot, `one order per request sent (${nextSlot})`);
-  t.same(bySlot.filter((r) => r.n !== 1), [], 'and never two for the same request');
-  await assertOrdersWhole(t);
-  t.comment(`requests: ${outcomes.length} (${tally(outcomes)}); retried ${refused.length}: ${retries.filter((r) => r.replayed).length} replayed a 201 whose answer had been lost, ${retries.filter((r) => !r.replayed).length} created afresh`);
-});
+    // A client that retries what was refused, with the same key, ends with exactly one order per request.
+    const refused = outcomes.filter((o) => o.status !== 201);
+    const retries: Outcome[] = [];
+    for (let i = 0; i < refused.length; i += 8) {
+      retries.push(...(await Promise.all(refused.slice(i, i + 8).map((o) => create(o.slot)))));
+    }
+    t.same(
+      [...new Set(retries.map((r) => r.status))].filter((s) => s !== 201),
+      [],
+      `all ${retries.length} retries are 201`,
+    );
+    const bySlot = await db
+      .selectFrom('orders')
+      .select(['datetime', sql<number>`count(*)::int`.as('n')])
+      .groupBy('datetime')
+      .execute();
+    t.equal(bySlot.length, nextSlot, `one order per request sent (${nextSlot})`);
+    t.same(
+      bySlot.filter((r) => r.n !== 1),
+      [],
+      'and never two for the same request',
+    );
+    await assertOrdersWhole(t);
+    t.comment(
+      `requests: ${outcomes.length} (${tally(outcomes)}); retried ${refused.length}: ${retries.filter((r) => r.replayed).length} replayed a 201 whose answer had been lost, ${retries.filter((r) => !r.replayed).length} created afresh`,
+    );
+  },
+);
 
 /** No order without its services, no service link without its order, and each order has the services asked for. */
 async function assertOrdersWhole(t: Test): Promise<void> {

@@ -34,7 +34,8 @@ import {
 const seed = Number(process.env.FUZZ_SEED ?? 20_261_122);
 const runs = Number(process.env.FUZZ_RUNS ?? 2_000);
 const only = process.env.FUZZ_ONLY ? new Set(process.env.FUZZ_ONLY.split(',').map(Number)) : undefined;
-if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(runs) || runs < 1) throw new Error('FUZZ_SEED and FUZZ_RUNS must be integers');
+if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(runs) || runs < 1)
+  throw new Error('FUZZ_SEED and FUZZ_RUNS must be integers');
 const replay = `FUZZ_SEED=${seed} FUZZ_RUNS=${runs} make fuzz`;
 /** Requests in flight at once, and how many between two checks of the database. */
 const CONCURRENCY = 4;
@@ -75,7 +76,10 @@ interface Entity {
 
 type Json = Record<string, unknown>;
 const orderState = (o: Json) =>
-  `${String(o.datetime)} fee ${Number(o.totalfee)} services ${((o.services as Json[]) ?? []).map((s) => Number(s.id)).sort((a, b) => a - b).join(',')}`;
+  `${String(o.datetime)} fee ${Number(o.totalfee)} services ${((o.services as Json[]) ?? [])
+    .map((s) => Number(s.id))
+    .sort((a, b) => a - b)
+    .join(',')}`;
 
 class World implements LiveState {
   private readonly locations: string[] = [];
@@ -164,20 +168,37 @@ async function unexplainedStoreChanges(): Promise<string[]> {
            o.totalfee::text AS totalfee,
            coalesce(array_agg(os.service_id ORDER BY os.service_id) FILTER (WHERE os.service_id IS NOT NULL), '{}') AS services
     FROM orders o LEFT JOIN order_services os ON os.order_id = o.id GROUP BY o.id`.execute(db);
-  const { rows: services } = await sql<{ id: string; name: string }>`SELECT id::text AS id, name FROM services`.execute(db);
+  const { rows: services } = await sql<{ id: string; name: string }>`SELECT id::text AS id, name FROM services`.execute(
+    db,
+  );
   const problems: string[] = [];
   const compare = (kind: string, model: Map<string, Entity>, stored: Map<string, string>) => {
     for (const [id, entity] of model) {
-      if (entity.net < 0 || entity.net > 1) problems.push(`${kind} ${id}: created ${entity.net > 1 ? 'twice' : 'never'} but deleted`);
-      if (entity.net === 1 && !stored.has(id)) problems.push(`${kind} ${id} was created (2xx) and never deleted, yet is not stored`);
+      if (entity.net < 0 || entity.net > 1)
+        problems.push(`${kind} ${id}: created ${entity.net > 1 ? 'twice' : 'never'} but deleted`);
+      if (entity.net === 1 && !stored.has(id))
+        problems.push(`${kind} ${id} was created (2xx) and never deleted, yet is not stored`);
     }
     for (const [id, state] of stored) {
       const entity = model.get(id);
-      if (!entity || entity.net !== 1) problems.push(`${kind} ${id} is stored (${state}) though no 2xx answer created it (or a 204 deleted it)`);
-      else if (!entity.states.has(state)) problems.push(`${kind} ${id} is stored as ${JSON.stringify(state)}, which no 2xx answer reported (${[...entity.states].map((s) => JSON.stringify(s)).join(' | ')})`);
+      if (!entity || entity.net !== 1)
+        problems.push(`${kind} ${id} is stored (${state}) though no 2xx answer created it (or a 204 deleted it)`);
+      else if (!entity.states.has(state))
+        problems.push(
+          `${kind} ${id} is stored as ${JSON.stringify(state)}, which no 2xx answer reported (${[...entity.states].map((s) => JSON.stringify(s)).join(' | ')})`,
+        );
     }
   };
-  compare('order', world.orders, new Map(orders.map((o) => [o.id, orderState({ datetime: o.datetime, totalfee: o.totalfee, services: o.services.map((id) => ({ id })) })])));
+  compare(
+    'order',
+    world.orders,
+    new Map(
+      orders.map((o) => [
+        o.id,
+        orderState({ datetime: o.datetime, totalfee: o.totalfee, services: o.services.map((id) => ({ id })) }),
+      ]),
+    ),
+  );
   compare('service', world.services, new Map(services.map((s) => [s.id, s.name])));
   return problems;
 }
@@ -215,7 +236,13 @@ function parsed(status: number, headers: Headers, text: string): Reply {
   return { status, headers, text, body };
 }
 
-const clientRefusals = new Set(['ERR_INVALID_CHAR', 'ERR_UNESCAPED_CHARACTERS', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_ARG_VALUE']);
+const clientRefusals = new Set([
+  'ERR_INVALID_CHAR',
+  'ERR_UNESCAPED_CHARACTERS',
+  'ERR_INVALID_HTTP_TOKEN',
+  'ERR_HTTP_INVALID_HEADER_VALUE',
+  'ERR_INVALID_ARG_VALUE',
+]);
 
 function sendHttp(request: ConcreteRequest, retry = true): Promise<Reply> {
   return new Promise((resolve) => {
@@ -226,13 +253,20 @@ function sendHttp(request: ConcreteRequest, retry = true): Promise<Reply> {
       headers[k] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
     }
     if (request.body !== undefined) headers['content-length'] = String(request.body.length);
-    const outgoing = http.request({ host: '127.0.0.1', port, method: request.method, path: request.target, headers, agent }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (c: Buffer) => chunks.push(c));
-      response.on('error', (e) => resolve({ error: `response: ${e.message}` }));
-      response.on('end', () => resolve(parsed(response.statusCode!, toHeaders(response.rawHeaders), Buffer.concat(chunks).toString('utf8'))));
-    });
-    outgoing.setTimeout(REQUEST_TIMEOUT_MS, () => outgoing.destroy(new Error(`no response within ${REQUEST_TIMEOUT_MS} ms`)));
+    const outgoing = http.request(
+      { host: '127.0.0.1', port, method: request.method, path: request.target, headers, agent },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (c: Buffer) => chunks.push(c));
+        response.on('error', (e) => resolve({ error: `response: ${e.message}` }));
+        response.on('end', () =>
+          resolve(parsed(response.statusCode!, toHeaders(response.rawHeaders), Buffer.concat(chunks).toString('utf8'))),
+        );
+      },
+    );
+    outgoing.setTimeout(REQUEST_TIMEOUT_MS, () =>
+      outgoing.destroy(new Error(`no response within ${REQUEST_TIMEOUT_MS} ms`)),
+    );
     outgoing.on('error', (error: NodeJS.ErrnoException) => {
       // A keep-alive socket the server closed just as it was reused: the request never arrived.
       if (retry && outgoing.reusedSocket && error.code === 'ECONNRESET') resolve(sendHttp(request, false));
@@ -247,7 +281,11 @@ function sendHttp(request: ConcreteRequest, retry = true): Promise<Reply> {
 }
 
 function rawRequest(request: ConcreteRequest): Buffer {
-  const head = [`${request.method} ${request.target} HTTP/1.1`, `Host: 127.0.0.1:${port}`, ...request.headers.map(([k, v]) => `${k}: ${v}`)];
+  const head = [
+    `${request.method} ${request.target} HTTP/1.1`,
+    `Host: 127.0.0.1:${port}`,
+    ...request.headers.map(([k, v]) => `${k}: ${v}`),
+  ];
   if (request.body !== undefined) head.push(`Content-Length: ${request.body.length}`);
   head.push('Connection: close', '', '');
   return Buffer.concat([Buffer.from(head.join('\r\n'), 'latin1'), request.body ?? Buffer.alloc(0)]);
@@ -257,7 +295,10 @@ function sendRaw(bytes: Buffer): Promise<Reply> {
   return new Promise((resolve) => {
     const socket = net.connect(Number(port), '127.0.0.1');
     const chunks: Buffer[] = [];
-    const timer = setTimeout(() => socket.destroy(new Error(`no response within ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => socket.destroy(new Error(`no response within ${REQUEST_TIMEOUT_MS} ms`)),
+      REQUEST_TIMEOUT_MS,
+    );
     let failure: string | undefined;
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', (e) => (failure = e.message));
@@ -317,33 +358,49 @@ function violations(request: ConcreteRequest, reply: Reply, expect = request.exp
   if (status >= 500) problems.push(`answered ${status}: ${reply.text.slice(0, 300)}`);
   const contentType = (reply.headers.get('content-type') ?? '').split(';')[0]!.trim();
   if (expect.kind === 'parser-or') {
-    const fromParser = status === 431 || (status === 400 && (reply.body as { type?: unknown } | undefined)?.type === 'about:blank');
+    const fromParser =
+      status === 431 || (status === 400 && (reply.body as { type?: unknown } | undefined)?.type === 'about:blank');
     return violations(request, reply, fromParser ? { kind: 'parser' } : expect.otherwise);
   }
   if (expect.kind === 'parser') {
     // Refused by the HTTP parser, before any route: 400 (431 for oversized headers) as a problem.
-    if (status !== 400 && status !== 431) problems.push(`answered ${status} to a request the HTTP parser must refuse with 400 or 431`);
-    if (contentType !== 'application/problem+json') problems.push(`a refusal without a problem body (content-type ${contentType || '(none)'}, body ${JSON.stringify(reply.text.slice(0, 100))})`);
-    else if (!accepts(problemSchema, reply.body)) problems.push(`the problem body breaks the Problem schema: ${reply.text.slice(0, 200)}`);
+    if (status !== 400 && status !== 431)
+      problems.push(`answered ${status} to a request the HTTP parser must refuse with 400 or 431`);
+    if (contentType !== 'application/problem+json')
+      problems.push(
+        `a refusal without a problem body (content-type ${contentType || '(none)'}, body ${JSON.stringify(reply.text.slice(0, 100))})`,
+      );
+    else if (!accepts(problemSchema, reply.body))
+      problems.push(`the problem body breaks the Problem schema: ${reply.text.slice(0, 200)}`);
     return problems;
   }
   if (request.method === 'HEAD') {
     // HEAD is GET without the body (openapi.yaml declares GET only).
     const get = request.operation;
     const declared = get ? get.statuses : [404, 405];
-    if (!declared.includes(status)) problems.push(`HEAD answered ${status}, not declared for ${get?.operationId ?? 'an unknown path'}`);
+    if (!declared.includes(status))
+      problems.push(`HEAD answered ${status}, not declared for ${get?.operationId ?? 'an unknown path'}`);
     if (reply.text !== '') problems.push('HEAD answered with a body');
   } else {
-    const found = contractViolations(request.method, request.contractPath, { status, headers: reply.headers, body: reply.body });
+    const found = contractViolations(request.method, request.contractPath, {
+      status,
+      headers: reply.headers,
+      body: reply.body,
+    });
     // A path that is not valid percent-encoding is a malformed request (400), whatever the path; and
     // an operation's path with an empty parameter (`/orders/`) is that operation, with a bad value.
-    const emptyParameter = operations.find((o) => o.method === request.method && o.loosePattern.test(request.contractPath.split('?')[0]!));
+    const emptyParameter = operations.find(
+      (o) => o.method === request.method && o.loosePattern.test(request.contractPath.split('?')[0]!),
+    );
     const excused = (v: string) =>
-      /^undeclared .* answered \d+$/.test(v) && ((status === 400 && malformedUrl(request.contractPath)) || emptyParameter?.statuses.includes(status) === true);
+      /^undeclared .* answered \d+$/.test(v) &&
+      ((status === 400 && malformedUrl(request.contractPath)) || emptyParameter?.statuses.includes(status) === true);
     problems.push(...found.filter((v) => !excused(v)));
   }
-  if (expect.kind === 'client-error' && (status < 400 || status >= 500)) problems.push(`answered ${status} to a request the contract refuses (expected a 4xx)`);
-  if (expect.kind === 'status' && !expect.statuses.includes(status)) problems.push(`answered ${status}, expected ${expect.statuses.join(' or ')}`);
+  if (expect.kind === 'client-error' && (status < 400 || status >= 500))
+    problems.push(`answered ${status} to a request the contract refuses (expected a 4xx)`);
+  if (expect.kind === 'status' && !expect.statuses.includes(status))
+    problems.push(`answered ${status}, expected ${expect.statuses.join(' or ')}`);
   return problems;
 }
 
@@ -362,17 +419,34 @@ async function restockCatalogue(): Promise<void> {
     if (world.services.get(String(body.id))?.net === 1) continue;
     const { data, response } = await client.POST('/services', { body });
     // 409: a fuzzed service took the name meanwhile; then that entry stays away.
-    if (response.status !== 201 && response.status !== 409) throw new Error(`restocking service ${body.id}: ${response.status}`);
-    world.observe({ operationId: 'createService', method: 'POST', path: '/services', status: response.status, headers: response.headers, body: data });
+    if (response.status !== 201 && response.status !== 409)
+      throw new Error(`restocking service ${body.id}: ${response.status}`);
+    world.observe({
+      operationId: 'createService',
+      method: 'POST',
+      path: '/services',
+      status: response.status,
+      headers: response.headers,
+      body: data,
+    });
   }
 }
 
 async function seedThroughApi(): Promise<void> {
   await restockCatalogue();
   for (const datetime of ['2022-11-01T11:11:11.111Z', '2022-11-01T14:11:11.111Z', '2022-11-01T17:11:11.111Z']) {
-    const { data, response } = await client.POST('/orders', { body: { datetime, totalfee: 100, services: [{ id: 123 }, { id: 789 }] } });
+    const { data, response } = await client.POST('/orders', {
+      body: { datetime, totalfee: 100, services: [{ id: 123 }, { id: 789 }] },
+    });
     if (response.status !== 201) throw new Error(`seeding order at ${datetime}: ${response.status}`);
-    world.observe({ operationId: 'createOrder', method: 'POST', path: '/orders', status: 201, headers: response.headers, body: data });
+    world.observe({
+      operationId: 'createOrder',
+      method: 'POST',
+      path: '/orders',
+      status: 201,
+      headers: response.headers,
+      body: data,
+    });
   }
 }
 
@@ -388,7 +462,10 @@ interface Failure {
 }
 
 const statuses = new Map<string, number>();
-const byOperation = new Map<string, { valid: number; invalid: number; success: number; statuses: Map<string, number> }>();
+const byOperation = new Map<
+  string,
+  { valid: number; invalid: number; success: number; statuses: Map<string, number> }
+>();
 const byExpectation = new Map<string, number>();
 const failures: Failure[] = [];
 const storeFailures: string[] = [];
@@ -403,10 +480,21 @@ async function runOne(index: number, plan: RequestPlan): Promise<void> {
   const reply = await send(request);
   sent += 1;
   bump(statuses, 'error' in reply ? 'no response' : String(reply.status));
-  bump(byExpectation, request.expect.kind === 'status' ? `exactly ${request.expect.statuses.join('/')}` : request.expect.kind);
+  bump(
+    byExpectation,
+    request.expect.kind === 'status' ? `exactly ${request.expect.statuses.join('/')}` : request.expect.kind,
+  );
   if (request.kind === 'operation' && request.method !== 'HEAD' && request.operation) {
-    const tally = byOperation.get(request.operation.operationId) ?? { valid: 0, invalid: 0, success: 0, statuses: new Map() };
-    bump(tally.statuses, `${request.expect.kind === 'declared' ? 'valid' : 'invalid'}:${'error' in reply ? 'none' : reply.status}`);
+    const tally = byOperation.get(request.operation.operationId) ?? {
+      valid: 0,
+      invalid: 0,
+      success: 0,
+      statuses: new Map(),
+    };
+    bump(
+      tally.statuses,
+      `${request.expect.kind === 'declared' ? 'valid' : 'invalid'}:${'error' in reply ? 'none' : reply.status}`,
+    );
     if (request.expect.kind === 'declared') tally.valid += 1;
     else tally.invalid += 1;
     if (!('error' in reply) && reply.status < 300) tally.success += 1;
@@ -415,7 +503,14 @@ async function runOne(index: number, plan: RequestPlan): Promise<void> {
   const problems = violations(request, reply);
   if (problems.length) failures.push({ index, request, reply, problems });
   if (!('error' in reply) && request.kind === 'operation' && request.method !== 'HEAD') {
-    world.observe({ operationId: request.operation?.operationId, method: request.method, path: request.target.split('?')[0]!, status: reply.status, headers: reply.headers, body: reply.body });
+    world.observe({
+      operationId: request.operation?.operationId,
+      method: request.method,
+      path: request.target.split('?')[0]!,
+      status: reply.status,
+      headers: reply.headers,
+      body: reply.body,
+    });
   }
 }
 
@@ -437,13 +532,20 @@ for (let first = 0; first < runs; first += BATCH) {
   );
   // Once the database has diverged from the answers, later checks would only repeat it.
   const unexplained = storeFailures.length ? [] : await unexplainedStoreChanges();
-  if (unexplained.length) storeFailures.push(`after requests ${first}..${first + count - 1}: ${unexplained.slice(0, 10).join('; ')}`);
+  if (unexplained.length)
+    storeFailures.push(`after requests ${first}..${first + count - 1}: ${unexplained.slice(0, 10).join('; ')}`);
   await restockCatalogue();
 }
 const seconds = (Date.now() - started) / 1000;
 
-const sortedCounts = (map: Map<string, number>) => [...map.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k}×${n}`).join(', ');
-t.comment(`${sent} requests in ${seconds.toFixed(1)} s (${Math.round(sent / seconds)}/s); statuses: ${sortedCounts(statuses)}`);
+const sortedCounts = (map: Map<string, number>) =>
+  [...map.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, n]) => `${k}×${n}`)
+    .join(', ');
+t.comment(
+  `${sent} requests in ${seconds.toFixed(1)} s (${Math.round(sent / seconds)}/s); statuses: ${sortedCounts(statuses)}`,
+);
 t.comment(`expected: ${sortedCounts(byExpectation)}`);
 for (const [operationId, tally] of [...byOperation.entries()].sort(([a], [b]) => a.localeCompare(b))) {
   t.comment(`${operationId}: ${tally.valid} valid, ${tally.invalid} invalid; ${sortedCounts(tally.statuses)}`);
@@ -459,24 +561,38 @@ t.test('the fuzzer sent what it promised, to every operation of openapi.yaml', a
   for (const operation of operations) {
     const tally = byOperation.get(operation.operationId);
     // An operation that takes no input (no parameters, body or key) cannot be sent anything invalid.
-    const takesInput = operation.parameters.length > 0 || operation.body !== undefined || operation.scopes !== undefined;
-    t.ok(tally && tally.valid > 0 && (tally.invalid > 0 || !takesInput), `${operation.operationId}: valid and invalid requests (${tally?.valid ?? 0}/${tally?.invalid ?? 0})`);
+    const takesInput =
+      operation.parameters.length > 0 || operation.body !== undefined || operation.scopes !== undefined;
+    t.ok(
+      tally && tally.valid > 0 && (tally.invalid > 0 || !takesInput),
+      `${operation.operationId}: valid and invalid requests (${tally?.valid ?? 0}/${tally?.invalid ?? 0})`,
+    );
   }
 });
 
-t.test('every response is below 500, declared in openapi.yaml and valid against its schema; every invalid request gets a 4xx', async (t) => {
-  for (const failure of failures.slice(0, 25)) {
-    t.fail(`request #${failure.index}: ${failure.problems.join('; ')}`, {
-      request: describeRequest(failure.request, credentials),
-      why: failure.request.why,
-      answer: 'error' in failure.reply ? failure.reply.error : `${failure.reply.status} ${failure.reply.text.slice(0, 400)}`,
-      replay: `FUZZ_SEED=${seed} FUZZ_RUNS=${runs} FUZZ_ONLY=${failure.index} make fuzz`,
-    });
-  }
-  t.equal(failures.length, 0, `no bad answer in ${sent} requests (seed ${seed}; replay: ${replay})`);
-});
+t.test(
+  'every response is below 500, declared in openapi.yaml and valid against its schema; every invalid request gets a 4xx',
+  async (t) => {
+    for (const failure of failures.slice(0, 25)) {
+      t.fail(`request #${failure.index}: ${failure.problems.join('; ')}`, {
+        request: describeRequest(failure.request, credentials),
+        why: failure.request.why,
+        answer:
+          'error' in failure.reply
+            ? failure.reply.error
+            : `${failure.reply.status} ${failure.reply.text.slice(0, 400)}`,
+        replay: `FUZZ_SEED=${seed} FUZZ_RUNS=${runs} FUZZ_ONLY=${failure.index} make fuzz`,
+      });
+    }
+    t.equal(failures.length, 0, `no bad answer in ${sent} requests (seed ${seed}; replay: ${replay})`);
+  },
+);
 
 t.test('the database holds exactly what 2xx answers said was stored: a refused request stores nothing', async (t) => {
   for (const failure of storeFailures) t.fail(failure, { replay });
-  t.equal(storeFailures.length, 0, `orders, their services and the catalogue match the answers (seed ${seed}; replay: ${replay})`);
+  t.equal(
+    storeFailures.length,
+    0,
+    `orders, their services and the catalogue match the answers (seed ${seed}; replay: ${replay})`,
+  );
 });

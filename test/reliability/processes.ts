@@ -27,11 +27,24 @@ export interface ServerProcess {
  */
 export async function startServerProcess(
   t: TestContext,
-  { databaseUrl, port, env = {}, readyTimeoutMs = 60_000 }: { databaseUrl: string; port: number; env?: Record<string, string>; readyTimeoutMs?: number },
+  {
+    databaseUrl,
+    port,
+    env = {},
+    readyTimeoutMs = 60_000,
+  }: { databaseUrl: string; port: number; env?: Record<string, string>; readyTimeoutMs?: number },
 ): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: root,
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', RATE_LIMIT_PER_MINUTE: '0', ...env },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      RATE_LIMIT_PER_MINUTE: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
@@ -43,7 +56,10 @@ export async function startServerProcess(
       output.push(...lines);
     });
   }
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  const exited = once(child, 'exit').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
@@ -60,7 +76,8 @@ export async function startServerProcess(
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`server on ${port} not ready after ${readyTimeoutMs} ms:\n${output.slice(-20).join('\n')}`);
+    if (Date.now() > deadline)
+      throw new Error(`server on ${port} not ready after ${readyTimeoutMs} ms:\n${output.slice(-20).join('\n')}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   if (done) throw new Error(`server on ${port} exited before it was ready:\n${output.slice(-20).join('\n')}`);

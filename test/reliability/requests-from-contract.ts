@@ -92,14 +92,25 @@ export function operationsOf(document: OpenApiDocument): ContractOperation[] {
       if (!operation) continue;
       const parameters = new Map<string, Parameter>();
       for (const p of [...(item.parameters ?? []), ...(operation.parameters ?? [])] as DocumentNode[]) {
-        const examples = [...Object.values((p.examples ?? {}) as Record<string, { value?: unknown }>).map((e) => e.value), ...(p.example === undefined ? [] : [p.example])];
-        parameters.set(`${p.in}:${p.name}`, { name: p.name, in: p.in, required: p.required === true, schema: p.schema ?? {}, examples: examples.filter((e) => e !== undefined) });
+        const examples = [
+          ...Object.values((p.examples ?? {}) as Record<string, { value?: unknown }>).map((e) => e.value),
+          ...(p.example === undefined ? [] : [p.example]),
+        ];
+        parameters.set(`${p.in}:${p.name}`, {
+          name: p.name,
+          in: p.in,
+          required: p.required === true,
+          schema: p.schema ?? {},
+          examples: examples.filter((e) => e !== undefined),
+        });
       }
       const content = (operation.requestBody?.content ?? {}) as Record<string, { schema?: Schema }>;
       const mediaType = Object.keys(content).find((m) => /json/.test(m)) ?? Object.keys(content)[0];
       const security = (operation.security ?? document.security ?? []) as Record<string, string[]>[];
       const needsKey = security.length > 0 && security.every((requirement) => Object.keys(requirement).length > 0);
-      const source = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{([^}]+)\\?\}/g, (_m, name: string) => `(?<${name.replace(/[^A-Za-z0-9_]/g, '_')}>[^/]+)`);
+      const source = template
+        .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
+        .replace(/\\?\{([^}]+)\\?\}/g, (_m, name: string) => `(?<${name.replace(/[^A-Za-z0-9_]/g, '_')}>[^/]+)`);
       operations.push({
         operationId: operation.operationId ?? `${method} ${template}`,
         method: method.toUpperCase(),
@@ -107,9 +118,18 @@ export function operationsOf(document: OpenApiDocument): ContractOperation[] {
         pattern: new RegExp(`^${source}$`),
         loosePattern: new RegExp(`^${source.replace(/\[\^\/\]\+/g, '[^/]*')}$`),
         parameters: [...parameters.values()],
-        body: mediaType === undefined ? undefined : { required: operation.requestBody?.required === true, mediaType, schema: content[mediaType]!.schema ?? {} },
-        scopes: needsKey ? Object.values(security[0]!)[0] ?? [] : undefined,
-        statuses: Object.keys(operation.responses ?? {}).map(Number).filter(Number.isInteger),
+        body:
+          mediaType === undefined
+            ? undefined
+            : {
+                required: operation.requestBody?.required === true,
+                mediaType,
+                schema: content[mediaType]!.schema ?? {},
+              },
+        scopes: needsKey ? (Object.values(security[0]!)[0] ?? []) : undefined,
+        statuses: Object.keys(operation.responses ?? {})
+          .map(Number)
+          .filter(Number.isInteger),
       });
     }
   }
@@ -184,20 +204,40 @@ const fixedDate = (iso: string) => new Date(iso).getTime();
 /** An RFC 3339 date-time with Z or an offset, in the assorted forms the contract allows. */
 function dateTimeArb(near: number[]): fc.Arbitrary<string> {
   const instant = fc.oneof(
-    { arbitrary: fc.integer({ min: fixedDate('1990-01-01T00:00:00Z'), max: fixedDate('2099-12-31T00:00:00Z') }), weight: 2 },
+    {
+      arbitrary: fc.integer({ min: fixedDate('1990-01-01T00:00:00Z'), max: fixedDate('2099-12-31T00:00:00Z') }),
+      weight: 2,
+    },
     // Close to the document's examples, so the 3-hour rule is met as often as not.
-    ...(near.length ? [{ arbitrary: fc.tuple(fc.constantFrom(...near), fc.integer({ min: -30 * 24 * 60, max: 30 * 24 * 60 })).map(([t, m]) => t + m * 60_000), weight: 3 }] : []),
+    ...(near.length
+      ? [
+          {
+            arbitrary: fc
+              .tuple(fc.constantFrom(...near), fc.integer({ min: -30 * 24 * 60, max: 30 * 24 * 60 }))
+              .map(([t, m]) => t + m * 60_000),
+            weight: 3,
+          },
+        ]
+      : []),
   );
   const offsetMinutes = fc.oneof(fc.constant(0), fc.integer({ min: -14 * 60, max: 14 * 60 }));
   return fc
-    .record({ instant, offset: offsetMinutes, digits: fc.integer({ min: 0, max: 9 }), t: fc.constantFrom('T', 't'), z: fc.constantFrom('Z', 'z', '+00:00', 'offset') })
+    .record({
+      instant,
+      offset: offsetMinutes,
+      digits: fc.integer({ min: 0, max: 9 }),
+      t: fc.constantFrom('T', 't'),
+      z: fc.constantFrom('Z', 'z', '+00:00', 'offset'),
+    })
     .map(({ instant, offset, digits, t, z }) => {
       const useOffset = z === 'offset';
       const local = new Date(instant + (useOffset ? offset : 0) * 60_000).toISOString();
       const fraction = digits === 0 ? '' : `.${(local.slice(20, 23) + '123456').slice(0, digits)}`;
       const sign = offset < 0 ? '-' : '+';
       const abs = Math.abs(offset);
-      const zone = useOffset ? `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}` : z;
+      const zone = useOffset
+        ? `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`
+        : z;
       return `${local.slice(0, 10)}${t}${local.slice(11, 19)}${fraction}${zone}`;
     });
 }
@@ -209,13 +249,19 @@ export function validArb(schema: Schema, depth = 0): fc.Arbitrary<unknown> {
   if ('const' in schema) return fc.constant(schema.const);
   if (Array.isArray(schema.enum)) return fc.constantFrom(...schema.enum);
   const alternatives = schema.oneOf ?? schema.anyOf;
-  if (alternatives) return fc.oneof(...alternatives.map((s) => validArb(s, depth + 1))).filter((v) => accepts(schema, v));
+  if (alternatives)
+    return fc.oneof(...alternatives.map((s) => validArb(s, depth + 1))).filter((v) => accepts(schema, v));
   const types = typesOf(schema);
   const examples = (schema.examples ?? []).filter((e) => accepts(schema, e));
-  const base = types.length > 1 ? fc.oneof(...types.map((type) => validOfType({ ...schema, type }, type, depth))) : validOfType(schema, types[0], depth);
+  const base =
+    types.length > 1
+      ? fc.oneof(...types.map((type) => validOfType({ ...schema, type }, type, depth)))
+      : validOfType(schema, types[0], depth);
   // Examples name things that exist (catalogue ids); whole example objects would all collide.
   const exampleWeight = types[0] === 'object' || types[0] === 'array' ? 1 : 3;
-  return examples.length ? fc.oneof({ arbitrary: base, weight: 3 }, { arbitrary: fc.constantFrom(...examples), weight: exampleWeight }) : base;
+  return examples.length
+    ? fc.oneof({ arbitrary: base, weight: 3 }, { arbitrary: fc.constantFrom(...examples), weight: exampleWeight })
+    : base;
 }
 
 function validOfType(schema: Schema, type: string | undefined, depth: number): fc.Arbitrary<unknown> {
@@ -227,12 +273,18 @@ function validOfType(schema: Schema, type: string | undefined, depth: number): f
     case 'integer': {
       const min = schema.minimum ?? -INT32 - 1;
       const max = schema.maximum ?? INT32;
-      return fc.oneof(fc.integer({ min, max }), fc.constantFrom(min, max), fc.integer({ min, max: Math.min(max, min + 1000) }));
+      return fc.oneof(
+        fc.integer({ min, max }),
+        fc.constantFrom(min, max),
+        fc.integer({ min, max: Math.min(max, min + 1000) }),
+      );
     }
     case 'number': {
       const min = schema.minimum ?? -1e9;
       const max = schema.maximum ?? 1e9;
-      const cents = fc.integer({ min: Math.ceil(min * 100), max: Math.min(Math.floor(max * 100), 1e9) }).map((c) => c / 100);
+      const cents = fc
+        .integer({ min: Math.ceil(min * 100), max: Math.min(Math.floor(max * 100), 1e9) })
+        .map((c) => c / 100);
       return fc.oneof(
         { arbitrary: cents, weight: 4 },
         { arbitrary: fc.integer({ min: Math.ceil(min), max: Math.floor(Math.min(max, 1e6)) }), weight: 4 },
@@ -246,14 +298,26 @@ function validOfType(schema: Schema, type: string | undefined, depth: number): f
       const minLength = schema.minItems ?? 0;
       const maxLength = Math.max(minLength, Math.min(schema.maxItems ?? 4, depth > 3 ? minLength : 4));
       const items = validArb(schema.items ?? {}, depth + 1);
-      return fc.oneof({ arbitrary: fc.array(items, { minLength, maxLength: Math.min(maxLength, minLength + 1) }), weight: 3 }, { arbitrary: fc.array(items, { minLength, maxLength }), weight: 1 });
+      return fc.oneof(
+        { arbitrary: fc.array(items, { minLength, maxLength: Math.min(maxLength, minLength + 1) }), weight: 3 },
+        { arbitrary: fc.array(items, { minLength, maxLength }), weight: 1 },
+      );
     }
     case 'object': {
       const properties = schema.properties ?? {};
       const required = (schema.required ?? []).filter((k) => k in properties);
-      const record = fc.record(Object.fromEntries(Object.entries(properties).map(([k, s]) => [k, validArb(s, depth + 1)])), { requiredKeys: required });
+      const record = fc.record(
+        Object.fromEntries(Object.entries(properties).map(([k, s]) => [k, validArb(s, depth + 1)])),
+        { requiredKeys: required },
+      );
       // Optional properties are the exception rather than the rule.
-      return fc.oneof({ arbitrary: fc.record(Object.fromEntries(required.map((k) => [k, validArb(properties[k]!, depth + 1)]))), weight: 3 }, { arbitrary: record, weight: 1 });
+      return fc.oneof(
+        {
+          arbitrary: fc.record(Object.fromEntries(required.map((k) => [k, validArb(properties[k]!, depth + 1)]))),
+          weight: 3,
+        },
+        { arbitrary: record, weight: 1 },
+      );
     }
     default:
       return fc.constantFrom<unknown>(null, 0, 'x', true, [], {});
@@ -265,10 +329,15 @@ function validString(schema: Schema): fc.Arbitrary<string> {
   const maxLength = schema.maxLength ?? 64;
   let base: fc.Arbitrary<string>;
   if (schema.format === 'date-time') {
-    const near = (schema.examples ?? []).filter((e): e is string => typeof e === 'string').map((e) => new Date(e).getTime()).filter(Number.isFinite);
+    const near = (schema.examples ?? [])
+      .filter((e): e is string => typeof e === 'string')
+      .map((e) => new Date(e).getTime())
+      .filter(Number.isFinite);
     base = dateTimeArb(near);
   } else if (typeof schema.pattern === 'string') {
-    base = fc.stringMatching(new RegExp(schema.pattern, 'u')).map((s) => (s.length > maxLength ? s.slice(0, maxLength) : s));
+    base = fc
+      .stringMatching(new RegExp(schema.pattern, 'u'))
+      .map((s) => (s.length > maxLength ? s.slice(0, maxLength) : s));
   } else {
     const bounds = { minLength, maxLength: Math.max(minLength, Math.min(maxLength, 40)) };
     base = fc.oneof(fc.string({ ...bounds, unit: 'grapheme-ascii' }), fc.string({ ...bounds, unit: 'grapheme' }));
@@ -277,12 +346,61 @@ function validString(schema: Schema): fc.Arbitrary<string> {
 }
 
 const nastyStrings = [
-  '\u0000', '\u0001', '\u001f', '\u007f', '\u0085', '\u009f', '\u00a0', '\u2028', '\u202e', '\ufeff', '\ud800', '\udfff',
-  '💥', 'é', '名前', ' ', '\t', '\n', '\r\n', '"', '\\', '/', '%', '%00', '..', "'", "' OR '1'='1", ';', '<script>', '{', '}', '?', '#', '&', '=', '+', '${x}', '\u0301',
+  '\u0000',
+  '\u0001',
+  '\u001f',
+  '\u007f',
+  '\u0085',
+  '\u009f',
+  '\u00a0',
+  '\u2028',
+  '\u202e',
+  '\ufeff',
+  '\ud800',
+  '\udfff',
+  '💥',
+  'é',
+  '名前',
+  ' ',
+  '\t',
+  '\n',
+  '\r\n',
+  '"',
+  '\\',
+  '/',
+  '%',
+  '%00',
+  '..',
+  "'",
+  "' OR '1'='1",
+  ';',
+  '<script>',
+  '{',
+  '}',
+  '?',
+  '#',
+  '&',
+  '=',
+  '+',
+  '${x}',
+  '\u0301',
 ];
 
 /** Keys that have tripped up JavaScript servers (prototype pollution, look-alikes). */
-const hostileKeys = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '$ref', '', ' ', 'a\u0000b', '名前', '💥', 'x'.repeat(300)];
+const hostileKeys = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  '$ref',
+  '',
+  ' ',
+  'a\u0000b',
+  '名前',
+  '💥',
+  'x'.repeat(300),
+];
 
 const wrongTypeValues: Record<string, unknown[]> = {
   string: ['', 'x', '123', 'null', 'true'],
@@ -298,13 +416,21 @@ const wrongTypeValues: Record<string, unknown[]> = {
 function breakHere(schema: Schema): fc.Arbitrary<{ value: unknown; why: string }> {
   const types = typesOf(schema);
   const candidates: fc.Arbitrary<{ value: unknown; why: string }>[] = [];
-  const others = Object.entries(wrongTypeValues).flatMap(([type, values]) => (types.includes(type) || (type === 'integer' && types.includes('number')) ? [] : values));
+  const others = Object.entries(wrongTypeValues).flatMap(([type, values]) =>
+    types.includes(type) || (type === 'integer' && types.includes('number')) ? [] : values,
+  );
   if (others.length) candidates.push(fc.constantFrom(...others).map((value) => ({ value, why: 'wrong type' })));
   if (types.includes('string')) {
     const maxLength: number | undefined = schema.maxLength;
     const valid = validArb({ ...schema, type: 'string' }) as fc.Arbitrary<string>;
-    if (maxLength !== undefined) candidates.push(fc.integer({ min: 1, max: 50 }).map((n) => ({ value: 'a'.repeat(maxLength + n), why: 'longer than maxLength' })));
-    if ((schema.minLength ?? 0) > 0 || schema.pattern) candidates.push(fc.constantFrom('', ' ', '\t').map((value) => ({ value, why: 'empty or blank' })));
+    if (maxLength !== undefined)
+      candidates.push(
+        fc
+          .integer({ min: 1, max: 50 })
+          .map((n) => ({ value: 'a'.repeat(maxLength + n), why: 'longer than maxLength' })),
+      );
+    if ((schema.minLength ?? 0) > 0 || schema.pattern)
+      candidates.push(fc.constantFrom('', ' ', '\t').map((value) => ({ value, why: 'empty or blank' })));
     candidates.push(
       fc.tuple(valid, fc.constantFrom(...nastyStrings), fc.nat()).map(([s, nasty, at]) => {
         const i = s.length === 0 ? 0 : at % (s.length + 1);
@@ -316,33 +442,95 @@ function breakHere(schema: Schema): fc.Arbitrary<{ value: unknown; why: string }
       candidates.push(
         fc
           .constantFrom(
-            '2022-11-01T11:11:11', '2022-11-01', '2022-11-01 11:11:11Z', '2022-02-30T00:00:00Z', '2022-13-01T00:00:00Z', '2022-11-01T24:00:00Z',
-            '2022-11-01T11:11:11+24:00', '2022-11-01T11:11:11.1234567890Z', '0000-00-00T00:00:00Z', '+002022-11-01T00:00:00Z', '2022-W44-2T00:00:00Z',
-            '1667301071', 'now', 'Tue, 01 Nov 2022 11:11:11 GMT', '2022-11-01T11:11:11Z ', '２０２２-11-01T11:11:11Z', '9999-12-31T23:59:59.999Z',
-            '0001-01-01T00:00:00Z', '1969-12-31T23:59:59Z', '2016-12-31T23:59:60Z', '2022-11-01T11:11:11-00:00',
+            '2022-11-01T11:11:11',
+            '2022-11-01',
+            '2022-11-01 11:11:11Z',
+            '2022-02-30T00:00:00Z',
+            '2022-13-01T00:00:00Z',
+            '2022-11-01T24:00:00Z',
+            '2022-11-01T11:11:11+24:00',
+            '2022-11-01T11:11:11.1234567890Z',
+            '0000-00-00T00:00:00Z',
+            '+002022-11-01T00:00:00Z',
+            '2022-W44-2T00:00:00Z',
+            '1667301071',
+            'now',
+            'Tue, 01 Nov 2022 11:11:11 GMT',
+            '2022-11-01T11:11:11Z ',
+            '２０２２-11-01T11:11:11Z',
+            '9999-12-31T23:59:59.999Z',
+            '0001-01-01T00:00:00Z',
+            '1969-12-31T23:59:59Z',
+            '2016-12-31T23:59:60Z',
+            '2022-11-01T11:11:11-00:00',
           )
           .map((value) => ({ value, why: 'not an RFC 3339 instant (or an edge one)' })),
       );
     }
-    candidates.push(fc.integer({ min: 16_000, max: 1_200_000 }).map((n) => ({ value: 'x'.repeat(n), why: `huge string (${n} chars)` })));
+    candidates.push(
+      fc
+        .integer({ min: 16_000, max: 1_200_000 })
+        .map((n) => ({ value: 'x'.repeat(n), why: `huge string (${n} chars)` })),
+    );
   }
   if (types.includes('integer') || types.includes('number')) {
     const min: number = schema.minimum ?? -(2 ** 31);
     const max: number = schema.maximum ?? 2 ** 31 - 1;
-    const numbers = [min - 1, min - 0.01, max + 1, max + 0.01, 2 ** 31, -(2 ** 31) - 1, 2 ** 53, 2 ** 53 + 2, 1e21, Number.MAX_VALUE, -Number.MAX_VALUE, Number.MIN_VALUE, -0.000001, 0.001, 123.456];
+    const numbers = [
+      min - 1,
+      min - 0.01,
+      max + 1,
+      max + 0.01,
+      2 ** 31,
+      -(2 ** 31) - 1,
+      2 ** 53,
+      2 ** 53 + 2,
+      1e21,
+      Number.MAX_VALUE,
+      -Number.MAX_VALUE,
+      Number.MIN_VALUE,
+      -0.000001,
+      0.001,
+      123.456,
+    ];
     if (!types.includes('number')) numbers.push(1.5, min + 0.5);
-    candidates.push(fc.constantFrom(...numbers).map((value) => ({ value, why: 'number out of bounds or not an integer' })));
+    candidates.push(
+      fc.constantFrom(...numbers).map((value) => ({ value, why: 'number out of bounds or not an integer' })),
+    );
     candidates.push(
       fc
-        .constantFrom('1e400', '-1e400', '1E2', '1.0', '100.00', '0.1e1', '-0', '01', 'NaN', 'Infinity', '0x10', '.5', '+1', '1.', '1e', '99999999999999999999999999999')
+        .constantFrom(
+          '1e400',
+          '-1e400',
+          '1E2',
+          '1.0',
+          '100.00',
+          '0.1e1',
+          '-0',
+          '01',
+          'NaN',
+          'Infinity',
+          '0x10',
+          '.5',
+          '+1',
+          '1.',
+          '1e',
+          '99999999999999999999999999999',
+        )
         .map((text) => ({ value: new RawJson(text), why: `number written as ${text}` })),
     );
   }
   if (types.includes('string')) {
-    candidates.push(fc.constantFrom('"\\ud800"', '"\\u0000"', '"a\u0000b"', '"\\x41"', '"\\u12"', '"unterminated', "'single'").map((text) => ({ value: new RawJson(text), why: `string written as ${text}` })));
+    candidates.push(
+      fc
+        .constantFrom('"\\ud800"', '"\\u0000"', '"a\u0000b"', '"\\x41"', '"\\u12"', '"unterminated', "'single'")
+        .map((text) => ({ value: new RawJson(text), why: `string written as ${text}` })),
+    );
   }
   candidates.push(
-    fc.constantFrom(10_000, 100_000).map((n) => ({ value: new RawJson('['.repeat(n) + ']'.repeat(n)), why: `${n} nested arrays` })),
+    fc
+      .constantFrom(10_000, 100_000)
+      .map((n) => ({ value: new RawJson('['.repeat(n) + ']'.repeat(n)), why: `${n} nested arrays` })),
     fc.constant({ value: new RawJson('{"a":'.repeat(5000) + '1' + '}'.repeat(5000)), why: '5000 nested objects' }),
   );
   return fc.oneof(...candidates);
@@ -364,15 +552,41 @@ export function mutatedArb(schema: Schema, at: string, depth = 0): fc.Arbitrary<
     const properties = (schema.properties ?? {}) as Record<string, Schema>;
     const valid = validArb({ ...schema, type: 'object' }, depth) as fc.Arbitrary<Record<string, unknown>>;
     for (const [name, property] of Object.entries(properties)) {
-      deeper.push(fc.tuple(valid, mutatedArb(property, `${at}/${name}`, depth + 1)).map(([o, m]) => ({ value: withOwn(o, name, m.value), why: m.why })));
+      deeper.push(
+        fc
+          .tuple(valid, mutatedArb(property, `${at}/${name}`, depth + 1))
+          .map(([o, m]) => ({ value: withOwn(o, name, m.value), why: m.why })),
+      );
     }
     for (const name of (schema.required ?? []) as string[]) {
-      deeper.push(valid.map((o) => ({ value: Object.fromEntries(Object.entries(o).filter(([k]) => k !== name)), why: `${at}/${name}: missing` })));
+      deeper.push(
+        valid.map((o) => ({
+          value: Object.fromEntries(Object.entries(o).filter(([k]) => k !== name)),
+          why: `${at}/${name}: missing`,
+        })),
+      );
     }
-    const nearMisses = Object.keys(properties).flatMap((k) => [k.toUpperCase(), k[0]!.toUpperCase() + k.slice(1), `${k} `, `${k}s`]);
-    const key = fc.oneof(fc.constantFrom(...hostileKeys, ...nearMisses), fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }));
-    const extra = fc.oneof(validArb({}), fc.constant({ prototype: { polluted: true } }), fc.constant({ polluted: true }));
-    deeper.push(fc.tuple(valid, key, extra).map(([o, k, v]) => ({ value: withOwn(o, k, v), why: `${at}: extra property ${JSON.stringify(k.slice(0, 40))}` })));
+    const nearMisses = Object.keys(properties).flatMap((k) => [
+      k.toUpperCase(),
+      k[0]!.toUpperCase() + k.slice(1),
+      `${k} `,
+      `${k}s`,
+    ]);
+    const key = fc.oneof(
+      fc.constantFrom(...hostileKeys, ...nearMisses),
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }),
+    );
+    const extra = fc.oneof(
+      validArb({}),
+      fc.constant({ prototype: { polluted: true } }),
+      fc.constant({ polluted: true }),
+    );
+    deeper.push(
+      fc.tuple(valid, key, extra).map(([o, k, v]) => ({
+        value: withOwn(o, k, v),
+        why: `${at}: extra property ${JSON.stringify(k.slice(0, 40))}`,
+      })),
+    );
   }
   if (types.includes('array') && depth < 4) {
     const item = (schema.items ?? {}) as Schema;
@@ -388,9 +602,17 @@ export function mutatedArb(schema: Schema, at: string, depth = 0): fc.Arbitrary<
     );
     if (minItems > 0) deeper.push(fc.constant({ value: [], why: `${at}: empty array` }));
     if (maxItems !== undefined) {
-      deeper.push(fc.array(validArb(item, depth + 1), { minLength: maxItems + 1, maxLength: maxItems + 3 }).map((value) => ({ value, why: `${at}: more than ${maxItems} items` })));
+      deeper.push(
+        fc
+          .array(validArb(item, depth + 1), { minLength: maxItems + 1, maxLength: maxItems + 3 })
+          .map((value) => ({ value, why: `${at}: more than ${maxItems} items` })),
+      );
       const filler = fc.sample(validArb(item, depth + 1), { seed: 1, numRuns: 1 })[0];
-      deeper.push(fc.constantFrom(1_000, 100_000).map((n) => ({ value: Array.from({ length: n }, () => filler), why: `${at}: ${n} items` })));
+      deeper.push(
+        fc
+          .constantFrom(1_000, 100_000)
+          .map((n) => ({ value: Array.from({ length: n }, () => filler), why: `${at}: ${n} items` })),
+      );
     }
   }
   return deeper.length ? fc.oneof({ arbitrary: here, weight: 1 }, { arbitrary: fc.oneof(...deeper), weight: 2 }) : here;
@@ -402,11 +624,15 @@ function mutatedTextArb(schema: Schema): fc.Arbitrary<{ text: string; why: strin
   const maxLength: number = schema.maxLength ?? 64;
   const valid = validArb(schema).map(String);
   const texts: fc.Arbitrary<{ text: string; why: string }>[] = [
-    fc.constantFrom('', ' ', 'null', 'undefined', 'true', '[]', '{}', '-1', '0', '1.5', 'abc').map((text) => ({ text, why: `${JSON.stringify(text)}` })),
-    fc.tuple(valid, fc.constantFrom(...nastyStrings.filter((s) => !/[\ud800-\udfff]/.test(s))), fc.nat()).map(([s, nasty, at]) => {
-      const i = at % (s.length + 1);
-      return { text: s.slice(0, i) + nasty + s.slice(i), why: `${JSON.stringify(nasty)} inserted` };
-    }),
+    fc
+      .constantFrom('', ' ', 'null', 'undefined', 'true', '[]', '{}', '-1', '0', '1.5', 'abc')
+      .map((text) => ({ text, why: `${JSON.stringify(text)}` })),
+    fc
+      .tuple(valid, fc.constantFrom(...nastyStrings.filter((s) => !/[\ud800-\udfff]/.test(s))), fc.nat())
+      .map(([s, nasty, at]) => {
+        const i = at % (s.length + 1);
+        return { text: s.slice(0, i) + nasty + s.slice(i), why: `${JSON.stringify(nasty)} inserted` };
+      }),
     fc.integer({ min: 1, max: 40 }).map((n) => ({ text: '1'.repeat(maxLength + n), why: 'longer than maxLength' })),
     fc.constantFrom(2_000, 9_000, 20_000).map((n) => ({ text: '9'.repeat(n), why: `${n} characters` })),
     fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }).map((text) => ({ text, why: 'random unicode' })),
@@ -416,12 +642,41 @@ function mutatedTextArb(schema: Schema): fc.Arbitrary<{ text: string; why: strin
     const max: number = schema.maximum ?? 2 ** 31 - 1;
     texts.push(
       fc
-        .constantFrom(String(min - 1), String(max + 1), '1e2', '0x10', ' 5', '5 ', '+5', '1,2', '١٢٣', 'NaN', 'Infinity', '99999999999999999999', '-0', '00', '1_000', '0b1', '１２３')
+        .constantFrom(
+          String(min - 1),
+          String(max + 1),
+          '1e2',
+          '0x10',
+          ' 5',
+          '5 ',
+          '+5',
+          '1,2',
+          '١٢٣',
+          'NaN',
+          'Infinity',
+          '99999999999999999999',
+          '-0',
+          '00',
+          '1_000',
+          '0b1',
+          '１２３',
+        )
         .map((text) => ({ text, why: `integer as ${JSON.stringify(text)}` })),
     );
   }
   if (schema.format === 'date-time') {
-    texts.push(fc.constantFrom('2022-11-01T11:11:11', '2022-11-01', '2022-02-30T00:00:00Z', '2022-11-01 11:11:11Z', 'now', '2022-11-01T11:11:11+01:00 ').map((text) => ({ text, why: `date-time ${JSON.stringify(text)}` })));
+    texts.push(
+      fc
+        .constantFrom(
+          '2022-11-01T11:11:11',
+          '2022-11-01',
+          '2022-02-30T00:00:00Z',
+          '2022-11-01 11:11:11Z',
+          'now',
+          '2022-11-01T11:11:11+01:00 ',
+        )
+        .map((text) => ({ text, why: `date-time ${JSON.stringify(text)}` })),
+    );
   }
   return fc.oneof(...texts);
 }
@@ -440,7 +695,8 @@ interface BodyPlan {
   why: string;
 }
 
-type AuthPlan = 'key' | 'none' | 'garbage' | 'empty-bearer' | 'basic' | 'no-scheme' | 'lowercase-scheme' | 'read-only' | 'two-tokens';
+type AuthPlan =
+  'key' | 'none' | 'garbage' | 'empty-bearer' | 'basic' | 'no-scheme' | 'lowercase-scheme' | 'read-only' | 'two-tokens';
 
 export interface RequestPlan {
   kind: 'operation' | 'wrong-method' | 'unknown-path' | 'raw';
@@ -460,7 +716,10 @@ export interface RequestPlan {
 
 const authArb: fc.Arbitrary<AuthPlan> = fc.oneof(
   { arbitrary: fc.constant<AuthPlan>('key'), weight: 85 },
-  { arbitrary: fc.constantFrom<AuthPlan>('none', 'garbage', 'empty-bearer', 'basic', 'no-scheme', 'two-tokens'), weight: 8 },
+  {
+    arbitrary: fc.constantFrom<AuthPlan>('none', 'garbage', 'empty-bearer', 'basic', 'no-scheme', 'two-tokens'),
+    weight: 8,
+  },
   { arbitrary: fc.constant<AuthPlan>('read-only'), weight: 5 },
   { arbitrary: fc.constant<AuthPlan>('lowercase-scheme'), weight: 2 },
 );
@@ -468,23 +727,61 @@ const authArb: fc.Arbitrary<AuthPlan> = fc.oneof(
 /** What an HTTP client can put in a header value. */
 const headerSafe = (text: string) => /^[\t\x20-\x7e\x80-\xff]*$/.test(text);
 
-const nonJsonTypes = ['text/plain', 'application/xml', 'text/html', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream', 'application/problem+json', 'image/png'];
-const jsonTypes = ['application/json', 'application/json; charset=utf-8', 'Application/JSON', 'application/json;charset=UTF-8'];
-const oddTypes = ['application/json-patch+json', 'application/vnd.api+json', 'text/json', 'application/json, text/plain', 'application/jsonx', 'application/json; charset=utf-16', ';', 'application/', '*/*', 'application/json\u00e9'];
+const nonJsonTypes = [
+  'text/plain',
+  'application/xml',
+  'text/html',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/octet-stream',
+  'application/problem+json',
+  'image/png',
+];
+const jsonTypes = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'Application/JSON',
+  'application/json;charset=UTF-8',
+];
+const oddTypes = [
+  'application/json-patch+json',
+  'application/vnd.api+json',
+  'text/json',
+  'application/json, text/plain',
+  'application/jsonx',
+  'application/json; charset=utf-16',
+  ';',
+  'application/',
+  '*/*',
+  'application/json\u00e9',
+];
 
 function paramPlanArb(parameter: Parameter): fc.Arbitrary<ParamPlan> {
   const valid = fc.oneof(
     { arbitrary: validArb(parameter.schema).map((v) => ({ text: String(v) })), weight: 3 },
-    ...(parameter.examples.length ? [{ arbitrary: fc.constantFrom(...parameter.examples).map((v) => ({ text: String(v) })), weight: 1 }] : []),
+    ...(parameter.examples.length
+      ? [{ arbitrary: fc.constantFrom(...parameter.examples).map((v) => ({ text: String(v) })), weight: 1 }]
+      : []),
   );
-  if (parameter.in === 'path') return fc.oneof({ arbitrary: fc.nat().map((live) => ({ live })), weight: 3 }, { arbitrary: valid, weight: 2 });
+  if (parameter.in === 'path')
+    return fc.oneof({ arbitrary: fc.nat().map((live) => ({ live })), weight: 3 }, { arbitrary: valid, weight: 2 });
   // A value the server handed out under a similar name (a `nextCursor` for `cursor`), from any list.
-  if (parameter.in === 'query') return fc.oneof({ arbitrary: valid, weight: 2 }, { arbitrary: fc.nat().map((liveValue) => ({ liveValue })), weight: 1 });
+  if (parameter.in === 'query')
+    return fc.oneof(
+      { arbitrary: valid, weight: 2 },
+      { arbitrary: fc.nat().map((liveValue) => ({ liveValue })), weight: 1 },
+    );
   if (parameter.in === 'header') {
     // Whitespace a header cannot carry (CR, LF, VT, FF) becomes a space, which the pattern also allows.
-    const header = valid.map(({ text }) => ({ text: text.replace(/[\r\n\v\f]/g, ' ') })).filter(({ text }) => headerSafe(text) && acceptsText(parameter.schema, text.trim()));
+    const header = valid
+      .map(({ text }) => ({ text: text.replace(/[\r\n\v\f]/g, ' ') }))
+      .filter(({ text }) => headerSafe(text) && acceptsText(parameter.schema, text.trim()));
     if (/^if-(none-)?match$/i.test(parameter.name)) {
-      return fc.oneof({ arbitrary: fc.constant({ liveEtag: true as const }), weight: 3 }, { arbitrary: fc.constant({ text: '*' }), weight: 1 }, { arbitrary: header, weight: 1 });
+      return fc.oneof(
+        { arbitrary: fc.constant({ liveEtag: true as const }), weight: 3 },
+        { arbitrary: fc.constant({ text: '*' }), weight: 1 },
+        { arbitrary: header, weight: 1 },
+      );
     }
     // A few values reused over and over, so that keys are replayed and reused with other bodies.
     const reused = fc.sample(header, { seed: 42, numRuns: 3 });
@@ -495,20 +792,78 @@ function paramPlanArb(parameter: Parameter): fc.Arbitrary<ParamPlan> {
 
 function brokenParamArb(parameter: Parameter): fc.Arbitrary<{ plan: ParamPlan; why: string }> {
   const where = `${parameter.in} ${parameter.name}`;
-  const texts = mutatedTextArb(parameter.schema).map(({ text, why }) => ({ plan: { text } as ParamPlan, why: `${where}: ${why}` }));
+  const texts = mutatedTextArb(parameter.schema).map(({ text, why }) => ({
+    plan: { text } as ParamPlan,
+    why: `${where}: ${why}`,
+  }));
   if (parameter.in !== 'path') return texts;
   const encoded = fc
-    .constantFrom('%', '%ZZ', '%ED%A0%80', '%C0%AF', '%2F', '%252F', '.', '..', '%2E%2E', '%00', '1%0A', '1;x=1', 'a'.repeat(600), '1'.repeat(600))
-    .map((e) => ({ plan: { encoded: e } as ParamPlan, why: `${where}: raw segment ${JSON.stringify(e.slice(0, 20))}` }));
+    .constantFrom(
+      '%',
+      '%ZZ',
+      '%ED%A0%80',
+      '%C0%AF',
+      '%2F',
+      '%252F',
+      '.',
+      '..',
+      '%2E%2E',
+      '%00',
+      '1%0A',
+      '1;x=1',
+      'a'.repeat(600),
+      '1'.repeat(600),
+    )
+    .map((e) => ({
+      plan: { encoded: e } as ParamPlan,
+      why: `${where}: raw segment ${JSON.stringify(e.slice(0, 20))}`,
+    }));
   return fc.oneof(texts, encoded);
 }
 
 function headerLikeArb(): fc.Arbitrary<[string, ParamPlan]> {
   // Headers no operation declares: ignored, echoed or refused, never a 5xx.
-  return fc.oneof(
-    fc.tuple(fc.constant('X-Request-Id'), fc.oneof(fc.string({ unit: 'grapheme-ascii', maxLength: 80 }), fc.constant('x'.repeat(5000)), fc.constant('é\u00ff'), fc.constant('a b\tc'))),
-    fc.tuple(fc.constantFrom('Accept', 'Accept-Encoding', 'Accept-Language', 'Origin', 'X-Forwarded-For', 'Forwarded', 'Cookie', 'Range', 'If-Modified-Since', 'Cache-Control', 'X-HTTP-Method-Override'), fc.constantFrom('', '*', 'text/html', 'gzip', 'bytes=0-1', 'null', 'https://evil.example', '1.2.3.4, 5.6.7.8', 'DELETE', 'x'.repeat(3000), 'identity')),
-  ).map(([name, text]) => [name, { text }]);
+  return fc
+    .oneof(
+      fc.tuple(
+        fc.constant('X-Request-Id'),
+        fc.oneof(
+          fc.string({ unit: 'grapheme-ascii', maxLength: 80 }),
+          fc.constant('x'.repeat(5000)),
+          fc.constant('é\u00ff'),
+          fc.constant('a b\tc'),
+        ),
+      ),
+      fc.tuple(
+        fc.constantFrom(
+          'Accept',
+          'Accept-Encoding',
+          'Accept-Language',
+          'Origin',
+          'X-Forwarded-For',
+          'Forwarded',
+          'Cookie',
+          'Range',
+          'If-Modified-Since',
+          'Cache-Control',
+          'X-HTTP-Method-Override',
+        ),
+        fc.constantFrom(
+          '',
+          '*',
+          'text/html',
+          'gzip',
+          'bytes=0-1',
+          'null',
+          'https://evil.example',
+          '1.2.3.4, 5.6.7.8',
+          'DELETE',
+          'x'.repeat(3000),
+          'identity',
+        ),
+      ),
+    )
+    .map(([name, text]) => [name, { text }]);
 }
 
 function bodyPlanArb(operation: ContractOperation): fc.Arbitrary<BodyPlan | undefined> {
@@ -516,37 +871,88 @@ function bodyPlanArb(operation: ContractOperation): fc.Arbitrary<BodyPlan | unde
     // A body where none is declared: ignored (GET, HEAD) or refused if it is not JSON, never a 5xx.
     return fc.oneof(
       { arbitrary: fc.constant(undefined), weight: 15 },
-      { arbitrary: fc.tuple(fc.constantFrom(...jsonTypes, ...nonJsonTypes, null), fc.constantFrom('{}', '{"a":1}', 'hello', '', '['.repeat(10_000))).map(([contentType, bytes]) => ({ bytes, contentType, why: 'a body where none is declared' })), weight: 1 },
+      {
+        arbitrary: fc
+          .tuple(
+            fc.constantFrom(...jsonTypes, ...nonJsonTypes, null),
+            fc.constantFrom('{}', '{"a":1}', 'hello', '', '['.repeat(10_000)),
+          )
+          .map(([contentType, bytes]) => ({ bytes, contentType, why: 'a body where none is declared' })),
+        weight: 1,
+      },
     );
   }
   const schema = operation.body.schema;
   const valid = validArb(schema);
   const rawText = fc.oneof(
-    fc.constantFrom('', ' ', 'null', '0', '"text"', '[]', 'true', '{', '}', '{"a":1', "{'a':1}", '{"a":1,}', '{a:1}', '/* c */{}', 'NaN', 'undefined', '{"a":1}{"b":2}', '\u0000', '\ufeff').map((text) => ({ text, why: `body ${JSON.stringify(text)}` })),
+    fc
+      .constantFrom(
+        '',
+        ' ',
+        'null',
+        '0',
+        '"text"',
+        '[]',
+        'true',
+        '{',
+        '}',
+        '{"a":1',
+        "{'a':1}",
+        '{"a":1,}',
+        '{a:1}',
+        '/* c */{}',
+        'NaN',
+        'undefined',
+        '{"a":1}{"b":2}',
+        '\u0000',
+        '\ufeff',
+      )
+      .map((text) => ({ text, why: `body ${JSON.stringify(text)}` })),
     fc.constantFrom(10_000, 100_000).map((n) => ({ text: '['.repeat(n), why: `${n} unclosed [` })),
     fc.constant({ text: '{"a":'.repeat(10_000), why: '10000 unclosed objects' }),
     fc.tuple(valid, fc.nat()).map(([v, cut]) => {
       const text = jsonText(v);
       return { text: text.slice(0, cut % Math.max(1, text.length)), why: 'truncated JSON' };
     }),
-    fc.tuple(valid, fc.constantFrom(',', '}', ']', 'x', '\u0000', ' garbage')).map(([v, tail]) => ({ text: jsonText(v) + tail, why: `JSON followed by ${JSON.stringify(tail)}` })),
+    fc
+      .tuple(valid, fc.constantFrom(',', '}', ']', 'x', '\u0000', ' garbage'))
+      .map(([v, tail]) => ({ text: jsonText(v) + tail, why: `JSON followed by ${JSON.stringify(tail)}` })),
     valid.map((v) => ({ text: `\ufeff${jsonText(v)}`, why: 'JSON after a byte order mark' })),
     valid.map((v) => ({ text: JSON.stringify(jsonText(v)), why: 'JSON encoded twice' })),
-    valid.map((v) => ({ text: `{"__proto__":{"polluted":true},${jsonText(v).slice(1)}`, why: '__proto__ key at the top' })),
-    valid.map((v) => ({ text: `{"constructor":{"prototype":{"polluted":true}},${jsonText(v).slice(1)}`, why: 'constructor.prototype key at the top' })),
-    fc.integer({ min: 1_048_000, max: 1_100_000 }).map((n) => ({ text: `{"a":"${'x'.repeat(n)}"}`, why: `${n}-byte body (limit 1 MiB)` })),
+    valid.map((v) => ({
+      text: `{"__proto__":{"polluted":true},${jsonText(v).slice(1)}`,
+      why: '__proto__ key at the top',
+    })),
+    valid.map((v) => ({
+      text: `{"constructor":{"prototype":{"polluted":true}},${jsonText(v).slice(1)}`,
+      why: 'constructor.prototype key at the top',
+    })),
+    fc
+      .integer({ min: 1_048_000, max: 1_100_000 })
+      .map((n) => ({ text: `{"a":"${'x'.repeat(n)}"}`, why: `${n}-byte body (limit 1 MiB)` })),
   );
   const rawBytes = fc.oneof(
     valid.map((v) => ({ bytes: Buffer.from(jsonText(v), 'utf16le'), why: 'JSON in UTF-16LE' })),
-    valid.map((v) => ({ bytes: Buffer.concat([Buffer.from(jsonText(v)), Buffer.from([0xff, 0xfe, 0x00])]), why: 'JSON then invalid UTF-8' })),
+    valid.map((v) => ({
+      bytes: Buffer.concat([Buffer.from(jsonText(v)), Buffer.from([0xff, 0xfe, 0x00])]),
+      why: 'JSON then invalid UTF-8',
+    })),
     fc.constant({ bytes: Buffer.from([0xc3, 0x28, 0xa0, 0xa1]), why: 'invalid UTF-8 only' }),
   );
   return fc.oneof(
     { arbitrary: valid.map((value) => ({ value, contentType: 'application/json', why: 'valid body' })), weight: 40 },
-    { arbitrary: mutatedArb(schema, '/body').map(({ value, why }) => ({ value, contentType: 'application/json', why })), weight: 35 },
+    {
+      arbitrary: mutatedArb(schema, '/body').map(({ value, why }) => ({ value, contentType: 'application/json', why })),
+      weight: 35,
+    },
     { arbitrary: rawText.map(({ text, why }) => ({ bytes: text, contentType: 'application/json', why })), weight: 10 },
     { arbitrary: rawBytes.map(({ bytes, why }) => ({ bytes, contentType: 'application/json', why })), weight: 2 },
-    { arbitrary: fc.tuple(valid, fc.constantFrom(...nonJsonTypes, ...jsonTypes, ...oddTypes, null)).map(([value, contentType]) => ({ value, contentType, why: `Content-Type ${contentType ?? '(none)'}` })), weight: 8 },
+    {
+      arbitrary: fc
+        .tuple(valid, fc.constantFrom(...nonJsonTypes, ...jsonTypes, ...oddTypes, null))
+        .map(([value, contentType]) => ({ value, contentType, why: `Content-Type ${contentType ?? '(none)'}` })),
+      weight: 8,
+    },
     ...(operation.body.required ? [{ arbitrary: fc.constant(undefined), weight: 2 }] : []),
   );
 }
@@ -555,25 +961,74 @@ function operationPlanArb(operation: ContractOperation): fc.Arbitrary<RequestPla
   const byIn = (where: Parameter['in']) => operation.parameters.filter((p) => p.in === where);
   const valid = fc.record({
     pathParams: fc.record(Object.fromEntries(byIn('path').map((p) => [p.name, paramPlanArb(p)]))),
-    query: fc.tuple(...byIn('query').map((p) => fc.option(paramPlanArb(p), { freq: 2 }).map((plan) => (plan === null && !p.required ? undefined : ([p.name, plan ?? { text: '' }] as [string, ParamPlan]))))),
-    headers: fc.tuple(...byIn('header').map((p) => fc.option(paramPlanArb(p), { freq: 2 }).map((plan) => (plan === null && !p.required ? undefined : ([p.name, plan ?? { text: '' }] as [string, ParamPlan]))))),
-    extraHeaders: fc.oneof({ arbitrary: fc.constant([] as [string, ParamPlan][]), weight: 8 }, { arbitrary: fc.array(headerLikeArb(), { minLength: 1, maxLength: 3 }), weight: 1 }),
+    query: fc.tuple(
+      ...byIn('query').map((p) =>
+        fc
+          .option(paramPlanArb(p), { freq: 2 })
+          .map((plan) =>
+            plan === null && !p.required ? undefined : ([p.name, plan ?? { text: '' }] as [string, ParamPlan]),
+          ),
+      ),
+    ),
+    headers: fc.tuple(
+      ...byIn('header').map((p) =>
+        fc
+          .option(paramPlanArb(p), { freq: 2 })
+          .map((plan) =>
+            plan === null && !p.required ? undefined : ([p.name, plan ?? { text: '' }] as [string, ParamPlan]),
+          ),
+      ),
+    ),
+    extraHeaders: fc.oneof(
+      { arbitrary: fc.constant([] as [string, ParamPlan][]), weight: 8 },
+      { arbitrary: fc.array(headerLikeArb(), { minLength: 1, maxLength: 3 }), weight: 1 },
+    ),
     body: bodyPlanArb(operation),
     auth: authArb,
   });
   const parameters = operation.parameters;
-  type Breakage = { where: 'param'; parameter: Parameter; plan: ParamPlan; why: string } | { where: 'query'; entries: [string, ParamPlan][]; why: string } | { where: 'none' };
+  type Breakage =
+    | { where: 'param'; parameter: Parameter; plan: ParamPlan; why: string }
+    | { where: 'query'; entries: [string, ParamPlan][]; why: string }
+    | { where: 'none' };
   const breakages: fc.Arbitrary<Breakage>[] = [fc.constant({ where: 'none' })];
   for (const parameter of parameters) {
     breakages.push(brokenParamArb(parameter).map(({ plan, why }) => ({ where: 'param', parameter, plan, why })));
   }
   const queryParams = byIn('query');
-  const unknownName = fc.oneof(fc.constantFrom('__proto__', 'constructor', 'foo', ...queryParams.map((p) => p.name.toUpperCase()), ...queryParams.map((p) => `${p.name}[]`)), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }));
-  breakages.push(fc.tuple(unknownName, fc.string({ maxLength: 5 })).map(([name, text]) => ({ where: 'query', entries: [[name, { text }]], why: `query: unknown parameter ${JSON.stringify(name)}` })));
+  const unknownName = fc.oneof(
+    fc.constantFrom(
+      '__proto__',
+      'constructor',
+      'foo',
+      ...queryParams.map((p) => p.name.toUpperCase()),
+      ...queryParams.map((p) => `${p.name}[]`),
+    ),
+    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }),
+  );
+  breakages.push(
+    fc.tuple(unknownName, fc.string({ maxLength: 5 })).map(([name, text]) => ({
+      where: 'query',
+      entries: [[name, { text }]],
+      why: `query: unknown parameter ${JSON.stringify(name)}`,
+    })),
+  );
   for (const p of queryParams) {
-    breakages.push(fc.tuple(paramPlanArb(p), paramPlanArb(p)).map(([a, b]) => ({ where: 'query', entries: [[p.name, a], [p.name, b]], why: `query: ${p.name} twice` })));
+    breakages.push(
+      fc.tuple(paramPlanArb(p), paramPlanArb(p)).map(([a, b]) => ({
+        where: 'query',
+        entries: [
+          [p.name, a],
+          [p.name, b],
+        ],
+        why: `query: ${p.name} twice`,
+      })),
+    );
   }
-  const breakage = fc.oneof({ arbitrary: breakages[0]!, weight: 3 }, { arbitrary: fc.oneof(...breakages.slice(1)), weight: 1 });
+  const breakage = fc.oneof(
+    { arbitrary: breakages[0]!, weight: 3 },
+    { arbitrary: fc.oneof(...breakages.slice(1)), weight: 1 },
+  );
   return fc.tuple(valid, breakage).map(([v, b]) => {
     const plan: RequestPlan = {
       kind: 'operation',
@@ -611,21 +1066,87 @@ function operationPlanArb(operation: ContractOperation): fc.Arbitrary<RequestPla
 function strayPlanArb(operations: ContractOperation[]): fc.Arbitrary<RequestPlan> {
   const templates = [...new Set(operations.map((o) => o.template))];
   const wrongMethod = fc
-    .tuple(fc.constantFrom(...templates), fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'HEAD'), authArb)
-    .filter(([template, method]) => !operations.some((o) => o.template === template && (o.method === method || (method === 'HEAD' && o.method === 'GET'))))
-    .map(([template, method, auth]): RequestPlan => ({ kind: 'wrong-method', method, path: template.replace(/\{[^}]+\}/g, '1'), pathParams: {}, query: [], headers: [], auth, why: [`${method} not declared on ${template}`] }));
+    .tuple(
+      fc.constantFrom(...templates),
+      fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'HEAD'),
+      authArb,
+    )
+    .filter(
+      ([template, method]) =>
+        !operations.some(
+          (o) => o.template === template && (o.method === method || (method === 'HEAD' && o.method === 'GET')),
+        ),
+    )
+    .map(([template, method, auth]): RequestPlan => ({
+      kind: 'wrong-method',
+      method,
+      path: template.replace(/\{[^}]+\}/g, '1'),
+      pathParams: {},
+      query: [],
+      headers: [],
+      auth,
+      why: [`${method} not declared on ${template}`],
+    }));
   const head = fc
     .tuple(fc.constantFrom(...operations.filter((o) => o.method === 'GET')), authArb)
-    .chain(([operation, auth]) => operationPlanArb(operation).map((plan): RequestPlan => ({ ...plan, method: 'HEAD', auth, body: undefined, why: [...plan.why, 'HEAD'] })));
-  const segment = fc.oneof(fc.stringMatching(/^[a-z0-9._~-]{1,12}$/), fc.constantFrom('orders', 'services', 'ORDERS', 'Orders', '%20', '%00', '%ZZ', '..', '.', '1', 'healthz', 'metrics', '', '%2F', '%C3%A9'));
+    .chain(([operation, auth]) =>
+      operationPlanArb(operation).map((plan): RequestPlan => ({
+        ...plan,
+        method: 'HEAD',
+        auth,
+        body: undefined,
+        why: [...plan.why, 'HEAD'],
+      })),
+    );
+  const segment = fc.oneof(
+    fc.stringMatching(/^[a-z0-9._~-]{1,12}$/),
+    fc.constantFrom(
+      'orders',
+      'services',
+      'ORDERS',
+      'Orders',
+      '%20',
+      '%00',
+      '%ZZ',
+      '..',
+      '.',
+      '1',
+      'healthz',
+      'metrics',
+      '',
+      '%2F',
+      '%C3%A9',
+    ),
+  );
   const unknownPath = fc
     .oneof(
       fc.array(segment, { minLength: 0, maxLength: 4 }).map((segments) => `/${segments.join('/')}`),
-      fc.tuple(fc.constantFrom(...templates), fc.constantFrom('/', '/x', '//', '/1/2', '.json', '%20', ';x', '/..', '/%2e%2e')).map(([t, tail]) => t.replace(/\{[^}]+\}/g, '1') + tail),
+      fc
+        .tuple(
+          fc.constantFrom(...templates),
+          fc.constantFrom('/', '/x', '//', '/1/2', '.json', '%20', ';x', '/..', '/%2e%2e'),
+        )
+        .map(([t, tail]) => t.replace(/\{[^}]+\}/g, '1') + tail),
       fc.constantFrom(...templates).map((t) => `/${t.replace(/\{[^}]+\}/g, '1')}`),
     )
-    .filter((path) => !operations.some((o) => o.loosePattern.test(path)) && !/^\/(docs|openapi\.(yaml|json))(\/|$)/.test(path) && path !== '/')
-    .chain((path) => fc.tuple(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'), authArb).map(([method, auth]): RequestPlan => ({ kind: 'unknown-path', method, path, pathParams: {}, query: [], headers: [], auth, why: [`unknown path ${path}`] })));
+    .filter(
+      (path) =>
+        !operations.some((o) => o.loosePattern.test(path)) &&
+        !/^\/(docs|openapi\.(yaml|json))(\/|$)/.test(path) &&
+        path !== '/',
+    )
+    .chain((path) =>
+      fc.tuple(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'), authArb).map(([method, auth]): RequestPlan => ({
+        kind: 'unknown-path',
+        method,
+        path,
+        pathParams: {},
+        query: [],
+        headers: [],
+        auth,
+        why: [`unknown path ${path}`],
+      })),
+    );
   return fc.oneof(wrongMethod, head, unknownPath);
 }
 
@@ -640,27 +1161,74 @@ function rawPlanArb(): fc.Arbitrary<RequestPlan> {
     ['lower-case method', `get /orders HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`],
     ['HTTP/2 preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'],
     ['unknown HTTP version', `GET /orders HTTP/9.9\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`],
-    ['Content-Length with Transfer-Encoding', `POST /services HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n`],
-    ['two different Content-Lengths', `POST /services HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{}`],
-    ['negative Content-Length', `POST /services HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: -1\r\nConnection: close\r\n\r\n`],
-    ['bad chunk size', `POST /services HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n`],
+    [
+      'Content-Length with Transfer-Encoding',
+      `POST /services HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n`,
+    ],
+    [
+      'two different Content-Lengths',
+      `POST /services HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{}`,
+    ],
+    [
+      'negative Content-Length',
+      `POST /services HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: -1\r\nConnection: close\r\n\r\n`,
+    ],
+    [
+      'bad chunk size',
+      `POST /services HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n`,
+    ],
     ['raw space in the target', `GET /orders/1 2 HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`],
     ['NUL in the target', `GET /orders/1\u0000 HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`],
-    ['raw UTF-8 in the target', Buffer.from(`GET /orders/名前 HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`)],
-    ['20 KB header', `GET /orders HTTP/1.1\r\nHost: x\r\n${auth}X-Big: ${'x'.repeat(20_000)}\r\nConnection: close\r\n\r\n`],
-    ['obsolete line folding', `GET /orders HTTP/1.1\r\nHost: x\r\n${auth}X-Folded: a\r\n b\r\nConnection: close\r\n\r\n`],
+    [
+      'raw UTF-8 in the target',
+      Buffer.from(`GET /orders/名前 HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`),
+    ],
+    [
+      '20 KB header',
+      `GET /orders HTTP/1.1\r\nHost: x\r\n${auth}X-Big: ${'x'.repeat(20_000)}\r\nConnection: close\r\n\r\n`,
+    ],
+    [
+      'obsolete line folding',
+      `GET /orders HTTP/1.1\r\nHost: x\r\n${auth}X-Folded: a\r\n b\r\nConnection: close\r\n\r\n`,
+    ],
     ['HTTP/1.1 without Host', `GET /orders HTTP/1.1\r\n${auth}Connection: close\r\n\r\n`],
   ];
   const legal: [string, string, string | Buffer][] = [
-    ['dot segments in the path', '/services/../orders', `GET /services/../orders HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`],
+    [
+      'dot segments in the path',
+      '/services/../orders',
+      `GET /services/../orders HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`,
+    ],
     ['absolute-form target', '/healthz', 'GET http://x/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
     ['HTTP/1.0 without Host', '/healthz', 'GET /healthz HTTP/1.0\r\n\r\n'],
-    ['chunked JSON body', '/services', `POST /services HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{"nam\r\n4\r\ne":1\r\n1\r\n}\r\n0\r\n\r\n`],
+    [
+      'chunked JSON body',
+      '/services',
+      `POST /services HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{"nam\r\n4\r\ne":1\r\n1\r\n}\r\n0\r\n\r\n`,
+    ],
     ['asterisk-form OPTIONS', '*', 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
   ];
   return fc.oneof(
-    fc.constantFrom(...refused).map(([why, text]): RequestPlan => ({ kind: 'raw', method: 'RAW', pathParams: {}, query: [], headers: [], auth: 'key', raw: { text, path: '/', why, parserError: true }, why: [why] })),
-    fc.constantFrom(...legal).map(([why, path, text]): RequestPlan => ({ kind: 'raw', method: String(text).split(' ')[0]!, pathParams: {}, query: [], headers: [], auth: 'key', raw: { text, path, why, parserError: false }, why: [why] })),
+    fc.constantFrom(...refused).map(([why, text]): RequestPlan => ({
+      kind: 'raw',
+      method: 'RAW',
+      pathParams: {},
+      query: [],
+      headers: [],
+      auth: 'key',
+      raw: { text, path: '/', why, parserError: true },
+      why: [why],
+    })),
+    fc.constantFrom(...legal).map(([why, path, text]): RequestPlan => ({
+      kind: 'raw',
+      method: String(text).split(' ')[0]!,
+      pathParams: {},
+      query: [],
+      headers: [],
+      auth: 'key',
+      raw: { text, path, why, parserError: false },
+      why: [why],
+    })),
   );
 }
 
@@ -719,17 +1287,20 @@ export interface Credentials {
   readOnlyScopes: string[];
 }
 
-
 function encodeText(text: string): string {
   // Lone surrogates cannot be percent-encoded as UTF-8; they go as the replacement character.
-  return encodeURIComponent(text.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd'));
+  return encodeURIComponent(
+    text.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd'),
+  );
 }
 
 /** The request a plan stands for, given what exists right now, and what the contract says of it. */
 export function materialize(plan: RequestPlan, live: LiveState, credentials: Credentials): ConcreteRequest {
   if (plan.kind === 'raw') {
     const raw = plan.raw!;
-    const bytes = Buffer.isBuffer(raw.text) ? Buffer.from(raw.text.toString('latin1').replace('{key}', credentials.key), 'latin1') : Buffer.from(raw.text.replace('{key}', credentials.key), 'latin1');
+    const bytes = Buffer.isBuffer(raw.text)
+      ? Buffer.from(raw.text.toString('latin1').replace('{key}', credentials.key), 'latin1')
+      : Buffer.from(raw.text.replace('{key}', credentials.key), 'latin1');
     return {
       kind: 'raw',
       operation: undefined,
@@ -851,11 +1422,25 @@ export function materialize(plan: RequestPlan, live: LiveState, credentials: Cre
   else if (plan.kind === 'unknown-path') normal = { kind: 'status', statuses: [400, 404, 405] };
   else if (operation?.scopes && !routerLevel && plan.auth !== 'key' && plan.auth !== 'lowercase-scheme') {
     const scoped = plan.auth === 'read-only' && operation.scopes.every((s) => credentials.readOnlyScopes.includes(s));
-    normal = scoped ? expectationFrom(invalid, uncertain) : { kind: 'status', statuses: [plan.auth === 'read-only' ? 403 : 401] };
+    normal = scoped
+      ? expectationFrom(invalid, uncertain)
+      : { kind: 'status', statuses: [plan.auth === 'read-only' ? 403 : 401] };
   } else normal = expectationFrom(invalid, uncertain);
-  const expect: Expectation = headBytes > 18_000 ? { kind: 'parser' } : parserLevel ? { kind: 'parser-or', otherwise: normal } : normal;
+  const expect: Expectation =
+    headBytes > 18_000 ? { kind: 'parser' } : parserLevel ? { kind: 'parser-or', otherwise: normal } : normal;
   const contractPath = plan.kind === 'operation' && operation ? path : (plan.path ?? path);
-  return { kind: plan.kind, operation, method, target, contractPath, headers, body, raw: undefined, expect, why: why.join('; ') || 'valid' };
+  return {
+    kind: plan.kind,
+    operation,
+    method,
+    target,
+    contractPath,
+    headers,
+    body,
+    raw: undefined,
+    expect,
+    why: why.join('; ') || 'valid',
+  };
 }
 
 function expectationFrom(invalid: boolean, uncertain: boolean): Expectation {
@@ -891,7 +1476,11 @@ function authHeader(auth: AuthPlan, { key, readOnlyKey }: Credentials): string |
  * JSON, not the declared media type, over 1 MiB, forbidden prototype keys, or against the schema),
  * `uncertain` for media types the contract does not decide.
  */
-function bodyVerdict(schema: Schema, contentType: string | null, body: Buffer | undefined): 'valid' | 'invalid' | 'uncertain' {
+function bodyVerdict(
+  schema: Schema,
+  contentType: string | null,
+  body: Buffer | undefined,
+): 'valid' | 'invalid' | 'uncertain' {
   if (body === undefined || contentType === null) return 'invalid';
   const mediaType = contentType.split(';')[0]!.trim().toLowerCase();
   if (oddTypes.includes(contentType)) return 'uncertain';
@@ -914,8 +1503,11 @@ function hasForbiddenKeys(value: unknown): boolean {
     const node = stack.pop();
     if (node === null || typeof node !== 'object') continue;
     if (Object.prototype.hasOwnProperty.call(node, '__proto__')) return true;
-    const ctor = Object.prototype.hasOwnProperty.call(node, 'constructor') ? (node as Record<string, unknown>).constructor : undefined;
-    if (ctor !== null && typeof ctor === 'object' && Object.prototype.hasOwnProperty.call(ctor, 'prototype')) return true;
+    const ctor = Object.prototype.hasOwnProperty.call(node, 'constructor')
+      ? (node as Record<string, unknown>).constructor
+      : undefined;
+    if (ctor !== null && typeof ctor === 'object' && Object.prototype.hasOwnProperty.call(ctor, 'prototype'))
+      return true;
     for (const child of Object.values(node)) stack.push(child);
   }
   return false;
@@ -923,7 +1515,8 @@ function hasForbiddenKeys(value: unknown): boolean {
 
 /** A short, replayable description of a request (the API key elided). */
 export function describeRequest(request: ConcreteRequest, credentials: Credentials): string {
-  const redact = (s: string) => s.split(credentials.key).join('<key>').split(credentials.readOnlyKey).join('<read-only key>');
+  const redact = (s: string) =>
+    s.split(credentials.key).join('<key>').split(credentials.readOnlyKey).join('<read-only key>');
   const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}… (${s.length} chars)` : s);
   if (request.raw) return `raw: ${JSON.stringify(clip(redact(request.raw.toString('latin1')), 400))}`;
   const headers = request.headers.map(([k, v]) => `${k}: ${JSON.stringify(clip(redact(v), 80))}`).join(', ');

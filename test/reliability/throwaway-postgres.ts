@@ -83,7 +83,18 @@ export async function startThrowawayPostgres(t: TestContext): Promise<ThrowawayP
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const [initdb, initdbArgs] = command('initdb', ['-D', dataDir, '--no-sync', '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C']);
+  const [initdb, initdbArgs] = command('initdb', [
+    '-D',
+    dataDir,
+    '--no-sync',
+    '-A',
+    'trust',
+    '-U',
+    'postgres',
+    '-E',
+    'UTF8',
+    '--locale=C',
+  ]);
   await run(initdb, initdbArgs, { timeout: 60_000 });
   const [port] = await freePorts(1);
   appendFileSync(
@@ -140,7 +151,8 @@ function postgresBinDir(): string {
         .filter((v) => /^\d+$/.test(v) && existsSync(join(root, v, 'bin', 'initdb')))
         .sort((a, b) => Number(b) - Number(a))
     : [];
-  if (versions.length === 0) throw new Error(`no Postgres server binaries under ${root} (initdb, pg_ctl): install postgresql`);
+  if (versions.length === 0)
+    throw new Error(`no Postgres server binaries under ${root} (initdb, pg_ctl): install postgresql`);
   return join(root, versions[0]!, 'bin');
 }
 

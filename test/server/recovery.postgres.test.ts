@@ -28,7 +28,10 @@ class Relay {
   async up(): Promise<void> {
     this.server = createServer((client) => {
       const upstream = connect(this.target.port, this.target.host);
-      for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      for (const [from, to] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
         this.sockets.add(from);
         from.on('close', () => this.sockets.delete(from));
         from.on('error', () => from.destroy());
@@ -81,43 +84,61 @@ async function serviceBehindRelay(t: Parameters<typeof freshDatabase>[0], http: 
   return { client, relay, setup, poolStats: poolStats! };
 }
 
-t.test('while Postgres is unreachable requests get 503 and /readyz is 503; when it is back the service recovers by itself', async (t) => {
-  const { client, relay, setup } = await serviceBehindRelay(t, { apiKeyCacheSeconds: 0 });
-  const createAt = (datetime: string) => client.POST('/orders', { body: orderBody(datetime) });
+t.test(
+  'while Postgres is unreachable requests get 503 and /readyz is 503; when it is back the service recovers by itself',
+  async (t) => {
+    const { client, relay, setup } = await serviceBehindRelay(t, { apiKeyCacheSeconds: 0 });
+    const createAt = (datetime: string) => client.POST('/orders', { body: orderBody(datetime) });
 
-  t.equal((await createAt('2050-01-01T00:00:00Z')).response.status, 201, 'healthy before');
-  t.equal((await client.GET('/readyz')).response.status, 200);
+    t.equal((await createAt('2050-01-01T00:00:00Z')).response.status, 201, 'healthy before');
+    t.equal((await client.GET('/readyz')).response.status, 200);
 
-  await relay.down();
-  for (const { error, response } of [await client.GET('/orders'), await createAt('2050-02-01T00:00:00Z'), await client.GET('/readyz')]) {
-    t.equal(response.status, 503, 'unavailable while Postgres is away');
-    t.equal(error?.type, '/problems/unavailable');
-    t.ok(response.headers.get('retry-after'));
-  }
-  t.equal((await client.GET('/healthz')).response.status, 200, 'the process itself is alive');
+    await relay.down();
+    for (const { error, response } of [
+      await client.GET('/orders'),
+      await createAt('2050-02-01T00:00:00Z'),
+      await client.GET('/readyz'),
+    ]) {
+      t.equal(response.status, 503, 'unavailable while Postgres is away');
+      t.equal(error?.type, '/problems/unavailable');
+      t.ok(response.headers.get('retry-after'));
+    }
+    t.equal((await client.GET('/healthz')).response.status, 200, 'the process itself is alive');
 
-  await relay.up();
-  t.equal((await client.GET('/readyz')).response.status, 200, 'ready again without a restart');
-  const created = await createAt('2050-03-01T00:00:00Z');
-  t.equal(created.response.status, 201, 'writes work again');
-  const stored = await setup.selectFrom('orders').select('datetime').orderBy('datetime').execute();
-  t.same(stored.map((o) => o.datetime.toISOString()), ['2050-01-01T00:00:00.000Z', '2050-03-01T00:00:00.000Z'], 'exactly the acknowledged orders are stored');
-});
+    await relay.up();
+    t.equal((await client.GET('/readyz')).response.status, 200, 'ready again without a restart');
+    const created = await createAt('2050-03-01T00:00:00Z');
+    t.equal(created.response.status, 201, 'writes work again');
+    const stored = await setup.selectFrom('orders').select('datetime').orderBy('datetime').execute();
+    t.same(
+      stored.map((o) => o.datetime.toISOString()),
+      ['2050-01-01T00:00:00.000Z', '2050-03-01T00:00:00.000Z'],
+      'exactly the acknowledged orders are stored',
+    );
+  },
+);
 
-t.test('when Postgres stops answering on open connections, requests end in 503 (not a hang) and readiness probes do not exhaust the pool', async (t) => {
-  const { client, relay, poolStats } = await serviceBehindRelay(t, {});
-  t.equal((await client.GET('/orders')).response.status, 200, 'warm: the key is verified and cached');
+t.test(
+  'when Postgres stops answering on open connections, requests end in 503 (not a hang) and readiness probes do not exhaust the pool',
+  async (t) => {
+    const { client, relay, poolStats } = await serviceBehindRelay(t, {});
+    t.equal((await client.GET('/orders')).response.status, 200, 'warm: the key is verified and cached');
 
-  relay.freeze();
-  const probes = await Promise.all(Array.from({ length: 12 }, () => client.GET('/readyz')));
-  t.same([...new Set(probes.map((p) => p.response.status))], [503], 'readiness says not ready');
-  const stuck = await client.GET('/orders');
-  t.equal(stuck.response.status, 503, 'a request on a silent connection ends with 503 (client-side query timeout)');
-  t.equal(stuck.error?.type, '/problems/unavailable');
+    relay.freeze();
+    const probes = await Promise.all(Array.from({ length: 12 }, () => client.GET('/readyz')));
+    t.same([...new Set(probes.map((p) => p.response.status))], [503], 'readiness says not ready');
+    const stuck = await client.GET('/orders');
+    t.equal(stuck.response.status, 503, 'a request on a silent connection ends with 503 (client-side query timeout)');
+    t.equal(stuck.error?.type, '/problems/unavailable');
 
-  relay.thaw();
-  t.equal((await client.GET('/readyz')).response.status, 200, 'ready again once Postgres answers');
-  t.equal((await client.POST('/orders', { body: orderBody('2051-01-01T00:00:00Z') })).response.status, 201, 'and the pool still has connections to work with');
-  const pool = poolStats();
-  t.ok(pool.total <= 10 && pool.waiting === 0, `pool not exhausted: ${JSON.stringify(pool)}`);
-});
+    relay.thaw();
+    t.equal((await client.GET('/readyz')).response.status, 200, 'ready again once Postgres answers');
+    t.equal(
+      (await client.POST('/orders', { body: orderBody('2051-01-01T00:00:00Z') })).response.status,
+      201,
+      'and the pool still has connections to work with',
+    );
+    const pool = poolStats();
+    t.ok(pool.total <= 10 && pool.waiting === 0, `pool not exhausted: ${JSON.stringify(pool)}`);
+  },
+);

@@ -38,7 +38,11 @@ function startServer(env: Record<string, string>): Promise<RunningServer> {
 /** POSTs `body` in two halves, calling `between` after the first half has been sent. */
 function sendSlowly(url: string, body: string, key: string, between: () => void): Promise<{ status: number }> {
   return new Promise((resolve, reject) => {
-    const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${key}` };
+    const headers = {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      authorization: `Bearer ${key}`,
+    };
     const req = request(url, { method: 'POST', headers }, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
@@ -56,7 +60,9 @@ function sendSlowly(url: string, body: string, key: string, between: () => void)
  * Where the server keeps its data, and a key for it: on Postgres a key is provisioned beforehand
  * (a server database never gets one by itself); the embedded database prints a development key.
  */
-async function serverTarget(t: { teardown(fn: () => unknown): void }): Promise<{ env: Record<string, string>; provisionedKey?: string }> {
+async function serverTarget(t: {
+  teardown(fn: () => unknown): void;
+}): Promise<{ env: Record<string, string>; provisionedKey?: string }> {
   const target = await freshDatabaseTarget(t);
   if (target.kind === 'pglite') return { env: { PGLITE_DATA_DIR: 'memory://' } };
   const { db } = await openDatabase(target);
@@ -82,13 +88,18 @@ t.test('the server process migrates, serves, and exits 0 on SIGTERM after in-fli
   const exited = once(server.child, 'exit');
   const key = keyOf(server, provisionedKey);
   const client = typedClient(server.url, key);
-  if (databaseKind === 'pglite') t.match(server.output(), /curl -H "Authorization: Bearer \$ORDERS_API_KEY" http:\/\/127\.0\.0\.1:0\/orders/);
+  if (databaseKind === 'pglite')
+    t.match(server.output(), /curl -H "Authorization: Bearer \$ORDERS_API_KEY" http:\/\/127\.0\.0\.1:0\/orders/);
   else t.notMatch(server.output(), /ORDERS_API_KEY/, 'no key is created on a server database');
 
   const orders = await client.GET('/orders');
   t.equal(orders.response.status, 200);
   if (databaseKind === 'pglite') {
-    t.same(orders.data!.data.map((o) => o.id), ['223', '224', '225'], 'a brand-new embedded database is seeded');
+    t.same(
+      orders.data!.data.map((o) => o.id),
+      ['223', '224', '225'],
+      'a brand-new embedded database is seeded',
+    );
   } else {
     t.same(orders.data!.data, [], 'a server database is never seeded by itself');
   }
@@ -96,7 +107,11 @@ t.test('the server process migrates, serves, and exits 0 on SIGTERM after in-fli
   if (databaseKind === 'pglite') t.match(server.output(), /"msg":"database migrated"/);
 
   // A request whose body is still arriving when SIGTERM lands is in flight for certain.
-  const body = JSON.stringify({ datetime: '2031-01-01T00:00:00Z', totalfee: 1, services: [{ id: databaseKind === 'pglite' ? 123 : 1 }] });
+  const body = JSON.stringify({
+    datetime: '2031-01-01T00:00:00Z',
+    totalfee: 1,
+    services: [{ id: databaseKind === 'pglite' ? 123 : 1 }],
+  });
   if (databaseKind === 'postgres') await client.POST('/services', { body: { id: 1, name: 'Only' } });
   const inFlight = sendSlowly(`${server.url}/orders`, body, key, () => server.child.kill('SIGTERM'));
   t.equal((await inFlight).status, 201, 'the request in flight at SIGTERM completes');
@@ -104,8 +119,14 @@ t.test('the server process migrates, serves, and exits 0 on SIGTERM after in-fli
   t.equal(code, 0, 'exit code 0');
   t.match(server.output(), /"msg":"shutting down"/);
   t.notMatch(server.output(), /"level":50/, 'no error was logged');
-  const logLines = server.output().split('\n').filter((line) => line.startsWith('{'));
-  t.notOk(logLines.some((line) => line.includes(key)), 'the key never appears in the log');
+  const logLines = server
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{'));
+  t.notOk(
+    logLines.some((line) => line.includes(key)),
+    'the key never appears in the log',
+  );
 });
 
 t.test('each request is logged once, with its id, operation and status, and the id is echoed', async (t) => {
@@ -120,13 +141,26 @@ t.test('each request is logged once, with its id, operation and status, and the 
   t.equal(response.status, 404);
   t.equal(response.headers.get('x-request-id'), 'trace-abc.123');
   await new Promise((resolve) => setTimeout(resolve, 100));
-  const lines = server.output().split('\n').filter((line) => line.includes('trace-abc.123'));
+  const lines = server
+    .output()
+    .split('\n')
+    .filter((line) => line.includes('trace-abc.123'));
   t.equal(lines.length, 1, 'exactly one line for the request');
-  t.match(JSON.parse(lines[0]!), { reqId: 'trace-abc.123', operationId: 'getOrder', statusCode: 404, method: 'GET', url: '/orders/1' });
+  t.match(JSON.parse(lines[0]!), {
+    reqId: 'trace-abc.123',
+    operationId: 'getOrder',
+    statusCode: 404,
+    method: 'GET',
+    url: '/orders/1',
+  });
 });
 
 t.test('a bad configuration stops the process with exit 1 and a clear message', async (t) => {
-  for (const [name, value] of [['PORT', 'abc'], ['DATABASE_URL', 'mysql://x'], ['LOG_LEVEL', 'loud']] as const) {
+  for (const [name, value] of [
+    ['PORT', 'abc'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['LOG_LEVEL', 'loud'],
+  ] as const) {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       env: { PATH: process.env.PATH ?? '', [name]: value },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -178,12 +212,26 @@ t.test('configuration defaults and parsing', async (t) => {
       maxConnections: 50,
     },
   );
-  t.match(loadConfig({ WORKERS: '4', SHUTDOWN_GRACE_SECONDS: '3', DATABASE_URL: 'postgres://u@h/db' }), { workers: 4, shutdownGraceMs: 3_000 });
-  t.throws(() => loadConfig({ WORKERS: '2' }), /WORKERS > 1 needs DATABASE_URL/, 'the embedded database serves one process');
-  t.throws(() => loadConfig({ HEADERS_TIMEOUT_SECONDS: '40' }), /HEADERS_TIMEOUT_SECONDS/, 'headers cannot outlast the whole request');
+  t.match(loadConfig({ WORKERS: '4', SHUTDOWN_GRACE_SECONDS: '3', DATABASE_URL: 'postgres://u@h/db' }), {
+    workers: 4,
+    shutdownGraceMs: 3_000,
+  });
+  t.throws(
+    () => loadConfig({ WORKERS: '2' }),
+    /WORKERS > 1 needs DATABASE_URL/,
+    'the embedded database serves one process',
+  );
+  t.throws(
+    () => loadConfig({ HEADERS_TIMEOUT_SECONDS: '40' }),
+    /HEADERS_TIMEOUT_SECONDS/,
+    'headers cannot outlast the whole request',
+  );
   t.throws(() => loadConfig({ WORKERS: '0', DATABASE_URL: 'postgres://u@h/db' }), /WORKERS/);
   t.throws(() => loadConfig({ CORS_ORIGINS: '*' }), /CORS_ORIGINS/);
-  t.match(loadConfig({ PORT: '8080', DATABASE_URL: 'postgres://u@h/db', DATABASE_URL_UNUSED: 'x', LOG_LEVEL: 'warn' }), { port: 8080, databaseUrl: 'postgres://u@h/db', logLevel: 'warn' });
+  t.match(
+    loadConfig({ PORT: '8080', DATABASE_URL: 'postgres://u@h/db', DATABASE_URL_UNUSED: 'x', LOG_LEVEL: 'warn' }),
+    { port: 8080, databaseUrl: 'postgres://u@h/db', logLevel: 'warn' },
+  );
   t.equal(loadConfig({ DATABASE_URL: '' }).databaseUrl, undefined, 'an empty variable counts as unset');
   t.throws(() => loadConfig({ PORT: '70000' }), /PORT/);
 });

@@ -5,7 +5,10 @@ import { typedClient } from '../helpers/http.js';
 import { closedPort } from '../helpers/net.js';
 
 t.test('when Postgres is unreachable, requests fail fast with a 503 problem and Retry-After, not a 500', async (t) => {
-  const { db } = await openDatabase({ kind: 'postgres', url: `postgres://postgres@127.0.0.1:${await closedPort()}/orders` });
+  const { db } = await openDatabase({
+    kind: 'postgres',
+    url: `postgres://postgres@127.0.0.1:${await closedPort()}/orders`,
+  });
   const app = await buildApp({ db });
   t.teardown(async () => {
     await app.close();
@@ -20,7 +23,11 @@ t.test('when Postgres is unreachable, requests fail fast with a 503 problem and 
     await client.POST('/orders', { body: { datetime: '2030-01-01T00:00:00Z', totalfee: 1, services: [{ id: 1 }] } }),
   ]) {
     t.equal(response.status, 503);
-    t.match(error, { type: '/problems/unavailable', status: 503, detail: 'The database is unavailable; retry shortly.' });
+    t.match(error, {
+      type: '/problems/unavailable',
+      status: 503,
+      detail: 'The database is unavailable; retry shortly.',
+    });
     t.equal(response.headers.get('retry-after'), '5');
     t.notMatch(JSON.stringify(error), /ECONNREFUSED|127\.0\.0\.1/, 'no driver text');
   }

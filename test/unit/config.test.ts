@@ -3,9 +3,20 @@ import { ConfigError, defaultHttpSettings, loadConfig } from '../../src/config.j
 
 // Removed from this process as well, so a test proves loadConfig ignores process.env only where it says so.
 for (const name of [
-  'PORT', 'HOST', 'DATABASE_URL', 'PGLITE_DATA_DIR', 'LOG_LEVEL', 'RATE_LIMIT_PER_MINUTE', 'API_KEY_CACHE_SECONDS',
-  'TRUSTED_PROXY_HOPS', 'CORS_ORIGINS', 'WORKERS', 'SHUTDOWN_GRACE_SECONDS', 'HEADERS_TIMEOUT_SECONDS',
-  'REQUEST_TIMEOUT_SECONDS', 'MAX_CONNECTIONS',
+  'PORT',
+  'HOST',
+  'DATABASE_URL',
+  'PGLITE_DATA_DIR',
+  'LOG_LEVEL',
+  'RATE_LIMIT_PER_MINUTE',
+  'API_KEY_CACHE_SECONDS',
+  'TRUSTED_PROXY_HOPS',
+  'CORS_ORIGINS',
+  'WORKERS',
+  'SHUTDOWN_GRACE_SECONDS',
+  'HEADERS_TIMEOUT_SECONDS',
+  'REQUEST_TIMEOUT_SECONDS',
+  'MAX_CONNECTIONS',
 ]) {
   delete process.env[name];
 }
@@ -89,7 +100,15 @@ t.test('every variable is read into its setting, seconds as milliseconds', async
 
 t.test('an empty variable means unset: its default applies', async (t) => {
   t.strictSame(
-    loadConfig({ PORT: '', HOST: '', DATABASE_URL: '', LOG_LEVEL: '', CORS_ORIGINS: '', WORKERS: '', PGLITE_DATA_DIR: '' }),
+    loadConfig({
+      PORT: '',
+      HOST: '',
+      DATABASE_URL: '',
+      LOG_LEVEL: '',
+      CORS_ORIGINS: '',
+      WORKERS: '',
+      PGLITE_DATA_DIR: '',
+    }),
     loadConfig({}),
   );
 });
@@ -100,7 +119,10 @@ t.test('variables the service does not know are ignored', async (t) => {
 
 t.test('DATABASE_URL must be a postgres:// or postgresql:// URL', async (t) => {
   t.equal(loadConfig({ DATABASE_URL: 'postgresql://u@h/db' }).databaseUrl, 'postgresql://u@h/db');
-  t.equal(refusal({ DATABASE_URL: 'mysql://u@h/db' }).message, 'Invalid configuration: env/DATABASE_URL must match pattern "^postgres(ql)?://"');
+  t.equal(
+    refusal({ DATABASE_URL: 'mysql://u@h/db' }).message,
+    'Invalid configuration: env/DATABASE_URL must match pattern "^postgres(ql)?://"',
+  );
 });
 
 t.test('more than one worker needs a Postgres server: the embedded database serves one process', async (t) => {
@@ -113,16 +135,30 @@ t.test('more than one worker needs a Postgres server: the embedded database serv
 });
 
 t.test('the header deadline must not exceed the whole-request deadline', async (t) => {
-  t.equal(refusal({ HEADERS_TIMEOUT_SECONDS: '40' }).message, 'Invalid configuration: HEADERS_TIMEOUT_SECONDS must not exceed REQUEST_TIMEOUT_SECONDS');
+  t.equal(
+    refusal({ HEADERS_TIMEOUT_SECONDS: '40' }).message,
+    'Invalid configuration: HEADERS_TIMEOUT_SECONDS must not exceed REQUEST_TIMEOUT_SECONDS',
+  );
   t.equal(refusal({ HEADERS_TIMEOUT_SECONDS: '11', REQUEST_TIMEOUT_SECONDS: '10' }).name, 'ConfigError');
   t.equal(loadConfig({ HEADERS_TIMEOUT_SECONDS: '30' }).http.headersTimeoutMs, 30_000, 'equal is allowed');
 });
 
 t.test('CORS_ORIGINS is a comma-separated list of http(s) origins', async (t) => {
   t.strictSame(loadConfig({ CORS_ORIGINS: 'https://a.example' }).http.corsOrigins, ['https://a.example']);
-  t.strictSame(loadConfig({ CORS_ORIGINS: 'https://a.example,http://localhost:5173' }).http.corsOrigins, ['https://a.example', 'http://localhost:5173']);
-  const message = 'Invalid configuration: env/CORS_ORIGINS must match pattern "^(https?://[^,\\s]+)(,https?://[^,\\s]+)*$"';
-  for (const value of ['*', 'a.example', 'https://a.example, https://b.example', 'https://a.example,', ',https://a.example', 'ftp://a.example']) {
+  t.strictSame(loadConfig({ CORS_ORIGINS: 'https://a.example,http://localhost:5173' }).http.corsOrigins, [
+    'https://a.example',
+    'http://localhost:5173',
+  ]);
+  const message =
+    'Invalid configuration: env/CORS_ORIGINS must match pattern "^(https?://[^,\\s]+)(,https?://[^,\\s]+)*$"';
+  for (const value of [
+    '*',
+    'a.example',
+    'https://a.example, https://b.example',
+    'https://a.example,',
+    ',https://a.example',
+    'ftp://a.example',
+  ]) {
     t.equal(refusal({ CORS_ORIGINS: value }).message, message, JSON.stringify(value));
   }
 });
@@ -141,17 +177,22 @@ t.test('a number out of its range is refused with a message naming the variable 
     [{ REQUEST_TIMEOUT_SECONDS: '3601' }, 'env/REQUEST_TIMEOUT_SECONDS must be <= 3600'],
     [{ MAX_CONNECTIONS: '0' }, 'env/MAX_CONNECTIONS must be >= 1'],
   ];
-  for (const [env, message] of cases) t.equal(refusal(env).message, `Invalid configuration: ${message}`, JSON.stringify(env));
+  for (const [env, message] of cases)
+    t.equal(refusal(env).message, `Invalid configuration: ${message}`, JSON.stringify(env));
 });
 
 t.test('a value of the wrong kind is refused, naming the variable', async (t) => {
   t.equal(refusal({ PORT: 'http' }).message, 'Invalid configuration: env/PORT must be integer');
   t.equal(refusal({ PORT: '80.5' }).message, 'Invalid configuration: env/PORT must be integer');
-  t.equal(refusal({ LOG_LEVEL: 'verbose' }).message, 'Invalid configuration: env/LOG_LEVEL must be equal to one of the allowed values');
+  t.equal(
+    refusal({ LOG_LEVEL: 'verbose' }).message,
+    'Invalid configuration: env/LOG_LEVEL must be equal to one of the allowed values',
+  );
 });
 
 t.test('every log level pino knows is accepted', async (t) => {
-  for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) t.equal(loadConfig({ LOG_LEVEL: level }).logLevel, level);
+  for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    t.equal(loadConfig({ LOG_LEVEL: level }).logLevel, level);
 });
 
 t.test('a refusal is a ConfigError, an Error named ConfigError', async (t) => {
@@ -170,7 +211,11 @@ t.test('the env object given is the whole configuration: process.env is not merg
   const config = loadConfig({ HOST: '0.0.0.0' });
   t.equal(config.port, 3000, 'PORT from process.env is not read');
   t.equal(config.databaseUrl, undefined, 'nor DATABASE_URL');
-  t.equal(loadConfig({ DATABASE_URL: '' }).databaseUrl, undefined, 'an empty DATABASE_URL is unset, even with one in process.env');
+  t.equal(
+    loadConfig({ DATABASE_URL: '' }).databaseUrl,
+    undefined,
+    'an empty DATABASE_URL is unset, even with one in process.env',
+  );
 });
 
 t.test('an integer is plain decimal digits: hex, exponents and padding are refused, naming the variable', async (t) => {

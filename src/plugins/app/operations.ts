@@ -82,5 +82,14 @@ function authenticateFirst(app: FastifyInstance): void {
 export const openapiRoutesPlugin = fp(openapiRoutes, {
   name: 'openapi-routes',
   // Every feature has handed in its handlers; the hooks every route needs exist before the routes.
-  dependencies: ['operation-handlers', 'orders', 'catalogue', 'health', 'auth', 'rate-limit', 'json-bodies', 'problems'],
+  dependencies: [
+    'operation-handlers',
+    'orders',
+    'catalogue',
+    'health',
+    'auth',
+    'rate-limit',
+    'json-bodies',
+    'problems',
+  ],
 });

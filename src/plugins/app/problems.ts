@@ -23,7 +23,10 @@ async function problems(app: FastifyInstance, { contract }: { contract: Contract
     // Unavailability (database down, shutting down) is an operating condition, one short line
     // each; anything else at 5xx is a bug worth its stack.
     if (problem.status === 503) {
-      request.log.warn({ problem: problem.problem.type, reason: (error as Error).message }, 'request refused: unavailable');
+      request.log.warn(
+        { problem: problem.problem.type, reason: (error as Error).message },
+        'request refused: unavailable',
+      );
     } else if (problem.status >= 500) {
       request.log.error({ err: error, problem: problem.problem.type }, 'request failed');
     }

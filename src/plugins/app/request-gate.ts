@@ -23,15 +23,23 @@ async function requestGate(app: FastifyInstance): Promise<void> {
     reply.header('x-request-id', request.id);
     // Node's own check would answer a bare 400 (requireHostHeader is off): this one is a problem.
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
-      const missing = invalidRequest([{ path: '/header/host', message: 'is required' }], 'An HTTP/1.1 request must carry a Host header.');
+      const missing = invalidRequest(
+        [{ path: '/header/host', message: 'is required' }],
+        'An HTTP/1.1 request must carry a Host header.',
+      );
       return done(hookError(missing));
     }
     // Liveness stays 200 while draining: the process is alive, just not taking new work.
     if (draining && request.routeOptions.url !== '/healthz') {
       reply.header('connection', 'close');
-      const unavailable = new ProblemError('unavailable', 'The server is shutting down; retry on another instance.', {}, {
-        'retry-after': '1',
-      });
+      const unavailable = new ProblemError(
+        'unavailable',
+        'The server is shutting down; retry on another instance.',
+        {},
+        {
+          'retry-after': '1',
+        },
+      );
       return done(hookError(unavailable));
     }
     done();

@@ -13,7 +13,9 @@ async function docs(app: FastifyInstance, { contract }: { contract: Contract }):
   });
   const json = JSON.stringify(contract.document);
   app.get('/openapi.json', { logLevel: 'warn' }, (_request, reply) => reply.type('application/json').send(json));
-  app.get('/openapi.yaml', { logLevel: 'warn' }, (_request, reply) => reply.type('application/yaml').send(contract.text));
+  app.get('/openapi.yaml', { logLevel: 'warn' }, (_request, reply) =>
+    reply.type('application/yaml').send(contract.text),
+  );
 }
 
 export default fp(docs, { name: 'docs' });

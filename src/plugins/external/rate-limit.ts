@@ -24,7 +24,8 @@ async function rateLimiting(app: FastifyInstance, { perMinute }: { perMinute: nu
     // cached and the security handler reuses it.
     keyGenerator: async (request) => {
       const token = bearerToken(request.headers.authorization);
-      const caller = token === undefined ? undefined : await app.verifier.verifyFor(request, token).catch(() => undefined);
+      const caller =
+        token === undefined ? undefined : await app.verifier.verifyFor(request, token).catch(() => undefined);
       return caller === undefined ? `ip:${request.ip}` : `key:${caller.keyId}`;
     },
     allowList: (request) => unlimited.has(pathOf(request)),

@@ -30,7 +30,13 @@ function parts(res: { response: Response; error?: unknown } | ApiResponse) {
 }
 
 /** A problem response with the given status and type. */
-function isProblem(t: Test, res: { response: Response; error?: unknown } | ApiResponse, status: number, type: string, label = '') {
+function isProblem(
+  t: Test,
+  res: { response: Response; error?: unknown } | ApiResponse,
+  status: number,
+  type: string,
+  label = '',
+) {
   const { status: actual, headers, body } = parts(res);
   t.equal(actual, status, `status ${status} ${label}`);
   t.match(headers.get('content-type'), /^application\/problem\+json/, `problem content type ${label}`);
@@ -76,7 +82,11 @@ t.test('a chosen id of 1000000 or more is 400 and creates nothing', async (t) =>
   for (const id of [1_000_000, 1_000_001, 999_999_999]) {
     const res = await create({ id, name: `Reserved ${id}` });
     isProblem(t, res, 400, '/problems/validation', String(id));
-    t.same(res.error?.errors?.map((e) => e.path), ['/body/id'], `${id}: the error names /body/id`);
+    t.same(
+      res.error?.errors?.map((e) => e.path),
+      ['/body/id'],
+      `${id}: the error names /body/id`,
+    );
   }
   t.equal(await countRows(db, 'services'), before);
 });
@@ -108,7 +118,13 @@ t.test('a duplicate id is 409 and the existing service is unchanged', async (t) 
 
 t.test('a duplicate name is 409 regardless of letter case, with or without an id', async (t) => {
   const before = await countRows(db, 'services');
-  const bodies: NewService[] = [{ name: 'Inspection' }, { name: 'inspection' }, { name: 'INSPECTION' }, { id: 555, name: 'inspection' }, { name: '  inspection  ' }];
+  const bodies: NewService[] = [
+    { name: 'Inspection' },
+    { name: 'inspection' },
+    { name: 'INSPECTION' },
+    { id: 555, name: 'inspection' },
+    { name: '  inspection  ' },
+  ];
   for (const body of bodies) {
     const res = await create(body);
     isProblem(t, res, 409, '/problems/conflict', JSON.stringify(body));
@@ -136,17 +152,35 @@ t.test('inner spaces, accents and other scripts are kept as sent', async (t) => 
 
 t.test('a blank name, an empty name, a missing name or a name with a control character is 400', async (t) => {
   const before = await countRows(db, 'services');
-  const names = ['   ', '', '\t\n', 'Bad\u0007name', 'Tab\there', 'Line\nbreak', 'Nul\u0000byte', 'Del\u007f', 'x'.repeat(101)];
+  const names = [
+    '   ',
+    '',
+    '\t\n',
+    'Bad\u0007name',
+    'Tab\there',
+    'Line\nbreak',
+    'Nul\u0000byte',
+    'Del\u007f',
+    'x'.repeat(101),
+  ];
   for (const name of names) {
     const res = await create({ id: 4100, name });
     isProblem(t, res, 400, '/problems/validation', JSON.stringify(name));
-    t.same(res.error?.errors?.map((e) => e.path), ['/body/name'], `${JSON.stringify(name)}: the error names /body/name`);
+    t.same(
+      res.error?.errors?.map((e) => e.path),
+      ['/body/name'],
+      `${JSON.stringify(name)}: the error names /body/name`,
+    );
   }
   // raw: a number, null or no name at all, which the types forbid
   for (const name of [42, null]) {
     const res = await api.post('/services', { id: 4100, name });
     isProblem(t, res, 400, '/problems/validation', JSON.stringify(name));
-    t.same(res.body.errors?.map((e: { path: string }) => e.path), ['/body/name'], `${JSON.stringify(name)}: the error names /body/name`);
+    t.same(
+      res.body.errors?.map((e: { path: string }) => e.path),
+      ['/body/name'],
+      `${JSON.stringify(name)}: the error names /body/name`,
+    );
   }
   const missing = await api.post('/services', { id: 4100 });
   isProblem(t, missing, 400, '/problems/validation', 'missing name');
@@ -248,7 +282,9 @@ t.test('PUT of an unknown service is 404 and creates nothing (no upsert)', async
 t.test('PUT with a body id different from the path id is 400 and changes nothing', async (t) => {
   const res = await rename(789, { id: 456, name: 'Renamed' });
   isProblem(t, res, 400, '/problems/validation');
-  t.same(res.error?.errors, [{ path: '/body/id', message: 'must equal the service id in the path (789) or be left out' }]);
+  t.same(res.error?.errors, [
+    { path: '/body/id', message: 'must equal the service id in the path (789) or be left out' },
+  ]);
   t.same(await storedService(789), { id: 789, name: 'Testing' });
   t.same(await storedService(456), { id: 456, name: 'Analysis' });
 });
@@ -301,29 +337,53 @@ t.test('DELETE of a malformed id is 400', async (t) => {
 // so a PGlite-only run leaves the 23503 path untested.
 const restrictState = databaseKind === 'postgres' ? '23503' : '23001';
 const whichRunProves =
-  databaseKind === 'postgres' ? 'Postgres run: proves the 23503 mapping; 23001 is proven by the PGlite run' : 'PGlite run: proves the 23001 mapping only; 23503 is proven by the Postgres run';
-t.test(`DELETE of a service an order includes is 409 and the service and order remain (${whichRunProves})`, async (t) => {
-  await create({ id: 7001, name: 'Sealing' });
-  const order = await client.POST('/orders', { body: orderBody('2024-01-01T00:00:00Z', { services: [{ id: 7001 }, { id: 123 }] }) });
-  t.equal(order.response.status, 201);
-  const orderId = order.data!.id;
+  databaseKind === 'postgres'
+    ? 'Postgres run: proves the 23503 mapping; 23001 is proven by the PGlite run'
+    : 'PGlite run: proves the 23001 mapping only; 23503 is proven by the Postgres run';
+t.test(
+  `DELETE of a service an order includes is 409 and the service and order remain (${whichRunProves})`,
+  async (t) => {
+    await create({ id: 7001, name: 'Sealing' });
+    const order = await client.POST('/orders', {
+      body: orderBody('2024-01-01T00:00:00Z', { services: [{ id: 7001 }, { id: 123 }] }),
+    });
+    t.equal(order.response.status, 201);
+    const orderId = order.data!.id;
 
-  const refusal: unknown = await db.deleteFrom('services').where('id', '=', 7001).execute().catch((error: unknown) => error);
-  t.equal((refusal as { code?: string }).code, restrictState, `the database itself refuses the delete with ${restrictState}, as the name says`);
+    const refusal: unknown = await db
+      .deleteFrom('services')
+      .where('id', '=', 7001)
+      .execute()
+      .catch((error: unknown) => error);
+    t.equal(
+      (refusal as { code?: string }).code,
+      restrictState,
+      `the database itself refuses the delete with ${restrictState}, as the name says`,
+    );
 
-  const res = await remove(7001);
-  isProblem(t, res, 409, '/problems/conflict');
-  t.match(res.error?.detail, /7001/, 'the detail names the service');
-  t.same(await storedService(7001), { id: 7001, name: 'Sealing' });
-  t.same((await read(7001)).data, { id: 7001, name: 'Sealing' });
-  const links = await db.selectFrom('order_services').select('service_id').where('order_id', '=', orderId).orderBy('service_id').execute();
-  t.same(links.map((l) => l.service_id), [123, 7001], 'the order keeps its services');
+    const res = await remove(7001);
+    isProblem(t, res, 409, '/problems/conflict');
+    t.match(res.error?.detail, /7001/, 'the detail names the service');
+    t.same(await storedService(7001), { id: 7001, name: 'Sealing' });
+    t.same((await read(7001)).data, { id: 7001, name: 'Sealing' });
+    const links = await db
+      .selectFrom('order_services')
+      .select('service_id')
+      .where('order_id', '=', orderId)
+      .orderBy('service_id')
+      .execute();
+    t.same(
+      links.map((l) => l.service_id),
+      [123, 7001],
+      'the order keeps its services',
+    );
 
-  // Once no order includes it, it can go.
-  t.equal((await client.DELETE('/orders/{orderId}', { params: { path: { orderId } } })).response.status, 204);
-  t.equal((await remove(7001)).response.status, 204);
-  t.equal(await storedService(7001), undefined);
-});
+    // Once no order includes it, it can go.
+    t.equal((await client.DELETE('/orders/{orderId}', { params: { path: { orderId } } })).response.status, 204);
+    t.equal((await remove(7001)).response.status, 204);
+    t.equal(await storedService(7001), undefined);
+  },
+);
 
 t.test('a renamed service shows its new name in the orders that include it', async (t) => {
   await create({ id: 7002, name: 'Coating' });

@@ -28,7 +28,13 @@ function contractOperations(): Operation[] {
     for (const [method, value] of Object.entries(item as Record<string, unknown>)) {
       if (method === 'parameters') continue;
       const operation = value as { operationId: string; tags: string[]; summary: string };
-      operations.push({ operationId: operation.operationId, tag: operation.tags[0]!, method, path, summary: operation.summary });
+      operations.push({
+        operationId: operation.operationId,
+        tag: operation.tags[0]!,
+        method,
+        path,
+        summary: operation.summary,
+      });
     }
   }
   return operations;
@@ -47,14 +53,25 @@ if (process.env.SKIP_BROWSER === '1') {
   // A plan of 0 with a reason: tap reports the file as skipped, with the reason, never as passed.
   t.plan(0, 'SKIP_BROWSER=1: the /docs page was NOT tested in a browser');
 } else if (!existsSync(chromiumPath)) {
-  t.fail(`${chromiumPath} is missing, so the docs page cannot be tested in a browser: install it with \`apt-get install -y chromium\` (or SKIP_BROWSER=1 to skip)`);
+  t.fail(
+    `${chromiumPath} is missing, so the docs page cannot be tested in a browser: install it with \`apt-get install -y chromium\` (or SKIP_BROWSER=1 to skip)`,
+  );
 } else {
   const { url, apiKey, db } = await startService(t);
   await seedCatalogue(db);
 
   const browser: Browser = await chromium.launch({
     executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   t.teardown(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -67,7 +84,9 @@ if (process.env.SKIP_BROWSER === '1') {
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()} (${request.failure()?.errorText})`));
+  page.on('requestfailed', (request) =>
+    problems.push(`request failed: ${request.url()} (${request.failure()?.errorText})`),
+  );
   await page.addInitScript({
     content: `document.addEventListener('securitypolicyviolation', (e) =>
       console.error('CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline')));`,
@@ -80,17 +99,35 @@ if (process.env.SKIP_BROWSER === '1') {
   t.test('the docs page shows every operation of openapi.yaml, and no other', async (t) => {
     t.match(await page.locator('.swagger-ui .information-container .title').innerText(), /Orders service/);
     const operations = contractOperations();
-    const onPage = await Promise.all((await page.locator('.swagger-ui .opblock').all()).map((block) => block.getAttribute('id')));
+    const onPage = await Promise.all(
+      (await page.locator('.swagger-ui .opblock').all()).map((block) => block.getAttribute('id')),
+    );
     t.same(onPage.sort(), operations.map(operationBlockId).sort(), 'one block per operation of the contract');
     for (const operation of operations) {
       const summary = page.locator(`#${operationBlockId(operation)} .opblock-summary`);
       if ((await summary.count()) === 0) continue;
       const label = `${operation.operationId} (${operation.method.toUpperCase()} ${operation.path})`;
       t.ok(await summary.isVisible(), `${label} is visible`);
-      t.equal((await summary.locator('.opblock-summary-method').innerText()).toLowerCase(), operation.method, `${label}: method`);
-      t.equal(await summary.locator('.opblock-summary-path').getAttribute('data-path'), operation.path, `${label}: path`);
-      t.equal(await summary.locator('.opblock-summary-description').innerText(), operation.summary, `${label}: summary`);
-      t.equal(await summary.locator('.opblock-summary-operation-id').innerText(), operation.operationId, `${label}: operationId shown`);
+      t.equal(
+        (await summary.locator('.opblock-summary-method').innerText()).toLowerCase(),
+        operation.method,
+        `${label}: method`,
+      );
+      t.equal(
+        await summary.locator('.opblock-summary-path').getAttribute('data-path'),
+        operation.path,
+        `${label}: path`,
+      );
+      t.equal(
+        await summary.locator('.opblock-summary-description').innerText(),
+        operation.summary,
+        `${label}: summary`,
+      );
+      t.equal(
+        await summary.locator('.opblock-summary-operation-id').innerText(),
+        operation.operationId,
+        `${label}: operationId shown`,
+      );
     }
   });
 
@@ -101,7 +138,11 @@ if (process.env.SKIP_BROWSER === '1') {
     await requestBody.waitFor();
     t.match(await requestBody.innerText(), /An order for one service/, 'the named request example is offered');
     const body = JSON.parse(await requestBody.locator('textarea.body-param__text').inputValue());
-    t.same(body, { datetime: '2022-11-02T09:00:00.000Z', totalfee: 100, services: [{ id: 123 }] }, 'the request body is prefilled with it');
+    t.same(
+      body,
+      { datetime: '2022-11-02T09:00:00.000Z', totalfee: 100, services: [{ id: 123 }] },
+      'the request body is prefilled with it',
+    );
     const created = createOrder.locator('.responses-table tr.response[data-code="201"]');
     await created.waitFor();
     t.match(await created.innerText(), /"totalfee": 100/, 'the 201 response shows an example order');

@@ -24,7 +24,11 @@ t.test('the docs page is served at /docs and reads the same document', async (t)
   t.match(page.headers.get('content-type'), /text\/html/);
   t.match(await page.text(), /swagger/i);
   const served = await fetch(`${api.url}/docs/json`);
-  t.same(((await served.json()) as { paths: unknown }).paths, document.paths, 'the docs page documents every operation of openapi.yaml');
+  t.same(
+    ((await served.json()) as { paths: unknown }).paths,
+    document.paths,
+    'the docs page documents every operation of openapi.yaml',
+  );
 });
 
 interface Operation {
@@ -49,7 +53,8 @@ t.test('every operation in the contract has an operationId, a summary and declar
         t.ok(operation.responses['400'], `${label} takes input, so declares 400`);
       }
       if (operation.security?.length) {
-        for (const status of ['401', '403', '429']) t.ok(operation.responses[status], `${label} needs a key, so declares ${status}`);
+        for (const status of ['401', '403', '429'])
+          t.ok(operation.responses[status], `${label} needs a key, so declares ${status}`);
       }
     }
   }

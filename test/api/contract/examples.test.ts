@@ -48,7 +48,9 @@ async function resetToExampleState(): Promise<void> {
       WITH inserted AS (
         INSERT INTO orders (id, datetime, totalfee) VALUES (${order.id}::bigint, ${order.datetime}::timestamptz, 100) RETURNING id
       )
-      INSERT INTO order_services (order_id, service_id) SELECT id, ${order.serviceId}::integer FROM inserted`.execute(db);
+      INSERT INTO order_services (order_id, service_id) SELECT id, ${order.serviceId}::integer FROM inserted`.execute(
+      db,
+    );
   }
 }
 
@@ -112,7 +114,8 @@ function comparable(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   return Object.fromEntries(
     Object.entries(value).map(([name, v]) => {
-      if ((name === 'createdAt' || name === 'updatedAt') && typeof v === 'string') return [name, '<instant of the request>'];
+      if ((name === 'createdAt' || name === 'updatedAt') && typeof v === 'string')
+        return [name, '<instant of the request>'];
       if (name === 'nextCursor' && typeof v === 'string') return [name, '<cursor>'];
       return [name, comparable(v)];
     }),
@@ -120,7 +123,10 @@ function comparable(value: unknown): unknown {
 }
 
 /** The response examples of an operation named `name`, by status. */
-function responseExamplesNamed(operation: Operation, name: string): { status: number; mediaType: string; example: Example }[] {
+function responseExamplesNamed(
+  operation: Operation,
+  name: string,
+): { status: number; mediaType: string; example: Example }[] {
   return Object.entries(operation.responses).flatMap(([status, response]) =>
     Object.entries(resolve<ResponseObject>(response).content ?? {}).flatMap(([mediaType, media]) => {
       const example = media.examples?.[name];
@@ -159,14 +165,17 @@ function exchangesOf(): { exchanges: Exchange[]; unpaired: string[] } {
       if (!operation) continue;
       const parameters = [...pathParameters, ...(operation.parameters ?? [])].map((p) => resolve<Parameter>(p));
       const path = requestPath(template, parameters);
-      const bodyExamples = resolve<MediaType>(operation.requestBody?.content?.['application/json'] ?? {}).examples ?? {};
+      const bodyExamples =
+        resolve<MediaType>(operation.requestBody?.content?.['application/json'] ?? {}).examples ?? {};
       const label = `${operation.operationId} (${method.toUpperCase()} ${template})`;
       if (Object.keys(bodyExamples).length > 0) {
         for (const [name, reference] of Object.entries(bodyExamples)) {
           const request = resolve<Example>(reference);
           const answers = responseExamplesNamed(operation, name);
           if (answers.length !== 1) {
-            unpaired.push(`${label}: request example ${name} has ${answers.length} response examples of that name, not 1`);
+            unpaired.push(
+              `${label}: request example ${name} has ${answers.length} response examples of that name, not 1`,
+            );
             continue;
           }
           const [answer] = answers as [(typeof answers)[number]];
@@ -181,7 +190,10 @@ function exchangesOf(): { exchanges: Exchange[]; unpaired: string[] } {
           });
         }
       } else {
-        const status = Object.keys(operation.responses).map(Number).filter((s) => s >= 200 && s < 300).sort()[0];
+        const status = Object.keys(operation.responses)
+          .map(Number)
+          .filter((s) => s >= 200 && s < 300)
+          .sort()[0];
         if (status === undefined) {
           unpaired.push(`${label}: no 2xx response`);
           continue;
@@ -204,20 +216,33 @@ function exchangesOf(): { exchanges: Exchange[]; unpaired: string[] } {
 
 const { exchanges, unpaired } = exchangesOf();
 
-t.test('every request-body example has one response example of its name, and every operation has an example to send', async (t) => {
-  t.same(unpaired, []);
-  const operations = Object.values(document.paths).flatMap((item) => methods.flatMap((m) => ((item as Json)[m] ? [(item as Json)[m] as Operation] : [])));
-  for (const { operationId, requestBody } of operations) {
-    const own = exchanges.filter((e) => e.operationId === operationId);
-    t.ok(own.length > 0, `${operationId} is exercised by an example`);
-    if (requestBody) t.ok(own.some((e) => e.body !== undefined && e.status < 300), `${operationId} has a request example that succeeds`);
-  }
-});
+t.test(
+  'every request-body example has one response example of its name, and every operation has an example to send',
+  async (t) => {
+    t.same(unpaired, []);
+    const operations = Object.values(document.paths).flatMap((item) =>
+      methods.flatMap((m) => ((item as Json)[m] ? [(item as Json)[m] as Operation] : [])),
+    );
+    for (const { operationId, requestBody } of operations) {
+      const own = exchanges.filter((e) => e.operationId === operationId);
+      t.ok(own.length > 0, `${operationId} is exercised by an example`);
+      if (requestBody)
+        t.ok(
+          own.some((e) => e.body !== undefined && e.status < 300),
+          `${operationId} has a request example that succeeds`,
+        );
+    }
+  },
+);
 
 for (const exchange of exchanges) {
   t.test(exchange.label, async (t) => {
     await resetToExampleState();
-    const response: ApiResponse = await api.request(exchange.method, exchange.path, exchange.body === undefined ? {} : { body: exchange.body });
+    const response: ApiResponse = await api.request(
+      exchange.method,
+      exchange.path,
+      exchange.body === undefined ? {} : { body: exchange.body },
+    );
     t.equal(response.status, exchange.status, `${exchange.method} ${exchange.path} answers ${exchange.status}`);
 
     const expected = exchange.expected;
@@ -227,13 +252,19 @@ for (const exchange of exchanges) {
       t.same(comparable(response.body), comparable(expected.example.value), 'the body is the response example');
     } else {
       // Text (Prometheus): the example's metric families are in the output.
-      for (const line of String(expected.example.value).split('\n').filter((l) => l.startsWith('#'))) {
+      for (const line of String(expected.example.value)
+        .split('\n')
+        .filter((l) => l.startsWith('#'))) {
         t.ok(String(response.body).split('\n').includes(line), `the output has "${line}"`);
       }
     }
 
     if (exchange.status === 201) {
-      t.equal(response.headers.get('location'), `${exchange.path.split('?')[0]}/${response.body.id}`, 'Location names the created resource');
+      t.equal(
+        response.headers.get('location'),
+        `${exchange.path.split('?')[0]}/${response.body.id}`,
+        'Location names the created resource',
+      );
     }
   });
 }

@@ -51,9 +51,9 @@ t.ok(files.length > 0, 'test/workflows/ holds Arazzo workflow files');
 for (const file of files) {
   t.test(file, async (t) => {
     const path = join(workflowDir, file);
-    const declared = ((parse(await readFile(path, 'utf8')) as { workflows?: { workflowId: string }[] }).workflows ?? []).map(
-      (workflow) => workflow.workflowId,
-    );
+    const declared = (
+      (parse(await readFile(path, 'utf8')) as { workflows?: { workflowId: string }[] }).workflows ?? []
+    ).map((workflow) => workflow.workflowId);
     const jsonOutput = join(scratch, file.replace(/\.yaml$/, '.json'));
     const run = await respect([
       'respect',

@@ -31,8 +31,10 @@ function postService(body: NewService, key: string) {
 }
 
 const removeOrder = (orderId: string) => client.DELETE('/orders/{orderId}', { params: { path: { orderId } } });
-const removeService = (serviceId: number) => client.DELETE('/services/{serviceId}', { params: { path: { serviceId } } });
-const renameService = (serviceId: number, name: string) => client.PUT('/services/{serviceId}', { params: { path: { serviceId } }, body: { name } });
+const removeService = (serviceId: number) =>
+  client.DELETE('/services/{serviceId}', { params: { path: { serviceId } } });
+const renameService = (serviceId: number, name: string) =>
+  client.PUT('/services/{serviceId}', { params: { path: { serviceId } }, body: { name } });
 
 async function ordersAt(datetime: string): Promise<string[]> {
   const rows = await db
@@ -72,14 +74,27 @@ t.test('a retry after a 201 replays it: same status, body, Location and ETag, an
     const retry = await postOrder(body, key);
     t.equal(retry.response.status, 201, `retry ${attempt}: same status`);
     t.same(retry.data, first.data, `retry ${attempt}: same body, same order id`);
-    t.equal(retry.response.headers.get('location'), first.response.headers.get('location'), `retry ${attempt}: same Location`);
+    t.equal(
+      retry.response.headers.get('location'),
+      first.response.headers.get('location'),
+      `retry ${attempt}: same Location`,
+    );
     t.equal(retry.response.headers.get('etag'), first.response.headers.get('etag'), `retry ${attempt}: same ETag`);
     t.equal(retry.response.headers.get('idempotent-replayed'), 'true', `retry ${attempt}: marked as a replay`);
   }
 
   t.same(await ordersAt(body.datetime), [id], 'exactly one order in the database');
-  const links = await db.selectFrom('order_services').select('service_id').where('order_id', '=', id).orderBy('service_id').execute();
-  t.same(links.map((l) => l.service_id), [123, 456], 'its service links were written once');
+  const links = await db
+    .selectFrom('order_services')
+    .select('service_id')
+    .where('order_id', '=', id)
+    .orderBy('service_id')
+    .execute();
+  t.same(
+    links.map((l) => l.service_id),
+    [123, 456],
+    'its service links were written once',
+  );
   const entries = await storedEntry(key);
   t.equal(entries.length, 1, 'one idempotency entry');
   t.equal(entries[0]!.status_code, 201);
@@ -93,7 +108,10 @@ t.test('a replay is the stored response, not the current state of the order', as
   const first = await postOrder(body, key);
   t.equal(first.response.status, 201);
   const id = first.data!.id;
-  const changed = await client.PUT('/orders/{orderId}', { params: { path: { orderId: id } }, body: { ...body, totalfee: 555 } });
+  const changed = await client.PUT('/orders/{orderId}', {
+    params: { path: { orderId: id } },
+    body: { ...body, totalfee: 555 },
+  });
   t.equal(changed.response.status, 200);
 
   const retry = await postOrder(body, key);
@@ -115,7 +133,12 @@ t.test('a retry after a 409 replays the 409, even once the conflict is gone, and
 
   const first = await postOrder(body, key);
   t.equal(first.response.status, 409);
-  t.match(first.error, { type: '/problems/schedule-conflict', status: 409, conflictingOrderId: blocker.data!.id, instance: '/orders' });
+  t.match(first.error, {
+    type: '/problems/schedule-conflict',
+    status: 409,
+    conflictingOrderId: blocker.data!.id,
+    instance: '/orders',
+  });
   t.equal(first.response.headers.get('idempotent-replayed'), null);
 
   const retry = await postOrder(body, key);
@@ -212,19 +235,35 @@ t.test('the order of keys inside the JSON body does not make it a different requ
   await removeOrder(first.body.id);
 });
 
-t.test('a retry that says the same thing differently replays: "123" for 123, .000Z for Z, services reordered', async (t) => {
-  const key = newKey('normalised');
-  const first = await postOrder({ datetime: '2030-06-01T09:00:00Z', totalfee: 100, services: [{ id: 123 }, { id: 456 }] }, key);
-  t.equal(first.response.status, 201);
-  const same = await postOrder({ datetime: '2030-06-01T10:00:00.000+01:00', totalfee: 100.0, services: [{ id: '456' }, { id: 123, name: 'Inspection' }] }, key);
-  t.equal(same.response.status, 201, 'replayed, not refused');
-  t.equal(same.response.headers.get('idempotent-replayed'), 'true');
-  t.same(same.data, first.data);
-  const different = await postOrder({ datetime: '2030-06-01T09:00:00Z', totalfee: 100.01, services: [{ id: 123 }, { id: 456 }] }, key);
-  t.equal(different.response.status, 422, 'a different fee is a different request');
-  t.equal(await countRows(db, 'orders'), 1);
-  await removeOrder(first.data!.id);
-});
+t.test(
+  'a retry that says the same thing differently replays: "123" for 123, .000Z for Z, services reordered',
+  async (t) => {
+    const key = newKey('normalised');
+    const first = await postOrder(
+      { datetime: '2030-06-01T09:00:00Z', totalfee: 100, services: [{ id: 123 }, { id: 456 }] },
+      key,
+    );
+    t.equal(first.response.status, 201);
+    const same = await postOrder(
+      {
+        datetime: '2030-06-01T10:00:00.000+01:00',
+        totalfee: 100.0,
+        services: [{ id: '456' }, { id: 123, name: 'Inspection' }],
+      },
+      key,
+    );
+    t.equal(same.response.status, 201, 'replayed, not refused');
+    t.equal(same.response.headers.get('idempotent-replayed'), 'true');
+    t.same(same.data, first.data);
+    const different = await postOrder(
+      { datetime: '2030-06-01T09:00:00Z', totalfee: 100.01, services: [{ id: 123 }, { id: 456 }] },
+      key,
+    );
+    t.equal(different.response.status, 422, 'a different fee is a different request');
+    t.equal(await countRows(db, 'orders'), 1);
+    await removeOrder(first.data!.id);
+  },
+);
 
 t.test('Idempotency-Keys are scoped per API key', async (t) => {
   const key = newKey('shared');
@@ -255,7 +294,11 @@ t.test('Idempotency-Keys are scoped per API key', async (t) => {
 
   t.same(await ordersAt(body.datetime), [ours.id]);
   t.same(await ordersAt(billingBody.datetime), [theirs.data!.id]);
-  const entries = await db.selectFrom('idempotency_keys').select(sql<string>`api_key_id::text`.as('owner')).where('key', '=', key).execute();
+  const entries = await db
+    .selectFrom('idempotency_keys')
+    .select(sql<string>`api_key_id::text`.as('owner'))
+    .where('key', '=', key)
+    .execute();
   t.equal(new Set(entries.map((e) => e.owner)).size, 3, 'one entry per API key');
   for (const id of [ours.id, theirs.data!.id]) await removeOrder(id);
 });
@@ -263,39 +306,58 @@ t.test('Idempotency-Keys are scoped per API key', async (t) => {
 // Concurrent duplicates do not race: the first to claim the key holds its row lock until its
 // transaction ends, the others wait on that lock and then replay what it stored (no "in progress"
 // answer exists). PGlite runs one transaction at a time, so only the Postgres run really races.
-t.test('concurrent duplicates with one key: every one gets the same 201, exactly one did the work, one order (the race is real in the Postgres run only)', async (t) => {
-  for (let round = 0; round < 5; round++) {
-    const key = newKey(`race-${round}`);
-    const body = orderBody(`2030-07-0${round + 1}T09:00:00.000Z`, { totalfee: 10 + round });
-    const results = await Promise.all(Array.from({ length: 20 }, () => postOrder(body, key)));
+t.test(
+  'concurrent duplicates with one key: every one gets the same 201, exactly one did the work, one order (the race is real in the Postgres run only)',
+  async (t) => {
+    for (let round = 0; round < 5; round++) {
+      const key = newKey(`race-${round}`);
+      const body = orderBody(`2030-07-0${round + 1}T09:00:00.000Z`, { totalfee: 10 + round });
+      const results = await Promise.all(Array.from({ length: 20 }, () => postOrder(body, key)));
 
-    t.same(
-      results.map((r) => r.response.status),
-      Array(20).fill(201),
-      `round ${round}: all 20 answered 201 (a duplicate waits for the first and replays it)`,
-    );
-    const first = results[0]!;
-    for (const [i, r] of results.entries()) {
-      t.same(r.data, first.data, `round ${round}: request ${i} has the same body`);
-      t.equal(r.response.headers.get('location'), `/orders/${first.data!.id}`, `round ${round}: request ${i} has the same Location`);
-      t.equal(r.response.headers.get('etag'), first.response.headers.get('etag'), `round ${round}: request ${i} has the same ETag`);
+      t.same(
+        results.map((r) => r.response.status),
+        Array(20).fill(201),
+        `round ${round}: all 20 answered 201 (a duplicate waits for the first and replays it)`,
+      );
+      const first = results[0]!;
+      for (const [i, r] of results.entries()) {
+        t.same(r.data, first.data, `round ${round}: request ${i} has the same body`);
+        t.equal(
+          r.response.headers.get('location'),
+          `/orders/${first.data!.id}`,
+          `round ${round}: request ${i} has the same Location`,
+        );
+        t.equal(
+          r.response.headers.get('etag'),
+          first.response.headers.get('etag'),
+          `round ${round}: request ${i} has the same ETag`,
+        );
+      }
+      const replayed = results.map((r) => r.response.headers.get('idempotent-replayed'));
+      t.equal(
+        replayed.filter((h) => h === null).length,
+        1,
+        `round ${round}: exactly one request did the work (no idempotent-replayed)`,
+      );
+      t.equal(
+        replayed.filter((h) => h === 'true').length,
+        19,
+        `round ${round}: the other 19 say idempotent-replayed: true`,
+      );
+
+      const id = first.data!.id;
+      t.same(await ordersAt(body.datetime), [id], `round ${round}: one order in the database`);
+      const entries = await storedEntry(key);
+      t.equal(entries.length, 1);
+      t.equal(entries[0]!.status_code, 201, `round ${round}: the 201 is stored`);
+
+      const retry = await postOrder(body, key);
+      t.same([retry.response.status, retry.data], [201, first.data], `round ${round}: a later retry replays it`);
+      await removeOrder(id);
     }
-    const replayed = results.map((r) => r.response.headers.get('idempotent-replayed'));
-    t.equal(replayed.filter((h) => h === null).length, 1, `round ${round}: exactly one request did the work (no idempotent-replayed)`);
-    t.equal(replayed.filter((h) => h === 'true').length, 19, `round ${round}: the other 19 say idempotent-replayed: true`);
-
-    const id = first.data!.id;
-    t.same(await ordersAt(body.datetime), [id], `round ${round}: one order in the database`);
-    const entries = await storedEntry(key);
-    t.equal(entries.length, 1);
-    t.equal(entries[0]!.status_code, 201, `round ${round}: the 201 is stored`);
-
-    const retry = await postOrder(body, key);
-    t.same([retry.response.status, retry.data], [201, first.data], `round ${round}: a later retry replays it`);
-    await removeOrder(id);
-  }
-  t.equal(await countRows(db, 'orders'), 0);
-});
+    t.equal(await countRows(db, 'orders'), 0);
+  },
+);
 
 t.test('an entry younger than 24 hours still replays; an older one does not', async (t) => {
   const key = newKey('aging');
@@ -322,7 +384,11 @@ t.test('an entry younger than 24 hours still replays; an older one does not', as
   t.ok(Date.now() - entries[0]!.created_at.getTime() < 60 * 60 * 1000, 'and a new creation time');
 
   const replayOfFresh = await postOrder(body, key);
-  t.same([replayOfFresh.response.status, replayOfFresh.error], [409, old.error], 'the fresh answer is what replays now');
+  t.same(
+    [replayOfFresh.response.status, replayOfFresh.error],
+    [409, old.error],
+    'the fresh answer is what replays now',
+  );
   t.equal(replayOfFresh.response.headers.get('idempotent-replayed'), 'true');
 
   const key2 = newKey('aging-new-body');
@@ -356,12 +422,19 @@ t.test('a malformed Idempotency-Key header is 400 and creates nothing', async (t
   const services = await postService({ name: 'Header check' }, 'bad services key');
   t.equal(services.response.status, 400, 'POST /services checks the header too');
 
-  const stray = await db.selectFrom('orders').select(sql<string>`id::text`.as('id')).execute();
+  const stray = await db
+    .selectFrom('orders')
+    .select(sql<string>`id::text`.as('id'))
+    .execute();
   t.same(stray, [], 'no order was created');
   t.equal(await countRows(db, 'services'), 3, 'no service was created');
   const entries = await db.selectFrom('idempotency_keys').select('key').execute();
   const refused = new Set([...cases.map(([, value]) => value), 'bad services key']);
-  t.same(entries.filter((e) => refused.has(e.key)), [], 'no idempotency entry for a refused key');
+  t.same(
+    entries.filter((e) => refused.has(e.key)),
+    [],
+    'no idempotency entry for a refused key',
+  );
   // Leave the file's later tests a clean slate even when the checks above fail.
   for (const { id } of stray) await removeOrder(id);
   await db.deleteFrom('services').where('name', '=', 'Header check').execute();
@@ -400,10 +473,23 @@ t.test('POST /services replays the created service; the same key with another na
   const assigned = await postService({ name: 'Assigned id' }, assignedKey);
   t.equal(assigned.response.status, 201);
   const assignedRetry = await postService({ name: 'Assigned id' }, assignedKey);
-  t.same([assignedRetry.response.status, assignedRetry.data], [201, assigned.data], 'a server-assigned id is replayed too');
+  t.same(
+    [assignedRetry.response.status, assignedRetry.data],
+    [201, assigned.data],
+    'a server-assigned id is replayed too',
+  );
 
-  const names = await db.selectFrom('services').select('name').where('name', 'in', ['Calibration', 'Recalibration', 'Assigned id']).orderBy('name').execute();
-  t.same(names.map((n) => n.name), ['Assigned id', 'Calibration'], 'each service stored once, the renamed one never');
+  const names = await db
+    .selectFrom('services')
+    .select('name')
+    .where('name', 'in', ['Calibration', 'Recalibration', 'Assigned id'])
+    .orderBy('name')
+    .execute();
+  t.same(
+    names.map((n) => n.name),
+    ['Assigned id', 'Calibration'],
+    'each service stored once, the renamed one never',
+  );
   t.equal(await countRows(db, 'services'), 5);
   await removeService(321);
   await removeService(assigned.data!.id);

@@ -28,7 +28,11 @@ const main = await startService(t);
 await seedCatalogue(main.db);
 
 /** The typed client for a new key with these scopes on `service`. */
-async function clientWith(service: { db: Db; url: string }, name: string, scopes: readonly Scope[]): Promise<OrdersClient> {
+async function clientWith(
+  service: { db: Db; url: string },
+  name: string,
+  scopes: readonly Scope[],
+): Promise<OrdersClient> {
   const { key } = await createApiKey(service.db, name, scopes);
   return typedClient(service.url, key);
 }
@@ -43,57 +47,88 @@ async function lastUsedAt(db: Db, name: string): Promise<Date | null> {
 
 /** Everything an API call could change: orders (with who and which version), their services, the catalogue. */
 async function snapshot(db: Db): Promise<unknown> {
-  const orders = await sql`SELECT id::text, datetime, totalfee::text, created_by, updated_by, version, updated_at FROM orders ORDER BY id`.execute(db);
-  const links = await sql`SELECT order_id::text, service_id FROM order_services ORDER BY order_id, service_id`.execute(db);
+  const orders =
+    await sql`SELECT id::text, datetime, totalfee::text, created_by, updated_by, version, updated_at FROM orders ORDER BY id`.execute(
+      db,
+    );
+  const links = await sql`SELECT order_id::text, service_id FROM order_services ORDER BY order_id, service_id`.execute(
+    db,
+  );
   const services = await sql`SELECT id, name FROM services ORDER BY id`.execute(db);
   return { orders: orders.rows, links: links.rows, services: services.rows };
 }
 
-t.test('no Authorization header: 401 problem with a Bearer challenge, and a refused write stores nothing', async (t) => {
-  const ordersBefore = await countRows(main.db, 'orders');
-  const servicesBefore = await countRows(main.db, 'services');
-  const anonymous = { headers: { authorization: null } };
-  const attempts = [
-    { method: 'GET', path: '/orders', send: () => main.client.GET('/orders', anonymous) },
-    { method: 'GET', path: '/services', send: () => main.client.GET('/services', anonymous) },
-    { method: 'POST', path: '/orders', send: () => main.client.POST('/orders', { ...anonymous, body: orderBody('2030-01-01T00:00:00Z') }) },
-    { method: 'POST', path: '/services', send: () => main.client.POST('/services', { ...anonymous, body: { name: 'Anonymous service' } }) },
-    { method: 'GET', path: '/metrics', send: () => main.client.GET('/metrics', { ...anonymous, parseAs: 'text' }) },
-  ];
-  for (const { method, path, send } of attempts) {
-    const { error, response } = await send();
-    t.equal(response.status, 401, `${method} ${path}`);
-    t.equal(response.headers.get('content-type'), 'application/problem+json; charset=utf-8');
-    t.equal(response.headers.get('www-authenticate'), REALM, 'a challenge naming the scheme and realm, no error for a missing key');
-    t.same(error, {
-      type: '/problems/unauthorized',
-      title: 'Unauthorized',
-      status: 401,
-      detail: 'Send an API key as Authorization: Bearer <key>.',
-      instance: path,
-    });
-  }
-  t.equal(await countRows(main.db, 'orders'), ordersBefore, 'no order stored');
-  t.equal(await countRows(main.db, 'services'), servicesBefore, 'no service stored');
-});
+t.test(
+  'no Authorization header: 401 problem with a Bearer challenge, and a refused write stores nothing',
+  async (t) => {
+    const ordersBefore = await countRows(main.db, 'orders');
+    const servicesBefore = await countRows(main.db, 'services');
+    const anonymous = { headers: { authorization: null } };
+    const attempts = [
+      { method: 'GET', path: '/orders', send: () => main.client.GET('/orders', anonymous) },
+      { method: 'GET', path: '/services', send: () => main.client.GET('/services', anonymous) },
+      {
+        method: 'POST',
+        path: '/orders',
+        send: () => main.client.POST('/orders', { ...anonymous, body: orderBody('2030-01-01T00:00:00Z') }),
+      },
+      {
+        method: 'POST',
+        path: '/services',
+        send: () => main.client.POST('/services', { ...anonymous, body: { name: 'Anonymous service' } }),
+      },
+      { method: 'GET', path: '/metrics', send: () => main.client.GET('/metrics', { ...anonymous, parseAs: 'text' }) },
+    ];
+    for (const { method, path, send } of attempts) {
+      const { error, response } = await send();
+      t.equal(response.status, 401, `${method} ${path}`);
+      t.equal(response.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+      t.equal(
+        response.headers.get('www-authenticate'),
+        REALM,
+        'a challenge naming the scheme and realm, no error for a missing key',
+      );
+      t.same(error, {
+        type: '/problems/unauthorized',
+        title: 'Unauthorized',
+        status: 401,
+        detail: 'Send an API key as Authorization: Bearer <key>.',
+        instance: path,
+      });
+    }
+    t.equal(await countRows(main.db, 'orders'), ordersBefore, 'no order stored');
+    t.equal(await countRows(main.db, 'services'), servicesBefore, 'no service stored');
+  },
+);
 
-t.test('the key is checked before anything else: a request without one is 401 even if it is also malformed', async (t) => {
-  const anonymous = { authorization: null };
-  const attempts = [
-    { method: 'POST', path: '/orders', options: { headers: anonymous, body: {} } },
-    { method: 'POST', path: '/orders', options: { headers: anonymous } },
-    { method: 'POST', path: '/orders', options: { headers: { ...anonymous, 'content-type': 'text/plain' }, raw: 'hello' } },
-    { method: 'GET', path: '/orders?bogus=1', options: { headers: anonymous } },
-    { method: 'PUT', path: '/services/0', options: { headers: { ...anonymous, authorization: 'Bearer osk_unknown' }, body: { nope: true } } },
-  ];
-  for (const { method, path, options } of attempts) {
-    const res = await main.api.request(method, path, options);
-    t.equal(res.status, 401, `${method} ${path}: 401, not the 400/415 the request would also deserve`);
-  }
-  // A malformed id is the one defect the types let through.
-  const badId = await main.client.GET('/orders/{orderId}', { ...orderPath('abc'), headers: anonymous });
-  t.equal(badId.response.status, 401, 'GET /orders/abc: 401, not the 400/415 the request would also deserve');
-});
+t.test(
+  'the key is checked before anything else: a request without one is 401 even if it is also malformed',
+  async (t) => {
+    const anonymous = { authorization: null };
+    const attempts = [
+      { method: 'POST', path: '/orders', options: { headers: anonymous, body: {} } },
+      { method: 'POST', path: '/orders', options: { headers: anonymous } },
+      {
+        method: 'POST',
+        path: '/orders',
+        options: { headers: { ...anonymous, 'content-type': 'text/plain' }, raw: 'hello' },
+      },
+      { method: 'GET', path: '/orders?bogus=1', options: { headers: anonymous } },
+      {
+        method: 'PUT',
+        path: '/services/0',
+        options: { headers: { ...anonymous, authorization: 'Bearer osk_unknown' }, body: { nope: true } },
+      },
+    ];
+    for (const { method, path, options } of attempts) {
+      const res = await main.api.request(method, path, options);
+      t.equal(res.status, 401, `${method} ${path}: 401, not the 400/415 the request would also deserve`);
+    }
+    // A malformed id is the one defect the types let through.
+    const badId = await main.client.GET('/orders/{orderId}', { ...orderPath('abc'), headers: anonymous });
+    t.equal(badId.response.status, 401, 'GET /orders/abc: 401, not the 400/415 the request would also deserve');
+  },
+);
 
 t.test('a wrong key or a malformed Authorization header: 401 with error="invalid_token", nothing stored', async (t) => {
   const ordersBefore = await countRows(main.db, 'orders');
@@ -114,7 +149,10 @@ t.test('a wrong key or a malformed Authorization header: 401 with error="invalid
     'an empty header': '',
   };
   for (const [what, authorization] of Object.entries(headers)) {
-    const { error, response } = await main.client.POST('/orders', { body: orderBody('2031-01-01T00:00:00Z'), headers: { authorization } });
+    const { error, response } = await main.client.POST('/orders', {
+      body: orderBody('2031-01-01T00:00:00Z'),
+      headers: { authorization },
+    });
     t.equal(response.status, 401, what);
     t.equal(response.headers.get('www-authenticate'), INVALID_TOKEN, what);
     t.match(error, { type: '/problems/unauthorized', title: 'Unauthorized', status: 401, instance: '/orders' }, what);
@@ -133,7 +171,11 @@ t.test('a refused replace or delete of an existing order changes nothing', async
   const before = await snapshot(main.db);
   const id = created.data!.id;
   for (const authorization of [null, 'Bearer osk_wrong']) {
-    const put = await main.client.PUT('/orders/{orderId}', { ...orderPath(id), body: orderBody('2032-02-01T00:00:00Z', { totalfee: 1 }), headers: { authorization } });
+    const put = await main.client.PUT('/orders/{orderId}', {
+      ...orderPath(id),
+      body: orderBody('2032-02-01T00:00:00Z', { totalfee: 1 }),
+      headers: { authorization },
+    });
     t.equal(put.response.status, 401);
     const del = await main.client.DELETE('/orders/{orderId}', { ...orderPath(id), headers: { authorization } });
     t.equal(del.response.status, 401);
@@ -149,7 +191,11 @@ t.test('with apiKeyCacheSeconds 0 a revoked key is refused on the very next requ
   t.equal((await leaving.GET('/orders')).response.status, 200, 'works before revocation');
 
   t.equal(await revokeApiKey(service.db, 'leaving'), true);
-  const row = await service.db.selectFrom('api_keys').select('revoked_at').where('name', '=', 'leaving').executeTakeFirstOrThrow();
+  const row = await service.db
+    .selectFrom('api_keys')
+    .select('revoked_at')
+    .where('name', '=', 'leaving')
+    .executeTakeFirstOrThrow();
   t.ok(row.revoked_at instanceof Date, 'revoked_at is set');
 
   const read = await leaving.GET('/orders');
@@ -175,11 +221,19 @@ t.test('with the default cache (10 s) a verified key keeps working for a while a
   const lingering = await clientWith(main, 'lingering', ['orders:read']);
   t.equal((await lingering.GET('/orders')).response.status, 200, 'verified once, so cached');
   t.equal(await revokeApiKey(main.db, 'lingering'), true);
-  t.equal((await lingering.GET('/orders')).response.status, 200, 'still trusted within the cache lifetime, as documented');
+  t.equal(
+    (await lingering.GET('/orders')).response.status,
+    200,
+    'still trusted within the cache lifetime, as documented',
+  );
 
   const neverUsed = await clientWith(main, 'never-used', ['orders:read']);
   t.equal(await revokeApiKey(main.db, 'never-used'), true);
-  t.equal((await neverUsed.GET('/orders')).response.status, 401, 'a key revoked before its first use is refused at once');
+  t.equal(
+    (await neverUsed.GET('/orders')).response.status,
+    401,
+    'a key revoked before its first use is refused at once',
+  );
 });
 
 t.test('a revoked key stops working once the cache entry expires (apiKeyCacheSeconds 1)', async (t) => {
@@ -187,7 +241,11 @@ t.test('a revoked key stops working once the cache entry expires (apiKeyCacheSec
   const leaving = await clientWith(service, 'leaving', ['orders:read']);
   t.equal((await leaving.GET('/orders')).response.status, 200);
   t.equal(await revokeApiKey(service.db, 'leaving'), true);
-  t.equal((await leaving.GET('/orders')).response.status, 200, 'within the cache lifetime the verified key is still trusted');
+  t.equal(
+    (await leaving.GET('/orders')).response.status,
+    200,
+    'within the cache lifetime the verified key is still trusted',
+  );
   await sleep(1200);
   const { response } = await leaving.GET('/orders');
   t.equal(response.status, 401, 'refused once the cache entry has expired');
@@ -195,7 +253,9 @@ t.test('a revoked key stops working once the cache entry expires (apiKeyCacheSec
 });
 
 t.test('scopes: a read-only key reads orders and the catalogue but cannot write or see metrics', async (t) => {
-  const created = await main.client.POST('/orders', { body: orderBody('2033-01-01T00:00:00Z', { services: [{ id: 123 }, { id: 456 }] }) });
+  const created = await main.client.POST('/orders', {
+    body: orderBody('2033-01-01T00:00:00Z', { services: [{ id: 123 }, { id: 456 }] }),
+  });
   t.equal(created.response.status, 201);
   const id = created.data!.id;
   const reader = await clientWith(main, 'reader', ['orders:read']);
@@ -209,12 +269,42 @@ t.test('scopes: a read-only key reads orders and the catalogue but cannot write 
 
   const before = await snapshot(main.db);
   const refused = [
-    { method: 'POST', path: '/orders', scope: 'orders:write', send: () => reader.POST('/orders', { body: orderBody('2033-06-01T00:00:00Z') }) },
-    { method: 'PUT', path: `/orders/${id}`, scope: 'orders:write', send: () => reader.PUT('/orders/{orderId}', { ...orderPath(id), body: orderBody('2033-06-01T00:00:00Z') }) },
-    { method: 'DELETE', path: `/orders/${id}`, scope: 'orders:write', send: () => reader.DELETE('/orders/{orderId}', orderPath(id)) },
-    { method: 'POST', path: '/services', scope: 'services:write', send: () => reader.POST('/services', { body: { name: 'Calibration' } }) },
-    { method: 'PUT', path: '/services/123', scope: 'services:write', send: () => reader.PUT('/services/{serviceId}', { ...servicePath(123), body: { name: 'Renamed' } }) },
-    { method: 'DELETE', path: '/services/789', scope: 'services:write', send: () => reader.DELETE('/services/{serviceId}', servicePath(789)) },
+    {
+      method: 'POST',
+      path: '/orders',
+      scope: 'orders:write',
+      send: () => reader.POST('/orders', { body: orderBody('2033-06-01T00:00:00Z') }),
+    },
+    {
+      method: 'PUT',
+      path: `/orders/${id}`,
+      scope: 'orders:write',
+      send: () => reader.PUT('/orders/{orderId}', { ...orderPath(id), body: orderBody('2033-06-01T00:00:00Z') }),
+    },
+    {
+      method: 'DELETE',
+      path: `/orders/${id}`,
+      scope: 'orders:write',
+      send: () => reader.DELETE('/orders/{orderId}', orderPath(id)),
+    },
+    {
+      method: 'POST',
+      path: '/services',
+      scope: 'services:write',
+      send: () => reader.POST('/services', { body: { name: 'Calibration' } }),
+    },
+    {
+      method: 'PUT',
+      path: '/services/123',
+      scope: 'services:write',
+      send: () => reader.PUT('/services/{serviceId}', { ...servicePath(123), body: { name: 'Renamed' } }),
+    },
+    {
+      method: 'DELETE',
+      path: '/services/789',
+      scope: 'services:write',
+      send: () => reader.DELETE('/services/{serviceId}', servicePath(789)),
+    },
     { method: 'GET', path: '/metrics', scope: 'metrics:read', send: () => reader.GET('/metrics', { parseAs: 'text' }) },
   ];
   for (const { method, path, scope, send } of refused) {
@@ -239,14 +329,21 @@ t.test('scopes: orders:write without services:write manages orders but not the c
   const created = await writer.POST('/orders', { body: orderBody('2034-01-01T00:00:00Z') });
   t.equal(created.response.status, 201);
   const id = created.data!.id;
-  const replaced = await writer.PUT('/orders/{orderId}', { ...orderPath(id), body: orderBody('2034-01-02T00:00:00Z', { services: [{ id: 789 }] }) });
+  const replaced = await writer.PUT('/orders/{orderId}', {
+    ...orderPath(id),
+    body: orderBody('2034-01-02T00:00:00Z', { services: [{ id: 789 }] }),
+  });
   t.equal(replaced.response.status, 200);
 
   const catalogue = await snapshot(main.db);
   for (const [method, path, send] of [
     ['POST', '/services', () => writer.POST('/services', { body: { name: 'Calibration' } })],
     ['POST', '/services', () => writer.POST('/services', { body: { id: 321, name: 'Calibration' } })],
-    ['PUT', '/services/456', () => writer.PUT('/services/{serviceId}', { ...servicePath(456), body: { name: 'Deep analysis' } })],
+    [
+      'PUT',
+      '/services/456',
+      () => writer.PUT('/services/{serviceId}', { ...servicePath(456), body: { name: 'Deep analysis' } }),
+    ],
     ['DELETE', '/services/456', () => writer.DELETE('/services/{serviceId}', servicePath(456))],
   ] as const) {
     const { error, response } = await send();
@@ -295,11 +392,14 @@ function contractOperations(): ContractOperation[] {
     for (const method of methods) {
       const operation = (item as Json)[method] as Json | undefined;
       if (!operation) continue;
-      const parameters = [...((item as Json).parameters ?? []), ...(operation.parameters ?? [])].map((p: Json) => deref(document, p));
+      const parameters = [...((item as Json).parameters ?? []), ...(operation.parameters ?? [])].map((p: Json) =>
+        deref(document, p),
+      );
       const path = template.replace(/\{([^}]+)\}/g, (_, name: string) => {
         const parameter = parameters.find((p) => p.in === 'path' && p.name === name);
         const example = parameter && deref(document, parameter.schema).examples?.[0];
-        if (example === undefined) throw new Error(`${operation.operationId}: path parameter ${name} has no example in openapi.yaml`);
+        if (example === undefined)
+          throw new Error(`${operation.operationId}: path parameter ${name} has no example in openapi.yaml`);
         return encodeURIComponent(String(example));
       });
       let body: unknown;
@@ -307,66 +407,81 @@ function contractOperations(): ContractOperation[] {
         const json = deref(document, operation.requestBody).content?.['application/json'];
         const example = json?.examples && Object.values(json.examples as Json)[0];
         body = example ? deref(document, example as Json).value : json?.example;
-        if (body === undefined) throw new Error(`${operation.operationId}: the JSON request body has no example in openapi.yaml`);
+        if (body === undefined)
+          throw new Error(`${operation.operationId}: the JSON request body has no example in openapi.yaml`);
       }
-      found.push({ operationId: operation.operationId, method: method.toUpperCase(), template, path, body, security: operation.security });
+      found.push({
+        operationId: operation.operationId,
+        method: method.toUpperCase(),
+        template,
+        path,
+        body,
+        security: operation.security,
+      });
     }
   }
   return found;
 }
 
-t.test('every operation in openapi.yaml that needs a scope refuses a key without it (403) and accepts one with it', async (t) => {
-  const service = await startService(t);
-  await seedSampleData(service.db); // orders 223-225 and services 123, 456, 789: the ids the contract's examples use
-  const operations = contractOperations();
-  t.ok(operations.length >= 13, `found ${operations.length} operations`);
+t.test(
+  'every operation in openapi.yaml that needs a scope refuses a key without it (403) and accepts one with it',
+  async (t) => {
+    const service = await startService(t);
+    await seedSampleData(service.db); // orders 223-225 and services 123, 456, 789: the ids the contract's examples use
+    const operations = contractOperations();
+    t.ok(operations.length >= 13, `found ${operations.length} operations`);
 
-  for (const op of operations) {
-    t.ok(Array.isArray(op.security), `${op.operationId} says explicitly whether it needs a key`);
-  }
-  const secured = operations.filter((op) => (op.security?.length ?? 0) > 0);
-  t.ok(secured.length >= 11, `${secured.length} operations need a key`);
-
-  // raw: the method, path and body of each request are data read from openapi.yaml, not code the types can check.
-  const keys = new Map<string, Api>();
-  async function keyFor(name: string, scopes: Scope[]): Promise<Api> {
-    if (!keys.has(name)) keys.set(name, apiClient(service.url, (await createApiKey(service.db, name, scopes)).key));
-    return keys.get(name)!;
-  }
-
-  const before = await snapshot(service.db);
-  for (const op of secured) {
-    t.same(Object.keys(op.security![0]!), ['apiKey'], `${op.operationId} uses the apiKey scheme`);
-    t.equal(op.security!.length, 1, `${op.operationId} has one security requirement`);
-    const required = op.security![0]!.apiKey!;
-    t.ok(required.length > 0, `${op.operationId} needs at least one scope`);
-    for (const scope of required) {
-      t.ok(isScope(scope), `${op.operationId}: ${scope} is a scope a key can hold`);
-      const lacking = allScopes.filter((s) => s !== scope);
-      const api = await keyFor(`without-${scope.replace(':', '-')}`, lacking);
-      const res = await api.request(op.method, op.path, { body: op.body });
-      t.equal(res.status, 403, `${op.operationId} (${op.method} ${op.path}) without ${scope}`);
-      t.equal(res.headers.get('www-authenticate'), insufficientScope(required.join(' ')), `${op.operationId} names the scope it needs`);
-      t.match(res.body, { type: '/problems/forbidden', status: 403, instance: op.path.split('?')[0] });
-      t.match(res.body.detail, scope);
+    for (const op of operations) {
+      t.ok(Array.isArray(op.security), `${op.operationId} says explicitly whether it needs a key`);
     }
-  }
-  t.same(await snapshot(service.db), before, 'no refused operation changed anything');
+    const secured = operations.filter((op) => (op.security?.length ?? 0) > 0);
+    t.ok(secured.length >= 11, `${secured.length} operations need a key`);
 
-  for (const op of secured) {
-    const required = op.security![0]!.apiKey! as Scope[];
-    const api = await keyFor(`only-${required.join('-').replace(/:/g, '-')}`, required);
-    const res = await api.request(op.method, op.path, { body: op.body });
-    t.not(res.status, 401, `${op.operationId} with exactly its scopes is authenticated`);
-    t.not(res.status, 403, `${op.operationId} with exactly its scopes is allowed (got ${res.status})`);
-    t.ok(res.status < 500, `${op.operationId} answered ${res.status}`);
-  }
+    // raw: the method, path and body of each request are data read from openapi.yaml, not code the types can check.
+    const keys = new Map<string, Api>();
+    async function keyFor(name: string, scopes: Scope[]): Promise<Api> {
+      if (!keys.has(name)) keys.set(name, apiClient(service.url, (await createApiKey(service.db, name, scopes)).key));
+      return keys.get(name)!;
+    }
 
-  for (const op of operations.filter((op) => op.security?.length === 0)) {
-    const res = await service.api.request(op.method, op.path, { body: op.body, headers: { authorization: null } });
-    t.equal(res.status, 200, `${op.operationId} needs no key`);
-  }
-});
+    const before = await snapshot(service.db);
+    for (const op of secured) {
+      t.same(Object.keys(op.security![0]!), ['apiKey'], `${op.operationId} uses the apiKey scheme`);
+      t.equal(op.security!.length, 1, `${op.operationId} has one security requirement`);
+      const required = op.security![0]!.apiKey!;
+      t.ok(required.length > 0, `${op.operationId} needs at least one scope`);
+      for (const scope of required) {
+        t.ok(isScope(scope), `${op.operationId}: ${scope} is a scope a key can hold`);
+        const lacking = allScopes.filter((s) => s !== scope);
+        const api = await keyFor(`without-${scope.replace(':', '-')}`, lacking);
+        const res = await api.request(op.method, op.path, { body: op.body });
+        t.equal(res.status, 403, `${op.operationId} (${op.method} ${op.path}) without ${scope}`);
+        t.equal(
+          res.headers.get('www-authenticate'),
+          insufficientScope(required.join(' ')),
+          `${op.operationId} names the scope it needs`,
+        );
+        t.match(res.body, { type: '/problems/forbidden', status: 403, instance: op.path.split('?')[0] });
+        t.match(res.body.detail, scope);
+      }
+    }
+    t.same(await snapshot(service.db), before, 'no refused operation changed anything');
+
+    for (const op of secured) {
+      const required = op.security![0]!.apiKey! as Scope[];
+      const api = await keyFor(`only-${required.join('-').replace(/:/g, '-')}`, required);
+      const res = await api.request(op.method, op.path, { body: op.body });
+      t.not(res.status, 401, `${op.operationId} with exactly its scopes is authenticated`);
+      t.not(res.status, 403, `${op.operationId} with exactly its scopes is allowed (got ${res.status})`);
+      t.ok(res.status < 500, `${op.operationId} answered ${res.status}`);
+    }
+
+    for (const op of operations.filter((op) => op.security?.length === 0)) {
+      const res = await service.api.request(op.method, op.path, { body: op.body, headers: { authorization: null } });
+      t.equal(res.status, 200, `${op.operationId} needs no key`);
+    }
+  },
+);
 
 t.test('health, readiness, the contract and the docs need no key', async (t) => {
   const anonymous = typedClient(main.url);
@@ -392,7 +507,7 @@ t.test('health, readiness, the contract and the docs need no key', async (t) => 
   for (const { response } of [health, ready]) t.notOk(response.headers.has('www-authenticate'));
 });
 
-t.test("orders record the name of the key that created them and of the one that last changed them", async (t) => {
+t.test('orders record the name of the key that created them and of the one that last changed them', async (t) => {
   const alpha = await clientWith(main, 'alpha', ['orders:read', 'orders:write']);
   const beta = await clientWith(main, 'beta', ['orders:read', 'orders:write']);
   const reader = await clientWith(main, 'alpha-reader', ['orders:read']);
@@ -402,7 +517,10 @@ t.test("orders record the name of the key that created them and of the one that 
   t.match(created.data, { createdBy: 'alpha', updatedBy: 'alpha' });
   const id = created.data!.id;
 
-  const replaced = await beta.PUT('/orders/{orderId}', { ...orderPath(id), body: orderBody('2035-01-01T01:00:00Z', { totalfee: 7 }) });
+  const replaced = await beta.PUT('/orders/{orderId}', {
+    ...orderPath(id),
+    body: orderBody('2035-01-01T01:00:00Z', { totalfee: 7 }),
+  });
   t.equal(replaced.response.status, 200);
   t.match(replaced.data, { createdBy: 'alpha', updatedBy: 'beta' });
 
@@ -411,13 +529,22 @@ t.test("orders record the name of the key that created them and of the one that 
 
   const read = await reader.GET('/orders/{orderId}', orderPath(id));
   t.match(read.data, { createdBy: 'alpha', updatedBy: 'beta', totalfee: 7 });
-  const listed = await reader.GET('/orders', { params: { query: { from: '2035-01-01T00:00:00Z', to: '2035-01-02T00:00:00Z' } } });
+  const listed = await reader.GET('/orders', {
+    params: { query: { from: '2035-01-01T00:00:00Z', to: '2035-01-02T00:00:00Z' } },
+  });
   t.match(listed.data?.data, [{ id, createdBy: 'alpha', updatedBy: 'beta' }]);
-  const row = await main.db.selectFrom('orders').select(['created_by', 'updated_by']).where('id', '=', id).executeTakeFirstOrThrow();
+  const row = await main.db
+    .selectFrom('orders')
+    .select(['created_by', 'updated_by'])
+    .where('id', '=', id)
+    .executeTakeFirstOrThrow();
   t.same(row, { created_by: 'alpha', updated_by: 'beta' }, 'stored in the database');
 
   // Read-only fields sent back are ignored: a client cannot claim to be someone else.
-  const spoofed = await beta.PUT('/orders/{orderId}', { ...orderPath(id), body: { ...read.data!, createdBy: 'mallory', updatedBy: 'mallory' } });
+  const spoofed = await beta.PUT('/orders/{orderId}', {
+    ...orderPath(id),
+    body: { ...read.data!, createdBy: 'mallory', updatedBy: 'mallory' },
+  });
   t.equal(spoofed.response.status, 200);
   t.match(spoofed.data, { createdBy: 'alpha', updatedBy: 'beta' });
   t.equal((await alpha.DELETE('/orders/{orderId}', orderPath(id))).response.status, 204);
@@ -446,7 +573,10 @@ t.test('last use is recorded in the background, at most about once a minute per 
 });
 
 /** Runs the keys CLI in its own process, with only the environment given. */
-function runKeysCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runKeysCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', ...args], {
       cwd: path.dirname(contractPath),
@@ -466,7 +596,10 @@ function runKeysCli(args: string[], env: Record<string, string>): Promise<{ code
  * The service on an existing database (opened here, migrated by the CLI), listening; close() stops
  * both (also at teardown, should the test end early).
  */
-async function serveOn(t: { teardown(fn: () => unknown): void }, target: DatabaseTarget): Promise<{ db: Db; url: string; close: () => Promise<void> }> {
+async function serveOn(
+  t: { teardown(fn: () => unknown): void },
+  target: DatabaseTarget,
+): Promise<{ db: Db; url: string; close: () => Promise<void> }> {
   const { db } = await openDatabase(target);
   const app = await buildApp({ db, http: { rateLimitPerMinute: 0, apiKeyCacheSeconds: 0 } });
   let closed: Promise<void> | undefined;
@@ -522,7 +655,11 @@ t.test('the keys CLI creates, lists and revokes keys a server on the same databa
 
   let server = await serveOn(t, target);
   const stored = await server.db.selectFrom('api_keys').select(['name', 'key_hash', 'scopes', 'revoked_at']).execute();
-  t.same(stored, [{ name: 'billing', key_hash: hashApiKey(key!), scopes: ['orders:read', 'orders:write'], revoked_at: null }], 'only the hash is stored');
+  t.same(
+    stored,
+    [{ name: 'billing', key_hash: hashApiKey(key!), scopes: ['orders:read', 'orders:write'], revoked_at: null }],
+    'only the hash is stored',
+  );
   const billing = typedClient(server.url, key);
   t.equal((await billing.GET('/orders')).response.status, 200, 'the printed key works');
   await seedCatalogue(server.db);
@@ -545,7 +682,11 @@ t.test('the keys CLI creates, lists and revokes keys a server on the same databa
   t.equal(again.code, 1, 'revoking a name with no live key fails');
   t.match(again.stderr, /no live key named "billing"/);
   const afterRevoke = await runKeysCli(['list'], env);
-  t.match(afterRevoke.stdout, /^billing\s+orders:read,orders:write\s+\S+\s+\S+\s+\d{4}-\d{2}-\d{2}T/m, 'list shows when it was revoked');
+  t.match(
+    afterRevoke.stdout,
+    /^billing\s+orders:read,orders:write\s+\S+\s+\S+\s+\d{4}-\d{2}-\d{2}T/m,
+    'list shows when it was revoked',
+  );
   if (!shared) server = await serveOn(t, target);
 
   const { response: refused } = await typedClient(server.url, key).GET('/orders');
@@ -565,25 +706,40 @@ t.test('an API key never appears in the server log', async (t) => {
     const { key: urlKey } = await createApiKey(db, 'logged-in-url', ['orders:read']);
     const wrongKey = 'osk_' + 'W'.repeat(43);
     let captured = '';
-    const app = await buildApp({ db, logger: { level, stream: { write: (line: string) => void (captured += line) } }, http: { rateLimitPerMinute: 0 } });
+    const app = await buildApp({
+      db,
+      logger: { level, stream: { write: (line: string) => void (captured += line) } },
+      http: { rateLimitPerMinute: 0 },
+    });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const client = typedClient(url, key);
     const api = apiClient(url, key);
-    const listWith = async (authorization: string) => (await client.GET('/orders', { headers: { authorization } })).response.status;
+    const listWith = async (authorization: string) =>
+      (await client.GET('/orders', { headers: { authorization } })).response.status;
 
     t.equal((await client.GET('/orders')).response.status, 200);
     const created = await client.POST('/orders', { body: orderBody('2037-01-01T00:00:00Z') });
     t.equal(created.response.status, 201);
     const id = created.data!.id;
-    const idempotent = await client.POST('/orders', { params: { header: { 'Idempotency-Key': 'log-test-1' } }, body: orderBody('2037-02-01T00:00:00Z') });
+    const idempotent = await client.POST('/orders', {
+      params: { header: { 'Idempotency-Key': 'log-test-1' } },
+      body: orderBody('2037-02-01T00:00:00Z'),
+    });
     t.equal(idempotent.response.status, 201);
     t.equal((await client.GET('/orders/{orderId}', orderPath(id))).response.status, 200);
     t.equal(await listWith(`Bearer ${wrongKey}`), 401);
     t.equal(await listWith(`Bearer ${revokedKey}`), 401);
     t.equal(await listWith(`Basic ${key}`), 401);
-    const asReader = await client.POST('/orders', { body: orderBody('2037-03-01T00:00:00Z'), headers: { authorization: `Bearer ${readerKey}` } });
+    const asReader = await client.POST('/orders', {
+      body: orderBody('2037-03-01T00:00:00Z'),
+      headers: { authorization: `Bearer ${readerKey}` },
+    });
     t.equal(asReader.response.status, 403);
-    t.equal((await api.request('POST', '/orders', { raw: '{"datetime":', headers: { 'content-type': 'application/json' } })).status, 400);
+    t.equal(
+      (await api.request('POST', '/orders', { raw: '{"datetime":', headers: { 'content-type': 'application/json' } }))
+        .status,
+      400,
+    );
     t.equal((await client.GET('/metrics', { parseAs: 'text' })).response.status, 200);
     // RFC 6750 also lets clients send a bearer token as the access_token query parameter. The
     // service does not accept it there, and must not write it to its log either. (raw: the
@@ -591,9 +747,19 @@ t.test('an API key never appears in the server log', async (t) => {
     // an Authorization header the request is unauthenticated: 401 comes before the 400 that the
     // unknown parameter would earn, so a key in the URL is never even looked at.
     const listInUrl = await api.request('GET', `/orders?access_token=${urlKey}`, { headers: { authorization: null } });
-    t.equal(listInUrl.status, 401, 'a key in the query string does not authenticate a list either (401, not the 400 for an unknown parameter)');
-    t.equal(listInUrl.headers.get('www-authenticate'), 'Bearer realm="orders-service"', 'the challenge of a request without credentials');
-    const getInUrl = await api.request('GET', `/orders/${id}?access_token=${urlKey}`, { headers: { authorization: null } });
+    t.equal(
+      listInUrl.status,
+      401,
+      'a key in the query string does not authenticate a list either (401, not the 400 for an unknown parameter)',
+    );
+    t.equal(
+      listInUrl.headers.get('www-authenticate'),
+      'Bearer realm="orders-service"',
+      'the challenge of a request without credentials',
+    );
+    const getInUrl = await api.request('GET', `/orders/${id}?access_token=${urlKey}`, {
+      headers: { authorization: null },
+    });
     t.equal(getInUrl.status, 401, 'a key in the query string does not authenticate');
     await app.close();
 

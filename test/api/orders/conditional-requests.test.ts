@@ -20,12 +20,15 @@ function nextDatetime(): string {
 
 async function createOrder(overrides: Record<string, unknown> = {}) {
   const { data, error, response } = await client.POST('/orders', { body: orderBody(nextDatetime(), overrides) });
-  if (response.status !== 201 || !data) throw new Error(`could not create an order: ${response.status} ${JSON.stringify(error)}`);
+  if (response.status !== 201 || !data)
+    throw new Error(`could not create an order: ${response.status} ${JSON.stringify(error)}`);
   return { id: data.id, etag: response.headers.get('etag')!, body: data, datetime: data.datetime };
 }
 
-const read = (orderId: string, caller: OrdersClient = client) => caller.GET('/orders/{orderId}', { params: { path: { orderId } } });
-const replace = (orderId: string, body: OrderInput) => client.PUT('/orders/{orderId}', { params: { path: { orderId } }, body });
+const read = (orderId: string, caller: OrdersClient = client) =>
+  caller.GET('/orders/{orderId}', { params: { path: { orderId } } });
+const replace = (orderId: string, body: OrderInput) =>
+  client.PUT('/orders/{orderId}', { params: { path: { orderId } }, body });
 const remove = (orderId: string) => client.DELETE('/orders/{orderId}', { params: { path: { orderId } } });
 
 function putIfMatch(orderId: string, ifMatch: string, body: OrderInput, caller: OrdersClient = client) {
@@ -47,7 +50,12 @@ async function storedOrder(id: string) {
     .select(['version', 'totalfee', 'datetime', 'updated_at', 'updated_by'])
     .where('id', '=', sql<string>`${id}::bigint`)
     .executeTakeFirst();
-  const links = await db.selectFrom('order_services').select('service_id').where('order_id', '=', id).orderBy('service_id').execute();
+  const links = await db
+    .selectFrom('order_services')
+    .select('service_id')
+    .where('order_id', '=', id)
+    .orderBy('service_id')
+    .execute();
   return row && { ...row, services: links.map((l) => l.service_id) };
 }
 
@@ -153,7 +161,11 @@ t.test('PUT with If-Match: the current ETag (or `*`) applies the change; anythin
 
   const before = await storedOrder(order.id);
   const readBefore = await read(order.id);
-  const stale = await putIfMatch(order.id, order.etag, orderBody(nextDatetime(), { totalfee: 999, services: [{ id: 789 }] }));
+  const stale = await putIfMatch(
+    order.id,
+    order.etag,
+    orderBody(nextDatetime(), { totalfee: 999, services: [{ id: 789 }] }),
+  );
   t.equal(stale.response.status, 412, 'an old ETag');
   t.equal(stale.response.headers.get('content-type'), 'application/problem+json; charset=utf-8');
   t.match(stale.error, { type: '/problems/precondition-failed', status: 412, instance: `/orders/${order.id}` });
@@ -175,7 +187,11 @@ t.test('PUT with If-Match: the current ETag (or `*`) applies the change; anythin
 
   t.same(await storedOrder(order.id), before, 'nothing changed by any refused PUT');
 
-  const list = await putIfMatch(order.id, `"stale", ${order.etag}, ${v2}, W/"x"`, orderBody(order.datetime, { totalfee: 300 }));
+  const list = await putIfMatch(
+    order.id,
+    `"stale", ${order.etag}, ${v2}, W/"x"`,
+    orderBody(order.datetime, { totalfee: 300 }),
+  );
   t.equal(list.response.status, 200, 'a list containing the current tag');
   t.equal(list.data?.totalfee, 300);
   const v3 = list.response.headers.get('etag')!;
@@ -190,55 +206,61 @@ t.test('PUT with If-Match: the current ETag (or `*`) applies the change; anythin
   for (const id of [order.id, foreign.id]) await remove(id);
 });
 
-t.test('If-Match compares strongly and exactly: a tag that merely parses to the current version is not it', async (t) => {
-  const order = await createOrder();
-  const before = await storedOrder(order.id);
-  const variants = [
-    order.etag.replace(/-(\d+)"$/, '-0$1"'), // "<id>-01" for "<id>-1"
-    order.etag.replace(/-(\d+)"$/, '-00$1"'),
-  ];
-  for (const variant of variants) {
-    t.not(variant, order.etag);
-    const res = await putIfMatch(order.id, variant, orderBody(order.datetime, { totalfee: 5 }));
-    t.equal(res.response.status, 412, `PUT: ${variant} is not ${order.etag}`);
-    const del = await deleteIfMatch(order.id, variant);
-    t.equal(del.response.status, 412, `DELETE: ${variant} is not ${order.etag}`);
-  }
-  t.same(await storedOrder(order.id), before, 'the order is unchanged and still exists');
-  await remove(order.id);
-});
+t.test(
+  'If-Match compares strongly and exactly: a tag that merely parses to the current version is not it',
+  async (t) => {
+    const order = await createOrder();
+    const before = await storedOrder(order.id);
+    const variants = [
+      order.etag.replace(/-(\d+)"$/, '-0$1"'), // "<id>-01" for "<id>-1"
+      order.etag.replace(/-(\d+)"$/, '-00$1"'),
+    ];
+    for (const variant of variants) {
+      t.not(variant, order.etag);
+      const res = await putIfMatch(order.id, variant, orderBody(order.datetime, { totalfee: 5 }));
+      t.equal(res.response.status, 412, `PUT: ${variant} is not ${order.etag}`);
+      const del = await deleteIfMatch(order.id, variant);
+      t.equal(del.response.status, 412, `DELETE: ${variant} is not ${order.etag}`);
+    }
+    t.same(await storedOrder(order.id), before, 'the order is unchanged and still exists');
+    await remove(order.id);
+  },
+);
 
-t.test("another order's ETag at the same version matches neither If-Match nor If-None-Match: the order id is compared, not only the version", async (t) => {
-  const a = await createOrder({ totalfee: 10, services: [{ id: 123 }, { id: 456 }] });
-  const b = await createOrder({ totalfee: 20 });
-  const before = await storedOrder(a.id);
-  t.equal(before!.version, 1, 'precondition: A is at version 1');
-  t.equal((await storedOrder(b.id))!.version, 1, 'precondition: B is at version 1 too');
-  t.not(b.etag, a.etag);
-  const readBefore = await read(a.id);
+t.test(
+  "another order's ETag at the same version matches neither If-Match nor If-None-Match: the order id is compared, not only the version",
+  async (t) => {
+    const a = await createOrder({ totalfee: 10, services: [{ id: 123 }, { id: 456 }] });
+    const b = await createOrder({ totalfee: 20 });
+    const before = await storedOrder(a.id);
+    t.equal(before!.version, 1, 'precondition: A is at version 1');
+    t.equal((await storedOrder(b.id))!.version, 1, 'precondition: B is at version 1 too');
+    t.not(b.etag, a.etag);
+    const readBefore = await read(a.id);
 
-  const put = await putIfMatch(a.id, b.etag, orderBody(a.datetime, { totalfee: 99, services: [{ id: 789 }] }));
-  t.equal(put.response.status, 412, "PUT A with If-Match: B's ETag is 412");
-  t.match(put.error, { type: '/problems/precondition-failed', instance: `/orders/${a.id}` });
-  t.equal(put.response.headers.get('etag'), a.etag, "the 412 carries A's own ETag");
-  t.same(await storedOrder(a.id), before, 'the refused PUT changed nothing in the database');
+    const put = await putIfMatch(a.id, b.etag, orderBody(a.datetime, { totalfee: 99, services: [{ id: 789 }] }));
+    t.equal(put.response.status, 412, "PUT A with If-Match: B's ETag is 412");
+    t.match(put.error, { type: '/problems/precondition-failed', instance: `/orders/${a.id}` });
+    t.equal(put.response.headers.get('etag'), a.etag, "the 412 carries A's own ETag");
+    t.same(await storedOrder(a.id), before, 'the refused PUT changed nothing in the database');
 
-  const del = await deleteIfMatch(a.id, b.etag);
-  t.equal(del.response.status, 412, "DELETE A with If-Match: B's ETag is 412");
-  t.equal(del.response.headers.get('etag'), a.etag);
-  t.same(await storedOrder(a.id), before, 'the refused DELETE left the row and its service links');
+    const del = await deleteIfMatch(a.id, b.etag);
+    t.equal(del.response.status, 412, "DELETE A with If-Match: B's ETag is 412");
+    t.equal(del.response.headers.get('etag'), a.etag);
+    t.same(await storedOrder(a.id), before, 'the refused DELETE left the row and its service links');
 
-  for (const tag of [b.etag, weak(b.etag)]) {
-    const got = await getIfNoneMatch(a.id, tag);
-    t.equal(got.response.status, 200, `GET A with If-None-Match: ${tag} is 200, not 304`);
-    t.same(got.data, readBefore.data, 'with the whole order as its body');
-    t.equal(got.response.headers.get('etag'), a.etag);
-  }
-  const bAfter = await storedOrder(b.id);
-  t.equal(bAfter!.version, 1, 'B is untouched: still version 1');
-  t.equal(bAfter!.totalfee, '20.00', 'and its fee');
-  for (const id of [a.id, b.id]) await remove(id);
-});
+    for (const tag of [b.etag, weak(b.etag)]) {
+      const got = await getIfNoneMatch(a.id, tag);
+      t.equal(got.response.status, 200, `GET A with If-None-Match: ${tag} is 200, not 304`);
+      t.same(got.data, readBefore.data, 'with the whole order as its body');
+      t.equal(got.response.headers.get('etag'), a.etag);
+    }
+    const bAfter = await storedOrder(b.id);
+    t.equal(bAfter!.version, 1, 'B is untouched: still version 1');
+    t.equal(bAfter!.totalfee, '20.00', 'and its fee');
+    for (const id of [a.id, b.id]) await remove(id);
+  },
+);
 
 t.test('the lost update: two clients edit the same version, the second is refused and changes nothing', async (t) => {
   const alice = await caller('alice');
@@ -249,11 +271,21 @@ t.test('the lost update: two clients edit the same version, the second is refuse
   const bobRead = await read(order.id, bob);
   t.equal(aliceRead.response.headers.get('etag'), bobRead.response.headers.get('etag'), 'both saw the same version');
 
-  const aliceWrite = await putIfMatch(order.id, aliceRead.response.headers.get('etag')!, { ...aliceRead.data!, totalfee: 150 }, alice);
+  const aliceWrite = await putIfMatch(
+    order.id,
+    aliceRead.response.headers.get('etag')!,
+    { ...aliceRead.data!, totalfee: 150 },
+    alice,
+  );
   t.equal(aliceWrite.response.status, 200, 'the first writer wins');
   t.equal(aliceWrite.data?.updatedBy, 'alice');
 
-  const bobWrite = await putIfMatch(order.id, bobRead.response.headers.get('etag')!, { ...bobRead.data!, totalfee: 90, services: [{ id: 789 }] }, bob);
+  const bobWrite = await putIfMatch(
+    order.id,
+    bobRead.response.headers.get('etag')!,
+    { ...bobRead.data!, totalfee: 90, services: [{ id: 789 }] },
+    bob,
+  );
   t.equal(bobWrite.response.status, 412, 'the second writer is told the order changed');
   t.equal(bobWrite.response.headers.get('etag'), aliceWrite.response.headers.get('etag'), "and gets the winner's ETag");
 
@@ -275,12 +307,18 @@ t.test('concurrent PUTs with the same If-Match: exactly one wins', async (t) => 
   for (let round = 0; round < 5; round++) {
     const order = await createOrder();
     const fees = [11, 22, 33, 44, 55, 66];
-    const results = await Promise.all(fees.map((fee) => putIfMatch(order.id, order.etag, orderBody(order.datetime, { totalfee: fee }))));
+    const results = await Promise.all(
+      fees.map((fee) => putIfMatch(order.id, order.etag, orderBody(order.datetime, { totalfee: fee }))),
+    );
     const statuses = results.map((r) => r.response.status).sort();
     t.same(statuses, [200, 412, 412, 412, 412, 412], `round ${round}: one 200, the rest 412`);
     const winner = results.find((r) => r.response.status === 200)!;
     for (const loser of results.filter((r) => r.response.status === 412)) {
-      t.equal(loser.response.headers.get('etag'), winner.response.headers.get('etag'), `round ${round}: each 412 names the winner's version`);
+      t.equal(
+        loser.response.headers.get('etag'),
+        winner.response.headers.get('etag'),
+        `round ${round}: each 412 names the winner's version`,
+      );
     }
     const stored = await storedOrder(order.id);
     t.equal(stored!.version, 2, `round ${round}: one replace happened`);
@@ -348,7 +386,10 @@ t.test('a PUT and a DELETE racing on one version: one of them wins, cleanly', as
       await remove(order.id);
     } else {
       t.equal(del.response.status, 204, `round ${round}: the delete won`);
-      t.ok(put.response.status === 404 || put.response.status === 412, `round ${round}: the replace found no order (${put.response.status})`);
+      t.ok(
+        put.response.status === 404 || put.response.status === 412,
+        `round ${round}: the replace found no order (${put.response.status})`,
+      );
       t.equal(stored, undefined, `round ${round}: the order is gone, not recreated`);
     }
   }
@@ -372,13 +413,20 @@ t.test('renaming a service moves the ETag of the orders that include it (their b
   const order = await client.POST('/orders', { body: orderBody('2039-06-01T00:00:00Z', { services: [{ id: 7777 }] }) });
   const other = await client.POST('/orders', { body: orderBody('2039-07-01T00:00:00Z', { services: [{ id: 123 }] }) });
   const before = order.response.headers.get('etag')!;
-  const renamed = await client.PUT('/services/{serviceId}', { params: { path: { serviceId: 7777 } }, body: { name: 'Etag probe renamed' } });
+  const renamed = await client.PUT('/services/{serviceId}', {
+    params: { path: { serviceId: 7777 } },
+    body: { name: 'Etag probe renamed' },
+  });
   t.equal(renamed.response.status, 200);
   const after = await getIfNoneMatch(order.data!.id, before);
   t.equal(after.response.status, 200, 'not 304: the cached copy shows the old name');
   t.equal(after.data?.services[0]?.name, 'Etag probe renamed');
   t.not(after.response.headers.get('etag'), before);
-  const stale = await putIfMatch(order.data!.id, before, orderBody('2039-06-01T00:00:00Z', { services: [{ id: 7777 }] }));
+  const stale = await putIfMatch(
+    order.data!.id,
+    before,
+    orderBody('2039-06-01T00:00:00Z', { services: [{ id: 7777 }] }),
+  );
   t.equal(stale.response.status, 412, 'a write based on the old representation is refused');
   const untouched = await getIfNoneMatch(other.data!.id, other.response.headers.get('etag')!);
   t.equal(untouched.response.status, 304, 'orders without the service keep their ETag');

@@ -65,7 +65,9 @@ async function insertOrders(specs: OrderSpec[]): Promise<string[]> {
       .execute();
     const idAt = new Map(rows.map((r) => [r.datetime.toISOString(), r.id]));
     const chunkIds = chunk.map((s) => idAt.get(new Date(s.datetime).toISOString())!);
-    const links = chunk.flatMap((s, k) => (s.services ?? [123]).map((service_id) => ({ order_id: chunkIds[k]!, service_id })));
+    const links = chunk.flatMap((s, k) =>
+      (s.services ?? [123]).map((service_id) => ({ order_id: chunkIds[k]!, service_id })),
+    );
     await db.insertInto('order_services').values(links).execute();
     ids.push(...chunkIds);
   }
@@ -82,9 +84,20 @@ type Order = components['schemas']['Order'];
 async function ordersInDatabase(filter: { from?: string; to?: string; serviceId?: number } = {}): Promise<Order[]> {
   const rows = await db
     .selectFrom('orders')
-    .select([sql<string>`id::text`.as('id'), 'datetime', sql<string>`totalfee::text`.as('totalfee'), 'created_at', 'updated_at', 'created_by', 'updated_by'])
+    .select([
+      sql<string>`id::text`.as('id'),
+      'datetime',
+      sql<string>`totalfee::text`.as('totalfee'),
+      'created_at',
+      'updated_at',
+      'created_by',
+      'updated_by',
+    ])
     .execute();
-  const links = await db.selectFrom('order_services').select([sql<string>`order_id::text`.as('order_id'), 'service_id']).execute();
+  const links = await db
+    .selectFrom('order_services')
+    .select([sql<string>`order_id::text`.as('order_id'), 'service_id'])
+    .execute();
   const names = new Map((await db.selectFrom('services').select(['id', 'name']).execute()).map((s) => [s.id, s.name]));
   const from = filter.from === undefined ? -Infinity : Date.parse(filter.from);
   const to = filter.to === undefined ? Infinity : Date.parse(filter.to);
@@ -107,7 +120,8 @@ async function ordersInDatabase(filter: { from?: string; to?: string; serviceId?
     .filter((o) => filter.serviceId === undefined || o.services.some((s) => s.id === filter.serviceId))
     .sort((a, b) => Date.parse(a.datetime) - Date.parse(b.datetime) || (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
 }
-const idsInDatabase = async (filter: Parameters<typeof ordersInDatabase>[0] = {}) => (await ordersInDatabase(filter)).map((o) => o.id);
+const idsInDatabase = async (filter: Parameters<typeof ordersInDatabase>[0] = {}) =>
+  (await ordersInDatabase(filter)).map((o) => o.id);
 
 type OrdersQuery = NonNullable<operations['listOrders']['parameters']['query']>;
 type ServicesQuery = NonNullable<operations['listServices']['parameters']['query']>;
@@ -128,7 +142,10 @@ interface PageAnswer<T> {
 }
 
 /** Follows nextCursor from the first page to the last, keeping the same query; returns every page. */
-async function walk<P extends PageAnswer<unknown>>(page: (cursor: string | undefined) => Promise<P>, maxPages = 100): Promise<P[]> {
+async function walk<P extends PageAnswer<unknown>>(
+  page: (cursor: string | undefined) => Promise<P>,
+  maxPages = 100,
+): Promise<P[]> {
   const pages: P[] = [];
   let cursor: string | undefined;
   do {
@@ -139,8 +156,10 @@ async function walk<P extends PageAnswer<unknown>>(page: (cursor: string | undef
   } while (cursor !== undefined && pages.length < maxPages);
   return pages;
 }
-const walkOrders = (query: OrdersQuery) => walk((cursor) => listOrders(cursor === undefined ? query : { ...query, cursor }));
-const walkServices = (query: ServicesQuery) => walk((cursor) => listServices(cursor === undefined ? query : { ...query, cursor }));
+const walkOrders = (query: OrdersQuery) =>
+  walk((cursor) => listOrders(cursor === undefined ? query : { ...query, cursor }));
+const walkServices = (query: ServicesQuery) =>
+  walk((cursor) => listServices(cursor === undefined ? query : { ...query, cursor }));
 
 /** The items of a page; an answer that is not a page fails the test here. */
 function itemsOf<T>(res: PageAnswer<T>): T[] {
@@ -152,7 +171,12 @@ const idsOf = (res: PageAnswer<{ id: string }>): string[] => itemsOf(res).map((o
 const cursorOf = (json: unknown) => Buffer.from(JSON.stringify(json), 'utf8').toString('base64url');
 
 /** A 400 validation problem whose first error points at `path`, from the typed client or a raw request. */
-function isBadRequest(t: Asserts, res: { response: Response; error?: components['schemas']['Problem'] } | ApiResponse, path: string, label: string) {
+function isBadRequest(
+  t: Asserts,
+  res: { response: Response; error?: components['schemas']['Problem'] } | ApiResponse,
+  path: string,
+  label: string,
+) {
   const { status, headers } = 'response' in res ? res.response : res;
   const problem: components['schemas']['Problem'] | undefined = 'response' in res ? res.error : res.body;
   t.equal(status, 400, `${label}: status`);
@@ -167,7 +191,11 @@ t.test('an empty database lists { data: [], nextCursor: null }', async (t) => {
   t.equal(res.response.status, 200);
   t.equal(res.response.headers.get('content-type'), 'application/json; charset=utf-8');
   t.same(res.data, { data: [], nextCursor: null });
-  const queries: OrdersQuery[] = [{ limit: 1 }, { from: '2030-01-01T00:00:00Z', to: '2031-01-01T00:00:00Z' }, { serviceId: 123 }];
+  const queries: OrdersQuery[] = [
+    { limit: 1 },
+    { from: '2030-01-01T00:00:00Z', to: '2031-01-01T00:00:00Z' },
+    { serviceId: 123 },
+  ];
   for (const query of queries) {
     const filtered = await listOrders(query);
     t.equal(filtered.response.status, 200, JSON.stringify(query));
@@ -198,15 +226,27 @@ t.test('orders are listed by datetime then id, each with all its services and th
   const res = await listOrders();
   t.equal(res.response.status, 200);
   t.equal(res.data?.nextCursor, null, 'one page');
-  t.same(idsOf(res), expected.map((o) => o.id), 'ids in datetime order');
+  t.same(
+    idsOf(res),
+    expected.map((o) => o.id),
+    'ids in datetime order',
+  );
   t.not(idsOf(res).join(), [...ids].sort((a, b) => Number(a) - Number(b)).join(), 'not simply id order');
-  t.same(itemsOf(res), await ordersInDatabase(), 'the database agrees: every stored order, field by field, in (datetime, id) order');
+  t.same(
+    itemsOf(res),
+    await ordersInDatabase(),
+    'the database agrees: every stored order, field by field, in (datetime, id) order',
+  );
   t.same(
     itemsOf(res).map((o) => o.datetime),
     expected.map((o) => new Date(o.datetime).toISOString()),
     'datetimes are UTC with milliseconds, ascending',
   );
-  t.same(itemsOf(res).map((o) => o.totalfee), expected.map((o) => Number(o.totalfee)), 'exact fees');
+  t.same(
+    itemsOf(res).map((o) => o.totalfee),
+    expected.map((o) => Number(o.totalfee)),
+    'exact fees',
+  );
   const names: Record<number, string> = { 123: 'Inspection', 456: 'Analysis', 789: 'Testing' };
   t.same(
     itemsOf(res).map((o) => o.services),
@@ -257,36 +297,53 @@ t.test('limit 0, 101, -1, abc, 1.5 or empty is 400 with errors[0].path /query/li
   t.equal(await countRows(db, 'orders'), before, 'nothing changed');
 });
 
-t.test('a keyset walk with limit 5 visits each of 23 orders exactly once, in order, in 5 pages ending with nextCursor null', async (t) => {
-  const base = ownYear(t, 2032);
-  t.equal(await countRows(db, 'orders'), 0, 'precondition: no other orders');
-  // Shuffled datetimes, so ids do not follow the list order.
-  const hours = Array.from({ length: 23 }, (_, i) => ((i * 7) % 23) * 3);
-  await insertOrders(hours.map((h) => ({ datetime: at(base, h) })));
-  const stored = await idsInDatabase();
-  t.equal(stored.length, 23);
+t.test(
+  'a keyset walk with limit 5 visits each of 23 orders exactly once, in order, in 5 pages ending with nextCursor null',
+  async (t) => {
+    const base = ownYear(t, 2032);
+    t.equal(await countRows(db, 'orders'), 0, 'precondition: no other orders');
+    // Shuffled datetimes, so ids do not follow the list order.
+    const hours = Array.from({ length: 23 }, (_, i) => ((i * 7) % 23) * 3);
+    await insertOrders(hours.map((h) => ({ datetime: at(base, h) })));
+    const stored = await idsInDatabase();
+    t.equal(stored.length, 23);
 
-  const pages = await walkOrders({ limit: 5 });
-  t.equal(pages.length, 5, '23 orders in pages of 5 is 5 pages');
-  t.same(pages.map((p) => p.response.status), [200, 200, 200, 200, 200]);
-  t.same(pages.map((p) => p.data?.data.length), [5, 5, 5, 5, 3]);
-  t.same(pages.map((p) => p.data?.nextCursor === null), [false, false, false, false, true], 'only the last page has nextCursor null');
-  const seen = pages.flatMap(idsOf);
-  t.same(seen, stored, 'every order once, in (datetime, id) order');
-  t.equal(new Set(seen).size, 23, 'no order twice');
-  const datetimes = pages.flatMap((p) => itemsOf(p).map((o) => o.datetime));
-  t.same(datetimes, [...datetimes].sort(), 'datetimes ascend across pages');
+    const pages = await walkOrders({ limit: 5 });
+    t.equal(pages.length, 5, '23 orders in pages of 5 is 5 pages');
+    t.same(
+      pages.map((p) => p.response.status),
+      [200, 200, 200, 200, 200],
+    );
+    t.same(
+      pages.map((p) => p.data?.data.length),
+      [5, 5, 5, 5, 3],
+    );
+    t.same(
+      pages.map((p) => p.data?.nextCursor === null),
+      [false, false, false, false, true],
+      'only the last page has nextCursor null',
+    );
+    const seen = pages.flatMap(idsOf);
+    t.same(seen, stored, 'every order once, in (datetime, id) order');
+    t.equal(new Set(seen).size, 23, 'no order twice');
+    const datetimes = pages.flatMap((p) => itemsOf(p).map((o) => o.datetime));
+    t.same(datetimes, [...datetimes].sort(), 'datetimes ascend across pages');
 
-  // A total that is a multiple of the limit ends on a full page, not an empty extra one.
-  const exact = await walkOrders({ limit: 5, to: at(base, 60) });
-  t.same(exact.map((p) => p.data?.data.length), [5, 5, 5, 5], '20 orders: 4 full pages');
-  t.equal(exact[3]?.data?.nextCursor, null, 'the fourth page is the last');
-  t.same(exact.flatMap(idsOf), stored.slice(0, 20));
+    // A total that is a multiple of the limit ends on a full page, not an empty extra one.
+    const exact = await walkOrders({ limit: 5, to: at(base, 60) });
+    t.same(
+      exact.map((p) => p.data?.data.length),
+      [5, 5, 5, 5],
+      '20 orders: 4 full pages',
+    );
+    t.equal(exact[3]?.data?.nextCursor, null, 'the fourth page is the last');
+    t.same(exact.flatMap(idsOf), stored.slice(0, 20));
 
-  const single = await walkOrders({ limit: 100 });
-  t.equal(single.length, 1, 'all 23 fit on one page of 100');
-  t.equal(single[0]?.data?.nextCursor, null);
-});
+    const single = await walkOrders({ limit: 100 });
+    t.equal(single.length, 1, 'all 23 fit on one page of 100');
+    t.equal(single[0]?.data?.nextCursor, null);
+  },
+);
 
 t.test('a tampered cursor is 400 with errors[0].path /query/cursor', async (t) => {
   const base = ownYear(t, 2033);
@@ -302,7 +359,7 @@ t.test('a tampered cursor is 400 with errors[0].path /query/cursor', async (t) =
     'first character flipped': flip(real, 0, real[0] === 'X' ? 'Y' : 'X'),
     'last character flipped': flip(real, real.length - 1, real.at(-1) === 'A' ? 'B' : 'A'),
     'a character appended': real + 'A',
-    'truncated': real.slice(0, -2),
+    truncated: real.slice(0, -2),
     'random base64url garbage (16 bytes)': randomBytes(16).toString('base64url'),
     'random base64url garbage (90 bytes)': randomBytes(90).toString('base64url'),
     'not base64 of JSON': 'abc',
@@ -325,7 +382,7 @@ t.test('a tampered cursor is 400 with errors[0].path /query/cursor', async (t) =
     'base64 with + and /': '++//',
     'longer than 200 characters (valid alphabet)': 'A'.repeat(201),
     'a real cursor padded past 200 characters': real + 'A'.repeat(201 - real.length),
-    'empty': '',
+    empty: '',
   };
   for (const [label, cursor] of Object.entries(tampered)) {
     isBadRequest(t, await listOrders({ limit: 1, from: base, cursor }), '/query/cursor', label);
@@ -333,37 +390,40 @@ t.test('a tampered cursor is 400 with errors[0].path /query/cursor', async (t) =
   t.equal(await countRows(db, 'orders'), before, 'nothing changed');
 });
 
-t.test('a cursor altered to another well-formed position is 400 too (cursors are opaque and tamper-evident)', async (t) => {
-  // The contract: "Opaque; an altered cursor is 400." Every single-character change of a real
-  // cursor is an altered cursor, including those that still decode to some other position.
-  const base = ownYear(t, 2034);
-  await insertOrders([{ datetime: at(base, 0) }, { datetime: at(base, 3) }]);
-  const orderCursor = (await listOrders({ limit: 1, from: base })).data?.nextCursor;
-  const serviceCursor = (await listServices({ limit: 1 })).data?.nextCursor;
-  t.type(orderCursor, 'string');
-  t.type(serviceCursor, 'string');
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-  for (const [path, real, list] of [
-    ['/orders', orderCursor!, (cursor: string) => listOrders({ limit: 1, from: base, cursor })],
-    ['/services', serviceCursor!, (cursor: string) => listServices({ limit: 1, cursor })],
-  ] as const) {
-    const accepted: string[] = [];
-    let tried = 0;
-    for (let i = 0; i < real.length; i++) {
-      for (const c of alphabet) {
-        if (c === real[i]) continue;
-        const altered = real.slice(0, i) + c + real.slice(i + 1);
-        tried++;
-        const { error, response } = await list(altered);
-        if (response.status !== 400 || error?.errors?.[0]?.path !== '/query/cursor') {
-          accepted.push(`${altered} (${Buffer.from(altered, 'base64url').toString('utf8')}) -> ${response.status}`);
+t.test(
+  'a cursor altered to another well-formed position is 400 too (cursors are opaque and tamper-evident)',
+  async (t) => {
+    // The contract: "Opaque; an altered cursor is 400." Every single-character change of a real
+    // cursor is an altered cursor, including those that still decode to some other position.
+    const base = ownYear(t, 2034);
+    await insertOrders([{ datetime: at(base, 0) }, { datetime: at(base, 3) }]);
+    const orderCursor = (await listOrders({ limit: 1, from: base })).data?.nextCursor;
+    const serviceCursor = (await listServices({ limit: 1 })).data?.nextCursor;
+    t.type(orderCursor, 'string');
+    t.type(serviceCursor, 'string');
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    for (const [path, real, list] of [
+      ['/orders', orderCursor!, (cursor: string) => listOrders({ limit: 1, from: base, cursor })],
+      ['/services', serviceCursor!, (cursor: string) => listServices({ limit: 1, cursor })],
+    ] as const) {
+      const accepted: string[] = [];
+      let tried = 0;
+      for (let i = 0; i < real.length; i++) {
+        for (const c of alphabet) {
+          if (c === real[i]) continue;
+          const altered = real.slice(0, i) + c + real.slice(i + 1);
+          tried++;
+          const { error, response } = await list(altered);
+          if (response.status !== 400 || error?.errors?.[0]?.path !== '/query/cursor') {
+            accepted.push(`${altered} (${Buffer.from(altered, 'base64url').toString('utf8')}) -> ${response.status}`);
+          }
         }
       }
+      t.ok(tried > 0);
+      t.same(accepted.slice(0, 5), [], `${path}: no altered cursor is accepted (${accepted.length} of ${tried} were)`);
     }
-    t.ok(tried > 0);
-    t.same(accepted.slice(0, 5), [], `${path}: no altered cursor is accepted (${accepted.length} of ${tried} were)`);
-  }
-});
+  },
+);
 
 t.test('from is inclusive and to is exclusive: from/to select orders in [from, to)', async (t) => {
   const base = ownYear(t, 2035);
@@ -384,7 +444,11 @@ t.test('from is inclusive and to is exclusive: from/to select orders in [from, t
     t.equal(res.response.status, 200, JSON.stringify(query));
     t.same(idsOf(res), expected, JSON.stringify(query));
     t.equal(res.data?.nextCursor, null);
-    t.same(itemsOf(res), await ordersInDatabase(query), `${JSON.stringify(query)}: the database agrees, field by field`);
+    t.same(
+      itemsOf(res),
+      await ordersInDatabase(query),
+      `${JSON.stringify(query)}: the database agrees, field by field`,
+    );
   }
   // from alone and to alone (this test's year is the only data in the database).
   t.same(idsOf(await listOrders({ from: at(base, 6) })), ids.slice(2), 'from alone');
@@ -399,7 +463,12 @@ t.test('offsets in from and to are normalised to the same UTC instant', async (t
   const base = ownYear(t, 2041);
   const ids = await insertOrders([0, 3, 6, 9, 12].map((h) => ({ datetime: at(base, h) })));
   // 2041-01-01T03:00Z written three ways, 2041-01-01T09:00Z written three ways.
-  const froms = ['2041-01-01T03:00:00.000Z', '2041-01-01T08:00:00+05:00', '2040-12-31t22:00:00-05:00', '2041-01-01T03:00:00z'];
+  const froms = [
+    '2041-01-01T03:00:00.000Z',
+    '2041-01-01T08:00:00+05:00',
+    '2040-12-31t22:00:00-05:00',
+    '2041-01-01T03:00:00z',
+  ];
   const tos = ['2041-01-01T09:00:00Z', '2041-01-01T04:30:00-04:30', '2041-01-01T18:00:00.000+09:00'];
   for (const from of froms) {
     for (const to of tos) {
@@ -419,14 +488,33 @@ t.test('from after to is 400', async (t) => {
   const res = await listOrders({ from: '2035-01-02T00:00:00Z', to: '2035-01-01T00:00:00Z' });
   isBadRequest(t, res, '/query/to', 'from after to');
   // By a millisecond, and when only the offsets make from later.
-  isBadRequest(t, await listOrders({ from: '2035-01-01T00:00:00.001Z', to: '2035-01-01T00:00:00.000Z' }), '/query/to', 'by 1 ms');
-  isBadRequest(t, await listOrders({ from: '2035-01-01T00:00:00-01:00', to: '2035-01-01T00:30:00Z' }), '/query/to', 'by offset');
+  isBadRequest(
+    t,
+    await listOrders({ from: '2035-01-01T00:00:00.001Z', to: '2035-01-01T00:00:00.000Z' }),
+    '/query/to',
+    'by 1 ms',
+  );
+  isBadRequest(
+    t,
+    await listOrders({ from: '2035-01-01T00:00:00-01:00', to: '2035-01-01T00:30:00Z' }),
+    '/query/to',
+    'by offset',
+  );
   t.equal(await countRows(db, 'orders'), before);
 });
 
 t.test('a from or to without an offset, or that is not a real instant, is 400', async (t) => {
   const before = await countRows(db, 'orders');
-  for (const bad of ['2023-01-01T00:00:00', '2023-01-01T00:00:00.000', '2023-01-01', 'yesterday', '2023-02-30T00:00:00Z', '2023-01-01 00:00:00Z', '2023-01-01T24:00:01Z', '']) {
+  for (const bad of [
+    '2023-01-01T00:00:00',
+    '2023-01-01T00:00:00.000',
+    '2023-01-01',
+    'yesterday',
+    '2023-02-30T00:00:00Z',
+    '2023-01-01 00:00:00Z',
+    '2023-01-01T24:00:01Z',
+    '',
+  ]) {
     isBadRequest(t, await listOrders({ from: bad }), '/query/from', `from=${JSON.stringify(bad)}`);
     isBadRequest(t, await listOrders({ to: bad }), '/query/to', `to=${JSON.stringify(bad)}`);
   }
@@ -452,7 +540,11 @@ t.test('serviceId lists only orders that include that service, each with all its
     const res = await listOrders({ ...within, serviceId });
     t.equal(res.response.status, 200, `serviceId=${serviceId}`);
     t.same(idsOf(res), expected, `serviceId=${serviceId}`);
-    t.same(itemsOf(res), await ordersInDatabase({ ...within, serviceId }), `serviceId=${serviceId}: the database agrees, field by field`);
+    t.same(
+      itemsOf(res),
+      await ordersInDatabase({ ...within, serviceId }),
+      `serviceId=${serviceId}: the database agrees, field by field`,
+    );
     t.ok(
       itemsOf(res).every((o) => o.services.some((s) => s.id === serviceId)),
       'each listed order includes the service',
@@ -468,86 +560,130 @@ t.test('serviceId lists only orders that include that service, each with all its
     ],
     'the filter does not hide the order’s other services',
   );
-  t.same((await listOrders({ ...within, serviceId: 999 })).data, { data: [], nextCursor: null }, 'a service no order has');
+  t.same(
+    (await listOrders({ ...within, serviceId: 999 })).data,
+    { data: [], nextCursor: null },
+    'a service no order has',
+  );
   // raw: a serviceId written with a leading zero, or that is not a number
-  t.same((await rawList('/orders', { ...within, serviceId: '0123' })).body.data.length, 3, 'leading zero is still service 123');
+  t.same(
+    (await rawList('/orders', { ...within, serviceId: '0123' })).body.data.length,
+    3,
+    'leading zero is still service 123',
+  );
   for (const bad of [0, -1, 1.5, 1000000000]) {
-    isBadRequest(t, await listOrders({ serviceId: bad }), '/query/serviceId', `serviceId=${JSON.stringify(String(bad))}`);
+    isBadRequest(
+      t,
+      await listOrders({ serviceId: bad }),
+      '/query/serviceId',
+      `serviceId=${JSON.stringify(String(bad))}`,
+    );
   }
   for (const bad of ['abc', '']) {
-    isBadRequest(t, await rawList('/orders', { serviceId: bad }), '/query/serviceId', `serviceId=${JSON.stringify(bad)}`);
+    isBadRequest(
+      t,
+      await rawList('/orders', { serviceId: bad }),
+      '/query/serviceId',
+      `serviceId=${JSON.stringify(bad)}`,
+    );
   }
 });
 
-t.test('from, to and serviceId combine with keyset pagination: a filtered walk visits exactly the matching orders', async (t) => {
-  const base = ownYear(t, 2037);
-  // 40 orders 3h apart; every third includes 456, every other includes 789.
-  const specs = Array.from({ length: 40 }, (_, i) => ({
-    datetime: at(base, 3 * ((i * 13) % 40)),
-    services: [123, ...(i % 3 === 0 ? [456] : []), ...(i % 2 === 0 ? [789] : [])],
-  }));
-  await insertOrders(specs);
-  const from = at(base, 3 * 5);
-  const to = at(base, 3 * 33);
-  for (const [query, limit] of [
-    [{ from, to }, 4],
-    [{ serviceId: 456, from: base, to: '2038-01-01T00:00:00Z' }, 3],
-    [{ from, to, serviceId: 789 }, 2],
-    [{ from, to, serviceId: 456 }, 1],
-  ] as const) {
-    const expected = await ordersInDatabase(query);
-    t.ok(expected.length > limit, `${JSON.stringify(query)}: several pages (${expected.length} orders)`);
-    const pages = await walkOrders({ ...query, limit });
-    t.ok(pages.every((p) => p.response.status === 200), 'every page is 200');
-    t.same(pages.flatMap(itemsOf), expected, `${JSON.stringify(query)} limit ${limit}: exactly the matching orders, in order, as stored`);
-    t.equal(pages.length, Math.ceil(expected.length / limit), 'the expected number of pages');
-    t.equal(pages.at(-1)?.data?.nextCursor, null, 'the last page ends the walk');
-    for (const order of pages.flatMap(itemsOf)) {
-      if (query.from) t.ok(order.datetime >= query.from && order.datetime < query.to, `${order.id} within [from, to)`);
+t.test(
+  'from, to and serviceId combine with keyset pagination: a filtered walk visits exactly the matching orders',
+  async (t) => {
+    const base = ownYear(t, 2037);
+    // 40 orders 3h apart; every third includes 456, every other includes 789.
+    const specs = Array.from({ length: 40 }, (_, i) => ({
+      datetime: at(base, 3 * ((i * 13) % 40)),
+      services: [123, ...(i % 3 === 0 ? [456] : []), ...(i % 2 === 0 ? [789] : [])],
+    }));
+    await insertOrders(specs);
+    const from = at(base, 3 * 5);
+    const to = at(base, 3 * 33);
+    for (const [query, limit] of [
+      [{ from, to }, 4],
+      [{ serviceId: 456, from: base, to: '2038-01-01T00:00:00Z' }, 3],
+      [{ from, to, serviceId: 789 }, 2],
+      [{ from, to, serviceId: 456 }, 1],
+    ] as const) {
+      const expected = await ordersInDatabase(query);
+      t.ok(expected.length > limit, `${JSON.stringify(query)}: several pages (${expected.length} orders)`);
+      const pages = await walkOrders({ ...query, limit });
+      t.ok(
+        pages.every((p) => p.response.status === 200),
+        'every page is 200',
+      );
+      t.same(
+        pages.flatMap(itemsOf),
+        expected,
+        `${JSON.stringify(query)} limit ${limit}: exactly the matching orders, in order, as stored`,
+      );
+      t.equal(pages.length, Math.ceil(expected.length / limit), 'the expected number of pages');
+      t.equal(pages.at(-1)?.data?.nextCursor, null, 'the last page ends the walk');
+      for (const order of pages.flatMap(itemsOf)) {
+        if (query.from)
+          t.ok(order.datetime >= query.from && order.datetime < query.to, `${order.id} within [from, to)`);
+      }
     }
-  }
-});
+  },
+);
 
-t.test('keyset pagination: deleted orders disappear, none is skipped or repeated, and an order created later in the list appears on a later page', async (t) => {
-  const base = ownYear(t, 2038);
-  t.equal(await countRows(db, 'orders'), 0, 'precondition: no other orders');
-  // Orders every 6 hours leave 3-hour slots in between for orders created while paging.
-  const ids = await insertOrders(Array.from({ length: 10 }, (_, i) => ({ datetime: at(base, 6 * i) })));
+t.test(
+  'keyset pagination: deleted orders disappear, none is skipped or repeated, and an order created later in the list appears on a later page',
+  async (t) => {
+    const base = ownYear(t, 2038);
+    t.equal(await countRows(db, 'orders'), 0, 'precondition: no other orders');
+    // Orders every 6 hours leave 3-hour slots in between for orders created while paging.
+    const ids = await insertOrders(Array.from({ length: 10 }, (_, i) => ({ datetime: at(base, 6 * i) })));
 
-  const page1 = await listOrders({ limit: 4 });
-  t.same(idsOf(page1), ids.slice(0, 4));
-  const cursor = page1.data!.nextCursor!;
+    const page1 = await listOrders({ limit: 4 });
+    t.same(idsOf(page1), ids.slice(0, 4));
+    const cursor = page1.data!.nextCursor!;
 
-  // After reading page 1: delete an order already seen, the order the cursor points at and one not yet seen ...
-  for (const orderId of [ids[1]!, ids[3]!, ids[6]!]) {
-    t.equal((await client.DELETE('/orders/{orderId}', { params: { path: { orderId } } })).response.status, 204, `delete ${orderId}`);
-  }
-  // ... and create one before the cursor and one after it.
-  const early = await client.POST('/orders', { body: orderBody(at(base, 6 * 2 + 3)) });
-  const late = await client.POST('/orders', { body: orderBody(at(base, 6 * 8 + 3), { services: [{ id: 456 }] }) });
-  t.equal(early.response.status, 201);
-  t.equal(late.response.status, 201);
-  const earlyId = early.data!.id;
-  const lateId = late.data!.id;
+    // After reading page 1: delete an order already seen, the order the cursor points at and one not yet seen ...
+    for (const orderId of [ids[1]!, ids[3]!, ids[6]!]) {
+      t.equal(
+        (await client.DELETE('/orders/{orderId}', { params: { path: { orderId } } })).response.status,
+        204,
+        `delete ${orderId}`,
+      );
+    }
+    // ... and create one before the cursor and one after it.
+    const early = await client.POST('/orders', { body: orderBody(at(base, 6 * 2 + 3)) });
+    const late = await client.POST('/orders', { body: orderBody(at(base, 6 * 8 + 3), { services: [{ id: 456 }] }) });
+    t.equal(early.response.status, 201);
+    t.equal(late.response.status, 201);
+    const earlyId = early.data!.id;
+    const lateId = late.data!.id;
 
-  const page2 = await listOrders({ limit: 4, cursor });
-  t.equal(page2.response.status, 200, 'a cursor stays valid when its order is deleted');
-  t.same(idsOf(page2), [ids[4]!, ids[5]!, ids[7]!, ids[8]!], 'continues right after the position read: nothing skipped, the deleted one gone');
-  const page3 = await listOrders({ limit: 4, cursor: page2.data!.nextCursor! });
-  t.same(idsOf(page3), [lateId, ids[9]!], 'the order created after the cursor appears on a later page');
-  t.same(itemsOf(page3)[0], late.data, 'as created');
-  t.equal(page3.data?.nextCursor, null);
-  const seen = [...idsOf(page1), ...idsOf(page2), ...idsOf(page3)];
-  t.equal(new Set(seen).size, seen.length, 'no order twice');
-  t.notOk(seen.includes(earlyId), 'an order created before the cursor is not returned later');
+    const page2 = await listOrders({ limit: 4, cursor });
+    t.equal(page2.response.status, 200, 'a cursor stays valid when its order is deleted');
+    t.same(
+      idsOf(page2),
+      [ids[4]!, ids[5]!, ids[7]!, ids[8]!],
+      'continues right after the position read: nothing skipped, the deleted one gone',
+    );
+    const page3 = await listOrders({ limit: 4, cursor: page2.data!.nextCursor! });
+    t.same(idsOf(page3), [lateId, ids[9]!], 'the order created after the cursor appears on a later page');
+    t.same(itemsOf(page3)[0], late.data, 'as created');
+    t.equal(page3.data?.nextCursor, null);
+    const seen = [...idsOf(page1), ...idsOf(page2), ...idsOf(page3)];
+    t.equal(new Set(seen).size, seen.length, 'no order twice');
+    t.notOk(seen.includes(earlyId), 'an order created before the cursor is not returned later');
 
-  const fresh = await walkOrders({ limit: 4 });
-  const expected = [ids[0]!, ids[2]!, earlyId, ids[4]!, ids[5]!, ids[7]!, ids[8]!, lateId, ids[9]!];
-  t.same(fresh.flatMap(idsOf), expected, 'a new walk sees the current orders only');
-  t.same(fresh.flatMap(itemsOf), await ordersInDatabase(), 'the database agrees, field by field');
-  const links = await db.selectFrom('order_services').select('order_id').where('order_id', 'in', [ids[1]!, ids[3]!, ids[6]!]).execute();
-  t.same(links, [], 'deleted orders leave no service links');
-});
+    const fresh = await walkOrders({ limit: 4 });
+    const expected = [ids[0]!, ids[2]!, earlyId, ids[4]!, ids[5]!, ids[7]!, ids[8]!, lateId, ids[9]!];
+    t.same(fresh.flatMap(idsOf), expected, 'a new walk sees the current orders only');
+    t.same(fresh.flatMap(itemsOf), await ordersInDatabase(), 'the database agrees, field by field');
+    const links = await db
+      .selectFrom('order_services')
+      .select('order_id')
+      .where('order_id', 'in', [ids[1]!, ids[3]!, ids[6]!])
+      .execute();
+    t.same(links, [], 'deleted orders leave no service links');
+  },
+);
 
 t.test('GET /services lists the catalogue by id with { data, nextCursor } keyset pagination', async (t) => {
   const added: number[] = [];
@@ -577,7 +713,10 @@ t.test('GET /services lists the catalogue by id with { data, nextCursor } keyset
     t.ok(res.data!.id >= 1_000_000, 'generated id');
     added.push(res.data!.id);
   }
-  const stored = (await db.selectFrom('services').select(['id', 'name']).orderBy('id').execute()).map((s) => ({ id: s.id, name: s.name }));
+  const stored = (await db.selectFrom('services').select(['id', 'name']).orderBy('id').execute()).map((s) => ({
+    id: s.id,
+    name: s.name,
+  }));
   t.equal(stored.length, 13);
 
   const all = await listServices({ limit: 100 });
@@ -586,9 +725,19 @@ t.test('GET /services lists the catalogue by id with { data, nextCursor } keyset
   t.same(byDefault.data?.data, stored, 'default limit holds all 13');
 
   const pages = await walkServices({ limit: 4 });
-  t.same(pages.map((p) => p.response.status), [200, 200, 200, 200]);
-  t.same(pages.map((p) => p.data?.data.length), [4, 4, 4, 1], '13 services in pages of 4');
-  t.same(pages.map((p) => p.data?.nextCursor === null), [false, false, false, true]);
+  t.same(
+    pages.map((p) => p.response.status),
+    [200, 200, 200, 200],
+  );
+  t.same(
+    pages.map((p) => p.data?.data.length),
+    [4, 4, 4, 1],
+    '13 services in pages of 4',
+  );
+  t.same(
+    pages.map((p) => p.data?.nextCursor === null),
+    [false, false, false, true],
+  );
   t.same(pages.flatMap(itemsOf), stored, 'every service once, by id');
 
   const exact = await walkServices({ limit: 13 });
@@ -600,7 +749,13 @@ t.test('GET /services lists the catalogue by id with { data, nextCursor } keyset
   const later = await client.POST('/services', { body: { id: 125, name: 'List test 125' } });
   added.push(later.data!.id);
   const rest = await walkServices({ limit: 100, cursor: first.data!.nextCursor! });
-  t.same(itemsOf(rest[0]!).map((s) => s.id).slice(0, 2), [124, 125], 'the new service appears after the cursor');
+  t.same(
+    itemsOf(rest[0]!)
+      .map((s) => s.id)
+      .slice(0, 2),
+    [124, 125],
+    'the new service appears after the cursor',
+  );
 
   for (const limit of [0, 101, -1, 1.5]) {
     isBadRequest(t, await listServices({ limit }), '/query/limit', `services limit=${JSON.stringify(String(limit))}`);
@@ -630,7 +785,7 @@ t.test('GET /services with a tampered cursor is 400 with errors[0].path /query/c
     'an orders cursor': cursorOf(['2030-01-01T00:00:00.000Z', '1000']),
     'longer than 200 characters': 'A'.repeat(201),
     'standard base64 with padding': Buffer.from('[123]').toString('base64') + '=',
-    'empty': '',
+    empty: '',
   };
   for (const [label, cursor] of Object.entries(tampered)) {
     isBadRequest(t, await listServices({ limit: 1, cursor }), '/query/cursor', label);
@@ -662,64 +817,113 @@ async function pagePlan(query: OrderListQuery): Promise<string> {
   const statements = await statementsOf((recording) => listOrderRecords(recording, query));
   if (statements.length !== 1) throw new Error(`a page took ${statements.length} statements`);
   const [page] = statements as [CompiledQuery];
-  const { rows } = await db.executeQuery<{ 'QUERY PLAN': string }>(CompiledQuery.raw(`EXPLAIN ${page.sql}`, [...page.parameters]));
+  const { rows } = await db.executeQuery<{ 'QUERY PLAN': string }>(
+    CompiledQuery.raw(`EXPLAIN ${page.sql}`, [...page.parameters]),
+  );
   return rows.map((r) => r['QUERY PLAN']).join('\n');
 }
 
-t.test('on both databases the list query is served by indexes: orders_datetime_id_idx feeds (datetime, id) pages without a sort; a rare serviceId starts from order_services_service_id_idx', async (t) => {
-  const base = ownYear(t, 2040);
-  const RARE = 4242;
-  t.teardown(async () => {
-    await db.deleteFrom('order_services').where('service_id', '=', RARE).execute();
-    await db.deleteFrom('services').where('id', '=', RARE).execute();
-  });
-  const indexes = await sql<{ indexname: string; indexdef: string }>`
+t.test(
+  'on both databases the list query is served by indexes: orders_datetime_id_idx feeds (datetime, id) pages without a sort; a rare serviceId starts from order_services_service_id_idx',
+  async (t) => {
+    const base = ownYear(t, 2040);
+    const RARE = 4242;
+    t.teardown(async () => {
+      await db.deleteFrom('order_services').where('service_id', '=', RARE).execute();
+      await db.deleteFrom('services').where('id', '=', RARE).execute();
+    });
+    const indexes = await sql<{ indexname: string; indexdef: string }>`
     SELECT indexname, indexdef FROM pg_indexes
     WHERE schemaname = current_schema() AND indexname IN ('orders_datetime_id_idx', 'order_services_service_id_idx')
     ORDER BY indexname`.execute(db);
-  t.same(indexes.rows.map((r) => r.indexname), ['order_services_service_id_idx', 'orders_datetime_id_idx'], 'both indexes exist');
-  t.match(indexes.rows[1]?.indexdef, /ON \S*orders USING btree \(datetime, id\)/, 'orders index is on (datetime, id)');
-  t.match(indexes.rows[0]?.indexdef, /ON \S*order_services USING btree \(service_id, order_id\)/, 'order_services index leads with service_id');
+    t.same(
+      indexes.rows.map((r) => r.indexname),
+      ['order_services_service_id_idx', 'orders_datetime_id_idx'],
+      'both indexes exist',
+    );
+    t.match(
+      indexes.rows[1]?.indexdef,
+      /ON \S*orders USING btree \(datetime, id\)/,
+      'orders index is on (datetime, id)',
+    );
+    t.match(
+      indexes.rows[0]?.indexdef,
+      /ON \S*order_services USING btree \(service_id, order_id\)/,
+      'order_services index leads with service_id',
+    );
 
-  await db.insertInto('services').values({ id: RARE, name: 'Rarely ordered' }).execute();
-  // Half the orders include 123, the other half 456 and 789; three include the rare service.
-  const rare = new Set([10, 500, 1500]);
-  const ids = await insertOrders(
-    Array.from({ length: 2000 }, (_, i) => ({ datetime: at(base, 3 * i), services: [...(i % 2 ? [123] : [456, 789]), ...(rare.has(i) ? [RARE] : [])] })),
-  );
-  t.equal(await countRows(db, 'orders'), 2000);
-  // The middle of the list, through HTTP: after ten pages of 100, the eleventh holds the next 100.
-  let cursor: string | undefined;
-  for (let page = 0; page < 10; page++) cursor = (await listOrders({ limit: 100, ...(cursor ? { cursor } : {}) })).data!.nextCursor ?? undefined;
-  const middle = await listOrders({ limit: 100, cursor: cursor! });
-  t.equal(middle.response.status, 200);
-  t.same(idsOf(middle), ids.slice(1000, 1100));
+    await db.insertInto('services').values({ id: RARE, name: 'Rarely ordered' }).execute();
+    // Half the orders include 123, the other half 456 and 789; three include the rare service.
+    const rare = new Set([10, 500, 1500]);
+    const ids = await insertOrders(
+      Array.from({ length: 2000 }, (_, i) => ({
+        datetime: at(base, 3 * i),
+        services: [...(i % 2 ? [123] : [456, 789]), ...(rare.has(i) ? [RARE] : [])],
+      })),
+    );
+    t.equal(await countRows(db, 'orders'), 2000);
+    // The middle of the list, through HTTP: after ten pages of 100, the eleventh holds the next 100.
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++)
+      cursor = (await listOrders({ limit: 100, ...(cursor ? { cursor } : {}) })).data!.nextCursor ?? undefined;
+    const middle = await listOrders({ limit: 100, cursor: cursor! });
+    t.equal(middle.response.status, 200);
+    t.same(idsOf(middle), ids.slice(1000, 1100));
 
-  await sql`ANALYZE orders`.execute(db);
-  await sql`ANALYZE order_services`.execute(db);
-  // The repository's own statements (as the service sends them for a page of 50), explained.
-  const after = { datetime: at(base, 3 * 999), id: ids[999]! };
-  const pages: Record<string, OrderListQuery> = {
-    'first page': { limit: 51 },
-    'keyset page': { limit: 51, after },
-    'keyset page within from/to': { limit: 51, after, from: at(base, 3 * 500), to: at(base, 3 * 1500) },
-  };
-  const plans: Record<string, string> = {};
-  for (const [label, query] of Object.entries(pages)) {
-    const text = (plans[label] = await pagePlan(query));
-    t.match(text, /^Limit\b.*\n\s*->\s+Index Scan using orders_datetime_id_idx on orders o\b/, `${label}: an Index Scan on orders_datetime_id_idx feeds the LIMIT directly (no sort)`);
-    t.notMatch(text, /Seq Scan on orders\b/, `${label}: no Seq Scan on orders`);
-  }
-  t.match(plans['keyset page'], /Index Cond: \(ROW\(datetime, id\) > ROW\(/, 'the cursor position is an index condition, not a filter');
+    await sql`ANALYZE orders`.execute(db);
+    await sql`ANALYZE order_services`.execute(db);
+    // The repository's own statements (as the service sends them for a page of 50), explained.
+    const after = { datetime: at(base, 3 * 999), id: ids[999]! };
+    const pages: Record<string, OrderListQuery> = {
+      'first page': { limit: 51 },
+      'keyset page': { limit: 51, after },
+      'keyset page within from/to': { limit: 51, after, from: at(base, 3 * 500), to: at(base, 3 * 1500) },
+    };
+    const plans: Record<string, string> = {};
+    for (const [label, query] of Object.entries(pages)) {
+      const text = (plans[label] = await pagePlan(query));
+      t.match(
+        text,
+        /^Limit\b.*\n\s*->\s+Index Scan using orders_datetime_id_idx on orders o\b/,
+        `${label}: an Index Scan on orders_datetime_id_idx feeds the LIMIT directly (no sort)`,
+      );
+      t.notMatch(text, /Seq Scan on orders\b/, `${label}: no Seq Scan on orders`);
+    }
+    t.match(
+      plans['keyset page'],
+      /Index Cond: \(ROW\(datetime, id\) > ROW\(/,
+      'the cursor position is an index condition, not a filter',
+    );
 
-  const common = await pagePlan({ limit: 51, after, serviceId: 123 });
-  t.match(common, /Index Scan using orders_datetime_id_idx on orders o\b/, 'a common serviceId still walks orders_datetime_id_idx');
-  t.notMatch(common, /^\s*(->\s+)?Sort\b/m, 'a common serviceId needs no sort');
-  t.notMatch(common, /Seq Scan on (orders|order_services)\b/, 'a common serviceId: no Seq Scan on orders or order_services');
+    const common = await pagePlan({ limit: 51, after, serviceId: 123 });
+    t.match(
+      common,
+      /Index Scan using orders_datetime_id_idx on orders o\b/,
+      'a common serviceId still walks orders_datetime_id_idx',
+    );
+    t.notMatch(common, /^\s*(->\s+)?Sort\b/m, 'a common serviceId needs no sort');
+    t.notMatch(
+      common,
+      /Seq Scan on (orders|order_services)\b/,
+      'a common serviceId: no Seq Scan on orders or order_services',
+    );
 
-  const rarePlan = await pagePlan({ limit: 51, serviceId: RARE });
-  t.match(rarePlan, /Scan (on|using) order_services_service_id_idx\b[^\n]*\n\s*Index Cond: \(service_id = /, 'a rare serviceId is looked up in order_services_service_id_idx');
-  t.notMatch(rarePlan, /Seq Scan on (orders|order_services)\b/, 'a rare serviceId: no Seq Scan on orders or order_services');
-  const rareListed = await listOrders({ serviceId: RARE });
-  t.same(idsOf(rareListed), [...rare].map((i) => ids[i]!), 'and the page holds exactly the orders with the rare service');
-});
+    const rarePlan = await pagePlan({ limit: 51, serviceId: RARE });
+    t.match(
+      rarePlan,
+      /Scan (on|using) order_services_service_id_idx\b[^\n]*\n\s*Index Cond: \(service_id = /,
+      'a rare serviceId is looked up in order_services_service_id_idx',
+    );
+    t.notMatch(
+      rarePlan,
+      /Seq Scan on (orders|order_services)\b/,
+      'a rare serviceId: no Seq Scan on orders or order_services',
+    );
+    const rareListed = await listOrders({ serviceId: RARE });
+    t.same(
+      idsOf(rareListed),
+      [...rare].map((i) => ids[i]!),
+      'and the page holds exactly the orders with the rare service',
+    );
+  },
+);

@@ -49,7 +49,11 @@ t.test('datetimes with an offset are stored and returned as UTC with millisecond
   const offset = await create(orderBody('2023-02-01T12:30:00+05:30'));
   t.equal(offset.datetime, '2023-02-01T07:00:00.000Z');
   const lower = await create(orderBody('2023-02-02t10:00:00.123456z'));
-  t.equal(lower.datetime, '2023-02-02T10:00:00.123Z', 'lower-case t and z are RFC 3339; digits below a millisecond are truncated');
+  t.equal(
+    lower.datetime,
+    '2023-02-02T10:00:00.123Z',
+    'lower-case t and z are RFC 3339; digits below a millisecond are truncated',
+  );
   await remove(offset.id);
   await remove(lower.id);
 });
@@ -59,7 +63,12 @@ t.test('totalfee is exact: decimals are stored without float drift', async (t) =
   t.equal(small.totalfee, 0.07);
   const big = await create(orderBody('2023-03-02T00:00:00Z', { totalfee: 999999999999.99 }));
   t.equal(big.totalfee, 999999999999.99);
-  const stored = await db.selectFrom('orders').select('totalfee').where('id', 'in', [small.id, big.id]).orderBy('datetime').execute();
+  const stored = await db
+    .selectFrom('orders')
+    .select('totalfee')
+    .where('id', 'in', [small.id, big.id])
+    .orderBy('datetime')
+    .execute();
   // numeric(14, 2) comes back from both drivers as its exact text, never as a float.
   t.equal(stored[0]?.totalfee, '0.07', 'stored as the exact decimal 0.07');
   t.equal(stored[1]?.totalfee, '999999999999.99', 'stored as the exact decimal 999999999999.99');
@@ -107,8 +116,17 @@ t.test('PUT replaces datetime, fee and services, moves updatedAt forward and kee
     .executeTakeFirstOrThrow();
   t.equal(row.created_at.toISOString(), created.createdAt, 'the stored created_at is unchanged');
   t.equal(row.updated_at.toISOString(), data!.updatedAt, 'the stored updated_at is the one PUT answered');
-  const links = await db.selectFrom('order_services').select('service_id').where('order_id', '=', created.id).orderBy('service_id').execute();
-  t.same(links.map((l) => l.service_id), [456, 789], 'service links replaced in the database');
+  const links = await db
+    .selectFrom('order_services')
+    .select('service_id')
+    .where('order_id', '=', created.id)
+    .orderBy('service_id')
+    .execute();
+  t.same(
+    links.map((l) => l.service_id),
+    [456, 789],
+    'service links replaced in the database',
+  );
   await remove(created.id);
 });
 
@@ -132,14 +150,19 @@ t.test('PUT with a body id different from the path is 400 and changes nothing', 
     body: { ...orderBody('2023-06-02T00:00:00Z'), id: '1' },
   });
   t.equal(response.status, 400);
-  t.same(error?.errors, [{ path: '/body/id', message: `must equal the order id in the path (${created.id}) or be left out` }]);
+  t.same(error?.errors, [
+    { path: '/body/id', message: `must equal the order id in the path (${created.id}) or be left out` },
+  ]);
   t.same((await read(created.id)).data, created);
   await remove(created.id);
 });
 
 t.test('PUT of an unknown order is 404 and creates nothing (no upsert)', async (t) => {
   const before = await countRows(db, 'orders');
-  const { response } = await client.PUT('/orders/{orderId}', { params: { path: { orderId: '424242' } }, body: orderBody('2023-07-01T00:00:00Z') });
+  const { response } = await client.PUT('/orders/{orderId}', {
+    params: { path: { orderId: '424242' } },
+    body: orderBody('2023-07-01T00:00:00Z'),
+  });
   t.equal(response.status, 404);
   t.equal(await countRows(db, 'orders'), before);
 });
@@ -157,7 +180,9 @@ t.test('DELETE removes the order and its service links: 204, then 404', async (t
 
 t.test('an unknown service is 422 naming it, and nothing is stored', async (t) => {
   const before = await countRows(db, 'orders');
-  const { error, response } = await client.POST('/orders', { body: orderBody('2023-09-01T00:00:00Z', { services: [{ id: 123 }, { id: 999 }, { id: 998 }] }) });
+  const { error, response } = await client.POST('/orders', {
+    body: orderBody('2023-09-01T00:00:00Z', { services: [{ id: 123 }, { id: 999 }, { id: 998 }] }),
+  });
   t.equal(response.status, 422);
   t.match(error, { type: '/problems/unknown-service', unknownServiceIds: [999, 998] });
   t.match(error?.detail, /999, 998/);
@@ -169,26 +194,38 @@ t.test('an unknown service is 422 naming it, and nothing is stored', async (t) =
     body: orderBody('2023-09-02T00:00:00Z', { services: [{ id: 555 }] }),
   });
   t.equal(put.response.status, 422);
-  t.same((await read(created.id)).data?.services, [{ id: 123, name: 'Inspection' }], 'a refused replace changes nothing');
+  t.same(
+    (await read(created.id)).data?.services,
+    [{ id: 123, name: 'Inspection' }],
+    'a refused replace changes nothing',
+  );
   await remove(created.id);
 });
 
-t.test('datetimes in the first century round-trip exactly and sort correctly (PGlite parses them like pg)', async (t) => {
-  const early = await create(orderBody('0001-01-01T00:00:00Z'));
-  const later = await create(orderBody('0099-06-01T12:00:00.123+01:00'));
-  const modern = await create(orderBody('1970-01-01T00:00:00Z'));
-  t.equal(early.datetime, '0001-01-01T00:00:00.000Z');
-  t.equal(later.datetime, '0099-06-01T11:00:00.123Z');
-  t.equal((await read(early.id)).data?.datetime, '0001-01-01T00:00:00.000Z');
-  const list = await client.GET('/orders', { params: { query: { to: '1971-01-01T00:00:00Z' } } });
-  t.same(list.data?.data.map((o) => o.id), [early.id, later.id, modern.id]);
-  for (const { id } of [early, later, modern]) await remove(id);
-});
+t.test(
+  'datetimes in the first century round-trip exactly and sort correctly (PGlite parses them like pg)',
+  async (t) => {
+    const early = await create(orderBody('0001-01-01T00:00:00Z'));
+    const later = await create(orderBody('0099-06-01T12:00:00.123+01:00'));
+    const modern = await create(orderBody('1970-01-01T00:00:00Z'));
+    t.equal(early.datetime, '0001-01-01T00:00:00.000Z');
+    t.equal(later.datetime, '0099-06-01T11:00:00.123Z');
+    t.equal((await read(early.id)).data?.datetime, '0001-01-01T00:00:00.000Z');
+    const list = await client.GET('/orders', { params: { query: { to: '1971-01-01T00:00:00Z' } } });
+    t.same(
+      list.data?.data.map((o) => o.id),
+      [early.id, later.id, modern.id],
+    );
+    for (const { id } of [early, later, modern]) await remove(id);
+  },
+);
 
 t.test('concurrent replaces of one order leave exactly one request’s services and fee, as its GET shows', async (t) => {
   const sets = [[123], [456], [789], [123, 456], [456, 789]];
   for (let round = 0; round < 10; round++) {
-    const created = await create(orderBody(`2024-0${1 + (round % 9)}-1${round >= 9 ? 5 : 0}T00:00:00Z`, { services: [{ id: 123 }, { id: 789 }] }));
+    const created = await create(
+      orderBody(`2024-0${1 + (round % 9)}-1${round >= 9 ? 5 : 0}T00:00:00Z`, { services: [{ id: 123 }, { id: 789 }] }),
+    );
     const results = await Promise.all(
       sets.map((ids, i) =>
         client.PUT('/orders/{orderId}', {
@@ -197,12 +234,29 @@ t.test('concurrent replaces of one order leave exactly one request’s services 
         }),
       ),
     );
-    t.same(results.map((r) => r.response.status), sets.map(() => 200), `round ${round}: every replace succeeds`);
+    t.same(
+      results.map((r) => r.response.status),
+      sets.map(() => 200),
+      `round ${round}: every replace succeeds`,
+    );
     const final = (await read(created.id)).data!;
     const winner = sets[final.totalfee - 1]!;
-    t.same(final.services.map((s) => s.id), winner, `round ${round}: services belong to the request whose fee won`);
-    const links = await db.selectFrom('order_services').select('service_id').where('order_id', '=', created.id).orderBy('service_id').execute();
-    t.same(links.map((l) => l.service_id), winner, `round ${round}: the stored links are that request's`);
+    t.same(
+      final.services.map((s) => s.id),
+      winner,
+      `round ${round}: services belong to the request whose fee won`,
+    );
+    const links = await db
+      .selectFrom('order_services')
+      .select('service_id')
+      .where('order_id', '=', created.id)
+      .orderBy('service_id')
+      .execute();
+    t.same(
+      links.map((l) => l.service_id),
+      winner,
+      `round ${round}: the stored links are that request's`,
+    );
     await remove(created.id);
   }
 });

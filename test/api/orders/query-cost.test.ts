@@ -41,7 +41,11 @@ t.test('a list page costs one statement whatever its size; a create one, refused
   const start = Date.parse('2035-01-01T00:00:00Z');
   for (let i = 0; i < 100; i++) {
     const { response } = await client.POST('/orders', {
-      body: { datetime: new Date(start + i * 3 * 3600_000).toISOString(), totalfee: i, services: [{ id: 123 }, { id: 456 }] },
+      body: {
+        datetime: new Date(start + i * 3 * 3600_000).toISOString(),
+        totalfee: i,
+        services: [{ id: 123 }, { id: 456 }],
+      },
     });
     t.equal(response.status, 201);
   }
@@ -55,21 +59,37 @@ t.test('a list page costs one statement whatever its size; a create one, refused
   };
   const small = await cost('/orders?limit=1', { limit: 1 }, 1);
   const large = await cost('/orders?limit=100', { limit: 100 }, 100);
-  const filtered = await cost('/orders?limit=100&serviceId=456&from=2035-01-01T00:00:00Z', { limit: 100, serviceId: 456, from: '2035-01-01T00:00:00Z' }, 100);
+  const filtered = await cost(
+    '/orders?limit=100&serviceId=456&from=2035-01-01T00:00:00Z',
+    { limit: 100, serviceId: 456, from: '2035-01-01T00:00:00Z' },
+    100,
+  );
   t.equal(small, 1, 'one statement for a page of 1');
   t.equal(large, 1, 'one statement for a page of 100 (services aggregated in SQL)');
   t.equal(filtered, 1, 'one statement with filters');
 
   counter.count = 0;
-  const created = await client.POST('/orders', { body: { datetime: '2040-01-01T00:00:00Z', totalfee: 1, services: [{ id: 123 }, { id: 456 }, { id: 789 }] } });
+  const created = await client.POST('/orders', {
+    body: { datetime: '2040-01-01T00:00:00Z', totalfee: 1, services: [{ id: 123 }, { id: 456 }, { id: 789 }] },
+  });
   t.equal(created.response.status, 201);
-  t.equal(counter.count, 1, 'a create is one statement: queue for the window, insert the order and its links, return the order');
+  t.equal(
+    counter.count,
+    1,
+    'a create is one statement: queue for the window, insert the order and its links, return the order',
+  );
 
   counter.count = 0;
-  const refused = await client.POST('/orders', { body: { datetime: '2040-01-01T02:59:59Z', totalfee: 1, services: [{ id: 123 }] } });
+  const refused = await client.POST('/orders', {
+    body: { datetime: '2040-01-01T02:59:59Z', totalfee: 1, services: [{ id: 123 }] },
+  });
   t.equal(refused.response.status, 409);
   t.equal(refused.error?.conflictingOrderId, created.data!.id, 'the 409 names the order in the way');
-  t.equal(counter.count, 1, 'a refused create is one statement too: the constraint refuses the row and the same statement names the order in the way');
+  t.equal(
+    counter.count,
+    1,
+    'a refused create is one statement too: the constraint refuses the row and the same statement names the order in the way',
+  );
 
   counter.count = 0;
   const replaced = await client.PUT('/orders/{orderId}', {

@@ -32,7 +32,8 @@ interface Answer {
 type OrderInput = components['schemas']['OrderInput'];
 
 const post = (body: OrderInput) => client.POST('/orders', { body });
-const put = (orderId: string, body: OrderInput) => client.PUT('/orders/{orderId}', { params: { path: { orderId } }, body });
+const put = (orderId: string, body: OrderInput) =>
+  client.PUT('/orders/{orderId}', { params: { path: { orderId } }, body });
 const read = (orderId: string) => client.GET('/orders/{orderId}', { params: { path: { orderId } } });
 
 /** Creates an order and fails the test unless it was accepted. */
@@ -64,12 +65,23 @@ async function storedBetween(from: string, to: string): Promise<{ id: string; da
 }
 
 async function serviceIdsOf(orderId: string): Promise<number[]> {
-  const links = await db.selectFrom('order_services').select('service_id').where('order_id', '=', orderId).orderBy('service_id').execute();
+  const links = await db
+    .selectFrom('order_services')
+    .select('service_id')
+    .where('order_id', '=', orderId)
+    .orderBy('service_id')
+    .execute();
   return links.map((l) => l.service_id);
 }
 
 /** A 409 schedule-conflict problem naming `existing` as the conflicting order. */
-function assertScheduleConflict(t: Tap, res: Answer, existing: { id: string; datetime: string }, requestedUtc: string, path: string) {
+function assertScheduleConflict(
+  t: Tap,
+  res: Answer,
+  existing: { id: string; datetime: string },
+  requestedUtc: string,
+  path: string,
+) {
   t.equal(res.response.status, 409, 'refused with 409');
   t.match(res.response.headers.get('content-type'), /^application\/problem\+json/, 'as a problem');
   t.match(res.error, {
@@ -109,24 +121,29 @@ t.test('orders exactly 3 hours apart are both accepted, before and after an exis
   for (const o of [before, middle, after, odd, oddAfter]) t.same(await serviceIdsOf(o.id), [123]);
 });
 
-t.test('3 hours minus 1 ms is refused with 409 before and after an existing order, and nothing is stored', async (t) => {
-  const existing = await create(t, '2031-02-15T12:00:00.000Z', { services: [{ id: 456 }, { id: 789 }] });
-  const ordersBefore = await countRows(db, 'orders');
-  const linksBefore = await countRows(db, 'order_services');
+t.test(
+  '3 hours minus 1 ms is refused with 409 before and after an existing order, and nothing is stored',
+  async (t) => {
+    const existing = await create(t, '2031-02-15T12:00:00.000Z', { services: [{ id: 456 }, { id: 789 }] });
+    const ordersBefore = await countRows(db, 'orders');
+    const linksBefore = await countRows(db, 'order_services');
 
-  for (const datetime of ['2031-02-15T14:59:59.999Z', '2031-02-15T09:00:00.001Z', '2031-02-15T12:00:00.000Z']) {
-    await t.test(`an order at ${datetime} is refused`, async (t) => {
-      const res = await post(orderBody(datetime, { services: [{ id: 123 }, { id: 456 }] }));
-      assertScheduleConflict(t, res, existing, datetime, '/orders');
-      t.equal(await countRows(db, 'orders'), ordersBefore, 'no order row is stored');
-      t.equal(await countRows(db, 'order_services'), linksBefore, 'no order_services row is stored');
-    });
-  }
+    for (const datetime of ['2031-02-15T14:59:59.999Z', '2031-02-15T09:00:00.001Z', '2031-02-15T12:00:00.000Z']) {
+      await t.test(`an order at ${datetime} is refused`, async (t) => {
+        const res = await post(orderBody(datetime, { services: [{ id: 123 }, { id: 456 }] }));
+        assertScheduleConflict(t, res, existing, datetime, '/orders');
+        t.equal(await countRows(db, 'orders'), ordersBefore, 'no order row is stored');
+        t.equal(await countRows(db, 'order_services'), linksBefore, 'no order_services row is stored');
+      });
+    }
 
-  t.same(await storedBetween('2031-02-01T00:00:00Z', '2031-03-01T00:00:00Z'), [{ id: existing.id, datetime: existing.datetime }]);
-  t.same(await serviceIdsOf(existing.id), [456, 789], "the existing order's services are untouched");
-  t.same((await read(existing.id)).data, existing, 'the existing order is unchanged');
-});
+    t.same(await storedBetween('2031-02-01T00:00:00Z', '2031-03-01T00:00:00Z'), [
+      { id: existing.id, datetime: existing.datetime },
+    ]);
+    t.same(await serviceIdsOf(existing.id), [456, 789], "the existing order's services are untouched");
+    t.same((await read(existing.id)).data, existing, 'the existing order is unchanged');
+  },
+);
 
 t.test('offsets are normalised: the rule compares instants, not the wall-clock text', async (t) => {
   const existing = await create(t, '2031-03-01T11:00:00Z');
@@ -169,10 +186,22 @@ t.test('replacing an order within its own window succeeds: an order never confli
   t.equal(same.data?.datetime, '2031-04-10T12:00:00.000Z');
 
   const moved = await put(order.id, orderBody('2031-04-10T13:00:00Z', { totalfee: 75, services: [{ id: 789 }] }));
-  t.equal(moved.response.status, 200, 'moving it 1 hour later (within its own window, exactly 3h before the neighbour) is fine');
-  t.match(moved.data, { id: order.id, datetime: '2031-04-10T13:00:00.000Z', totalfee: 75, services: [{ id: 789, name: 'Testing' }] });
+  t.equal(
+    moved.response.status,
+    200,
+    'moving it 1 hour later (within its own window, exactly 3h before the neighbour) is fine',
+  );
+  t.match(moved.data, {
+    id: order.id,
+    datetime: '2031-04-10T13:00:00.000Z',
+    totalfee: 75,
+    services: [{ id: 789, name: 'Testing' }],
+  });
 
-  const back = await put(order.id, orderBody('2031-04-10T12:59:59.999+00:00', { totalfee: 75, services: [{ id: 789 }] }));
+  const back = await put(
+    order.id,
+    orderBody('2031-04-10T12:59:59.999+00:00', { totalfee: 75, services: [{ id: 789 }] }),
+  );
   t.equal(back.response.status, 200, 'moving it 1 ms earlier is fine');
   t.equal(back.data?.datetime, '2031-04-10T12:59:59.999Z');
 
@@ -191,7 +220,12 @@ t.test("replacing an order into another order's window is 409 and changes nothin
   const ordersBefore = await countRows(db, 'orders');
   const linksBefore = await countRows(db, 'order_services');
 
-  for (const datetime of ['2031-05-10T14:59:59.999Z', '2031-05-10T09:00:00.001Z', '2031-05-10T12:00:00.000Z', '2031-05-10T15:00:00+03:00']) {
+  for (const datetime of [
+    '2031-05-10T14:59:59.999Z',
+    '2031-05-10T09:00:00.001Z',
+    '2031-05-10T12:00:00.000Z',
+    '2031-05-10T15:00:00+03:00',
+  ]) {
     await t.test(`moving it to ${datetime} is refused`, async (t) => {
       const res = await put(order.id, orderBody(datetime, { totalfee: 1, services: [{ id: 123 }] }));
       assertScheduleConflict(t, res, other, new Date(Date.parse(datetime)).toISOString(), `/orders/${order.id}`);
@@ -203,14 +237,21 @@ t.test("replacing an order into another order's window is 409 and changes nothin
   }
 
   // A whole GET-then-PUT body (read-only fields included) is refused the same way.
-  const whole = await client.PUT('/orders/{orderId}', { params: { path: { orderId: order.id } }, body: { ...before, datetime: '2031-05-10T13:00:00Z' } });
+  const whole = await client.PUT('/orders/{orderId}', {
+    params: { path: { orderId: order.id } },
+    body: { ...before, datetime: '2031-05-10T13:00:00Z' },
+  });
   assertScheduleConflict(t, whole, other, '2031-05-10T13:00:00.000Z', `/orders/${order.id}`);
 
   t.same(await storedBetween('2031-05-01T00:00:00Z', '2031-06-01T00:00:00Z'), [
     { id: other.id, datetime: '2031-05-10T12:00:00.000Z' },
     { id: order.id, datetime: '2031-05-10T18:00:00.000Z' },
   ]);
-  const row = await db.selectFrom('orders').select(['totalfee', 'updated_at']).where('id', '=', sql<string>`${order.id}::bigint`).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('orders')
+    .select(['totalfee', 'updated_at'])
+    .where('id', '=', sql<string>`${order.id}::bigint`)
+    .executeTakeFirstOrThrow();
   t.equal(row.totalfee, '42.50', 'the stored fee is unchanged');
   t.equal(row.updated_at.toISOString(), before.updatedAt, 'updated_at is unchanged');
   t.same((await read(other.id)).data, other, 'the other order is unchanged');
@@ -226,12 +267,17 @@ t.test('deleting an order frees its slot: a new order in that slot is then accep
   assertScheduleConflict(t, sameInstant, existing, '2031-06-10T12:00:00.000Z', '/orders');
   t.equal(await countRows(db, 'orders'), ordersBefore);
 
-  t.equal((await client.DELETE('/orders/{orderId}', { params: { path: { orderId: existing.id } } })).response.status, 204);
+  t.equal(
+    (await client.DELETE('/orders/{orderId}', { params: { path: { orderId: existing.id } } })).response.status,
+    204,
+  );
   t.same(await storedBetween('2031-06-01T00:00:00Z', '2031-07-01T00:00:00Z'), [], 'the slot is empty');
 
   const replacement = await create(t, '2031-06-10T13:00:00.000Z');
   t.not(replacement.id, existing.id);
-  t.same(await storedBetween('2031-06-01T00:00:00Z', '2031-07-01T00:00:00Z'), [{ id: replacement.id, datetime: '2031-06-10T13:00:00.000Z' }]);
+  t.same(await storedBetween('2031-06-01T00:00:00Z', '2031-07-01T00:00:00Z'), [
+    { id: replacement.id, datetime: '2031-06-10T13:00:00.000Z' },
+  ]);
   t.same(await serviceIdsOf(replacement.id), [123]);
   t.same(await serviceIdsOf(existing.id), [], "the deleted order's links are gone");
 });
@@ -269,42 +315,48 @@ t.test('the rule is global: orders with disjoint services still conflict', async
   ]);
 });
 
-t.test('a window that overlaps two orders is refused naming the earlier of them, on create and on replace', async (t) => {
-  // The later order is created first, so the earlier one is neither the first created nor the lowest id.
-  const late = await create(t, '2031-11-10T14:00:00.000Z');
-  const early = await create(t, '2031-11-10T10:00:00.000Z');
-  const third = await create(t, '2031-11-10T20:00:00.000Z');
-  const ordersBefore = await countRows(db, 'orders');
+t.test(
+  'a window that overlaps two orders is refused naming the earlier of them, on create and on replace',
+  async (t) => {
+    // The later order is created first, so the earlier one is neither the first created nor the lowest id.
+    const late = await create(t, '2031-11-10T14:00:00.000Z');
+    const early = await create(t, '2031-11-10T10:00:00.000Z');
+    const third = await create(t, '2031-11-10T20:00:00.000Z');
+    const ordersBefore = await countRows(db, 'orders');
 
-  // 12:00-15:00 meets both 10:00-13:00 and 14:00-17:00.
-  const created = await post(orderBody('2031-11-10T12:00:00.000Z'));
-  assertScheduleConflict(t, created, early, '2031-11-10T12:00:00.000Z', '/orders');
-  t.equal(await countRows(db, 'orders'), ordersBefore, 'the refused create stored nothing');
+    // 12:00-15:00 meets both 10:00-13:00 and 14:00-17:00.
+    const created = await post(orderBody('2031-11-10T12:00:00.000Z'));
+    assertScheduleConflict(t, created, early, '2031-11-10T12:00:00.000Z', '/orders');
+    t.equal(await countRows(db, 'orders'), ordersBefore, 'the refused create stored nothing');
 
-  const moved = await put(third.id, orderBody('2031-11-10T12:00:00.000Z'));
-  assertScheduleConflict(t, moved, early, '2031-11-10T12:00:00.000Z', `/orders/${third.id}`);
-  t.same((await read(third.id)).data, third, 'the refused replace changed nothing');
+    const moved = await put(third.id, orderBody('2031-11-10T12:00:00.000Z'));
+    assertScheduleConflict(t, moved, early, '2031-11-10T12:00:00.000Z', `/orders/${third.id}`);
+    t.same((await read(third.id)).data, third, 'the refused replace changed nothing');
 
-  t.same(await storedBetween('2031-11-01T00:00:00Z', '2031-12-01T00:00:00Z'), [
-    { id: early.id, datetime: early.datetime },
-    { id: late.id, datetime: late.datetime },
-    { id: third.id, datetime: third.datetime },
-  ]);
-});
+    t.same(await storedBetween('2031-11-01T00:00:00Z', '2031-12-01T00:00:00Z'), [
+      { id: early.id, datetime: early.datetime },
+      { id: late.id, datetime: late.datetime },
+      { id: third.id, datetime: third.datetime },
+    ]);
+  },
+);
 
-t.test('a refused replace names the other order in the way, never the order being replaced, even where its old slot is earlier', async (t) => {
-  const x = await create(t, '2031-12-10T10:00:00.000Z');
-  const y = await create(t, '2031-12-10T13:00:00.000Z');
-  // 11:00-14:00 meets Y (13:00-16:00) and X's own current slot (10:00-13:00), which starts earlier.
-  const res = await put(x.id, orderBody('2031-12-10T11:00:00.000Z', { totalfee: 1 }));
-  assertScheduleConflict(t, res, y, '2031-12-10T11:00:00.000Z', `/orders/${x.id}`);
-  t.not(res.error?.conflictingOrderId, x.id, 'an order never conflicts with itself');
-  t.same((await read(x.id)).data, x, 'X is unchanged');
-  t.same(await storedBetween('2031-12-01T00:00:00Z', '2032-01-01T00:00:00Z'), [
-    { id: x.id, datetime: x.datetime },
-    { id: y.id, datetime: y.datetime },
-  ]);
-});
+t.test(
+  'a refused replace names the other order in the way, never the order being replaced, even where its old slot is earlier',
+  async (t) => {
+    const x = await create(t, '2031-12-10T10:00:00.000Z');
+    const y = await create(t, '2031-12-10T13:00:00.000Z');
+    // 11:00-14:00 meets Y (13:00-16:00) and X's own current slot (10:00-13:00), which starts earlier.
+    const res = await put(x.id, orderBody('2031-12-10T11:00:00.000Z', { totalfee: 1 }));
+    assertScheduleConflict(t, res, y, '2031-12-10T11:00:00.000Z', `/orders/${x.id}`);
+    t.not(res.error?.conflictingOrderId, x.id, 'an order never conflicts with itself');
+    t.same((await read(x.id)).data, x, 'X is unchanged');
+    t.same(await storedBetween('2031-12-01T00:00:00Z', '2032-01-01T00:00:00Z'), [
+      { id: x.id, datetime: x.datetime },
+      { id: y.id, datetime: y.datetime },
+    ]);
+  },
+);
 
 /** After a race around `center`: every refusal names the winner, and only the winner is stored there. */
 // The last overload of t.test is (cb), so this is the subtest type.
@@ -318,7 +370,11 @@ async function assertOnlyWinnerHolds(
 ): Promise<void> {
   for (const [i, res] of responses.entries()) {
     if (res.response.status !== 409) continue;
-    t.match(res.error, { type: '/problems/schedule-conflict', conflictingOrderId: winner.id, conflictingDatetime: winner.datetime }, `request ${i} names the winner`);
+    t.match(
+      res.error,
+      { type: '/problems/schedule-conflict', conflictingOrderId: winner.id, conflictingDatetime: winner.datetime },
+      `request ${i} names the winner`,
+    );
   }
   t.same(
     await storedBetween(shift(center, -3 * HOUR), shift(center, 3 * HOUR)),
@@ -338,7 +394,11 @@ t.test('concurrent overlapping creates: exactly one 201, every other request 409
   const responses = await Promise.all(datetimes.map((dt) => post(orderBody(dt, { services: [{ id: 456 }] }))));
 
   const statuses = responses.map((r) => r.response.status);
-  t.same([...new Set(statuses)].filter((s) => s !== 201 && s !== 409), [], `only 201 and 409 (got ${JSON.stringify(statuses)})`);
+  t.same(
+    [...new Set(statuses)].filter((s) => s !== 201 && s !== 409),
+    [],
+    `only 201 and 409 (got ${JSON.stringify(statuses)})`,
+  );
   const created = responses.filter((r) => r.response.status === 201);
   t.equal(created.length, 1, 'exactly one 201');
   t.equal(statuses.filter((s) => s === 409).length, n - 1, 'all the others are 409');
@@ -351,37 +411,51 @@ t.test('concurrent overlapping creates: exactly one 201, every other request 409
   t.equal(await countRows(db, 'order_services'), linksBefore + 1, 'no stray service links from the refused requests');
 });
 
-t.test('concurrent replaces into the same empty window: exactly one 200, the rest 409, one order in the window', async (t) => {
-  const n = 12;
-  // Existing orders one day apart, then all moved at once into a window of 2031-10-20.
-  const orders = [];
-  for (let i = 0; i < n; i++) orders.push(await create(t, shift('2031-10-01T12:00:00.000Z', i * 24 * HOUR), { services: [{ id: 123 }, { id: 789 }] }));
-  const target = '2031-10-20T12:00:00.000Z';
-  const ordersBefore = await countRows(db, 'orders');
-  const linksBefore = await countRows(db, 'order_services');
+t.test(
+  'concurrent replaces into the same empty window: exactly one 200, the rest 409, one order in the window',
+  async (t) => {
+    const n = 12;
+    // Existing orders one day apart, then all moved at once into a window of 2031-10-20.
+    const orders = [];
+    for (let i = 0; i < n; i++)
+      orders.push(
+        await create(t, shift('2031-10-01T12:00:00.000Z', i * 24 * HOUR), { services: [{ id: 123 }, { id: 789 }] }),
+      );
+    const target = '2031-10-20T12:00:00.000Z';
+    const ordersBefore = await countRows(db, 'orders');
+    const linksBefore = await countRows(db, 'order_services');
 
-  await warmPool();
-  const responses = await Promise.all(
-    orders.map((o, i) => put(o.id, orderBody(shift(target, i * 60_000), { totalfee: 1, services: [{ id: 456 }] }))),
-  );
+    await warmPool();
+    const responses = await Promise.all(
+      orders.map((o, i) => put(o.id, orderBody(shift(target, i * 60_000), { totalfee: 1, services: [{ id: 456 }] }))),
+    );
 
-  const statuses = responses.map((r) => r.response.status);
-  t.same([...new Set(statuses)].filter((s) => s !== 200 && s !== 409), [], `only 200 and 409 (got ${JSON.stringify(statuses)})`);
-  t.equal(statuses.filter((s) => s === 200).length, 1, 'exactly one 200');
-  t.equal(statuses.filter((s) => s === 409).length, n - 1, 'all the others are 409');
-  const winnerIndex = statuses.indexOf(200);
-  const winner = responses[winnerIndex]?.data;
-  if (!winner) return;
-  t.equal(winner.id, orders[winnerIndex]!.id);
-  t.equal(winner.datetime, shift(target, winnerIndex * 60_000));
+    const statuses = responses.map((r) => r.response.status);
+    t.same(
+      [...new Set(statuses)].filter((s) => s !== 200 && s !== 409),
+      [],
+      `only 200 and 409 (got ${JSON.stringify(statuses)})`,
+    );
+    t.equal(statuses.filter((s) => s === 200).length, 1, 'exactly one 200');
+    t.equal(statuses.filter((s) => s === 409).length, n - 1, 'all the others are 409');
+    const winnerIndex = statuses.indexOf(200);
+    const winner = responses[winnerIndex]?.data;
+    if (!winner) return;
+    t.equal(winner.id, orders[winnerIndex]!.id);
+    t.equal(winner.datetime, shift(target, winnerIndex * 60_000));
 
-  await assertOnlyWinnerHolds(t, responses, winner, target);
-  t.same(await serviceIdsOf(winner.id), [456], "the winner's services were replaced");
-  for (const [i, o] of orders.entries()) {
-    if (i === winnerIndex) continue;
-    t.same((await read(o.id)).data, o, `order ${i} is unchanged`);
-    t.same(await serviceIdsOf(o.id), [123, 789], `order ${i} keeps its service links`);
-  }
-  t.equal(await countRows(db, 'orders'), ordersBefore);
-  t.equal(await countRows(db, 'order_services'), linksBefore - 1, 'the winner went from 2 links to 1, nothing else changed');
-});
+    await assertOnlyWinnerHolds(t, responses, winner, target);
+    t.same(await serviceIdsOf(winner.id), [456], "the winner's services were replaced");
+    for (const [i, o] of orders.entries()) {
+      if (i === winnerIndex) continue;
+      t.same((await read(o.id)).data, o, `order ${i} is unchanged`);
+      t.same(await serviceIdsOf(o.id), [123, 789], `order ${i} keeps its service links`);
+    }
+    t.equal(await countRows(db, 'orders'), ordersBefore);
+    t.equal(
+      await countRows(db, 'order_services'),
+      linksBefore - 1,
+      'the winner went from 2 links to 1, nothing else changed',
+    );
+  },
+);

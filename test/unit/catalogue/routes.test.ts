@@ -7,7 +7,12 @@ t.test('an unknown service is a 404', async (t) => {
   const problem = catalogueProblem(new ServiceNotFoundError(77));
   t.ok(problem instanceof ProblemError);
   t.strictSame(problem?.headers, {});
-  t.strictSame(problem?.problem, { type: '/problems/not-found', title: 'Not found', status: 404, detail: 'There is no service 77.' });
+  t.strictSame(problem?.problem, {
+    type: '/problems/not-found',
+    title: 'Not found',
+    status: 404,
+    detail: 'There is no service 77.',
+  });
 });
 
 t.test('a duplicate name is a 409 quoting the name as JSON', async (t) => {

@@ -1,5 +1,11 @@
 import t from 'tap';
-import { SqlState, isConstraintViolation, isDataException, isDatabaseUnavailable, isTransientConflict } from '../../../src/db/errors.js';
+import {
+  SqlState,
+  isConstraintViolation,
+  isDataException,
+  isDatabaseUnavailable,
+  isTransientConflict,
+} from '../../../src/db/errors.js';
 
 /** A driver error as `pg` and PGlite throw it: an Error with the SQLSTATE as `code`. */
 function driverError(code: string, extra: Record<string, unknown> = {}, message = 'driver message') {
@@ -7,7 +13,12 @@ function driverError(code: string, extra: Record<string, unknown> = {}, message 
 }
 
 t.test('SQLSTATE codes of the constraints the service maps', async (t) => {
-  t.strictSame(SqlState, { uniqueViolation: '23505', foreignKeyViolation: '23503', exclusionViolation: '23P01', restrictViolation: '23001' });
+  t.strictSame(SqlState, {
+    uniqueViolation: '23505',
+    foreignKeyViolation: '23503',
+    exclusionViolation: '23P01',
+    restrictViolation: '23001',
+  });
 });
 
 t.test('a deadlock (40P01) or a serialization failure (40001) is a transient conflict worth retrying', async (t) => {
@@ -30,7 +41,11 @@ t.test('a constraint violation matches on both SQLSTATE and constraint name', as
   t.equal(isConstraintViolation(error, SqlState.exclusionViolation, 'orders_no_overlap'), true);
   t.equal(isConstraintViolation(error, SqlState.uniqueViolation, 'orders_no_overlap'), false, 'another SQLSTATE');
   t.equal(isConstraintViolation(error, SqlState.exclusionViolation, 'services_name_key'), false, 'another constraint');
-  t.equal(isConstraintViolation({ code: '23505' }, SqlState.uniqueViolation, 'services_name_key'), false, 'no constraint');
+  t.equal(
+    isConstraintViolation({ code: '23505' }, SqlState.uniqueViolation, 'services_name_key'),
+    false,
+    'no constraint',
+  );
   t.equal(isConstraintViolation(null, SqlState.uniqueViolation, 'x'), false);
   t.equal(isConstraintViolation('23505', SqlState.uniqueViolation, 'x'), false);
 });
@@ -50,11 +65,31 @@ t.test('anything else is not a data exception', async (t) => {
   t.equal(isDataException(undefined), false);
 });
 
-t.test('connection failures, connection-class (08) and server-state codes mean the database is unavailable', async (t) => {
-  for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '08000', '08006', '08P01', '53300', '57014', '57P01', '57P02', '57P03', '40001', '40P01']) {
-    t.equal(isDatabaseUnavailable(driverError(code)), true, code);
-  }
-});
+t.test(
+  'connection failures, connection-class (08) and server-state codes mean the database is unavailable',
+  async (t) => {
+    for (const code of [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      'ENOTFOUND',
+      'EAI_AGAIN',
+      'EPIPE',
+      '08000',
+      '08006',
+      '08P01',
+      '53300',
+      '57014',
+      '57P01',
+      '57P02',
+      '57P03',
+      '40001',
+      '40P01',
+    ]) {
+      t.equal(isDatabaseUnavailable(driverError(code)), true, code);
+    }
+  },
+);
 
 t.test("the pg pool's messages without a code mean the database is unavailable", async (t) => {
   for (const message of [

@@ -31,7 +31,12 @@ function recordingDb() {
 t.test('every execution sends the same SQL text, with the arguments as its parameters in order', async (t) => {
   const { db, executed } = recordingDb();
   const ordersFrom = new QueryTemplate(2, (db, from: string, limit: number) =>
-    db.selectFrom('orders').select('id').where('datetime', '>=', sql<Date>`${from}`).orderBy('datetime').limit(limit),
+    db
+      .selectFrom('orders')
+      .select('id')
+      .where('datetime', '>=', sql<Date>`${from}`)
+      .orderBy('datetime')
+      .limit(limit),
   );
   await ordersFrom.execute(db, '2022-11-01T00:00:00.000Z', 10);
   await ordersFrom.execute(db, '2023-01-01T00:00:00.000Z', 50);
@@ -44,7 +49,10 @@ t.test('every execution sends the same SQL text, with the arguments as its param
 
 t.test('each parameter comes from the argument at its place in the SQL, whatever the argument order', async (t) => {
   const { db, executed } = recordingDb();
-  const template = new QueryTemplate(2, (_db, a: string, b: string) => sql<{ x: string }>`select ${b} as first, ${a} as second, ${b} as third`);
+  const template = new QueryTemplate(
+    2,
+    (_db, a: string, b: string) => sql<{ x: string }>`select ${b} as first, ${a} as second, ${b} as third`,
+  );
   await template.execute(db, 'A', 'B');
   t.equal(executed[0]?.sql, 'select $1 as first, $2 as second, $3 as third');
   t.strictSame(executed[0]?.parameters, ['B', 'A', 'B']);
@@ -82,7 +90,9 @@ t.test('the query is built and compiled once, on first execution', async (t) => 
 
 t.test('an argument the query does not use is ignored', async (t) => {
   const { db, executed } = recordingDb();
-  const template = new QueryTemplate(2, (db, id: string, _unused: string) => db.selectFrom('orders').select('id').where('id', '=', id));
+  const template = new QueryTemplate(2, (db, id: string, _unused: string) =>
+    db.selectFrom('orders').select('id').where('id', '=', id),
+  );
   await template.execute(db, '7', 'ignored');
   t.strictSame(executed[0]?.parameters, ['7']);
 });
@@ -93,6 +103,9 @@ t.test('a query that uses an argument beyond its arity is refused, not bound as 
   const template = new QueryTemplate<[string, string], { id: string }>(1 as 2, (db, id, other) =>
     db.selectFrom('orders').select('id').where('id', '=', id).where('created_by', '=', other),
   );
-  await t.rejects(async () => template.execute(db, '1', 'x'), new Error('a query template uses more arguments than its arity (1)'));
+  await t.rejects(
+    async () => template.execute(db, '1', 'x'),
+    new Error('a query template uses more arguments than its arity (1)'),
+  );
   t.equal(executed.length, 0, 'nothing was executed');
 });

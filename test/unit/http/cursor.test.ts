@@ -46,10 +46,13 @@ t.test('a cursor is base64url text: safe in a query string without escaping', as
   t.match(cursor, /^[A-Za-z0-9_-]+$/);
 });
 
-t.test("decode returns what the parse callback makes of the position", async (t) => {
+t.test('decode returns what the parse callback makes of the position', async (t) => {
   const cursors = codec();
   const cursor = await cursors.encode(['2022-11-01T11:11:11.111Z', '223']);
-  t.strictSame(await cursors.decode(cursor, ([datetime, id]) => ({ datetime, id })), { datetime: '2022-11-01T11:11:11.111Z', id: '223' });
+  t.strictSame(await cursors.decode(cursor, ([datetime, id]) => ({ datetime, id })), {
+    datetime: '2022-11-01T11:11:11.111Z',
+    id: '223',
+  });
 });
 
 t.test('a cursor with any one character changed is refused', async (t) => {

@@ -8,12 +8,15 @@ import { ProblemError, notFound } from '../../../src/http/problem.js';
 function parseResponse(raw: string) {
   const [head = '', body = ''] = raw.split('\r\n\r\n');
   const [statusLine, ...headerLines] = head.split('\r\n');
-  const headers = Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 2)]));
+  const headers = Object.fromEntries(
+    headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 2)]),
+  );
   return { statusLine, headers, body };
 }
 
 t.test('headers too large: 431 problem, as a whole well-formed HTTP/1.1 response', async (t) => {
-  const body = '{"type":"about:blank","title":"Request Header Fields Too Large","status":431,"detail":"The request headers are too large."}';
+  const body =
+    '{"type":"about:blank","title":"Request Header Fields Too Large","status":431,"detail":"The request headers are too large."}';
   t.equal(
     clientErrorResponse({ code: 'HPE_HEADER_OVERFLOW' }),
     'HTTP/1.1 431 Request Header Fields Too Large\r\n' +
@@ -30,14 +33,24 @@ t.test('a request not received in time: 408 problem', async (t) => {
   t.equal(statusLine, 'HTTP/1.1 408 Request Timeout');
   t.equal(headers['content-type'], 'application/problem+json');
   t.equal(headers.connection, 'close');
-  t.strictSame(JSON.parse(body), { type: 'about:blank', title: 'Request Timeout', status: 408, detail: 'The request was not received in time.' });
+  t.strictSame(JSON.parse(body), {
+    type: 'about:blank',
+    title: 'Request Timeout',
+    status: 408,
+    detail: 'The request was not received in time.',
+  });
 });
 
 t.test('any other parse failure: 400 problem', async (t) => {
   for (const error of [{ code: 'HPE_INVALID_METHOD' }, { code: 'HPE_INVALID_HEADER_TOKEN' }, {}]) {
     const { statusLine, body } = parseResponse(clientErrorResponse(error));
     t.equal(statusLine, 'HTTP/1.1 400 Bad Request', JSON.stringify(error));
-    t.strictSame(JSON.parse(body), { type: 'about:blank', title: 'Bad Request', status: 400, detail: 'The request could not be parsed.' });
+    t.strictSame(JSON.parse(body), {
+      type: 'about:blank',
+      title: 'Bad Request',
+      status: 400,
+      detail: 'The request could not be parsed.',
+    });
   }
 });
 
@@ -61,17 +74,20 @@ const contract: OpenApiDocument = {
 const unmatched = unmatchedRouteProblem(contract);
 const request = (method: string, url: string) => ({ method, url }) as FastifyRequest;
 
-t.test('a known path with a method it lacks is 405, with Allow listing its methods and HEAD where GET is', async (t) => {
-  const problem = unmatched(request('PATCH', '/orders/223?x=1'));
-  t.equal(problem.status, 405);
-  t.strictSame(problem.headers, { allow: 'GET, PUT, DELETE, HEAD' });
-  t.strictSame(problem.problem, {
-    type: '/problems/method-not-allowed',
-    title: 'Method not allowed',
-    status: 405,
-    detail: 'PATCH is not allowed on /orders/223; allowed: GET, PUT, DELETE, HEAD.',
-  });
-});
+t.test(
+  'a known path with a method it lacks is 405, with Allow listing its methods and HEAD where GET is',
+  async (t) => {
+    const problem = unmatched(request('PATCH', '/orders/223?x=1'));
+    t.equal(problem.status, 405);
+    t.strictSame(problem.headers, { allow: 'GET, PUT, DELETE, HEAD' });
+    t.strictSame(problem.problem, {
+      type: '/problems/method-not-allowed',
+      title: 'Method not allowed',
+      status: 405,
+      detail: 'PATCH is not allowed on /orders/223; allowed: GET, PUT, DELETE, HEAD.',
+    });
+  },
+);
 
 t.test('Allow lists only HTTP methods of the path item, not its other members', async (t) => {
   t.strictSame(unmatched(request('DELETE', '/orders')).headers, { allow: 'GET, POST, HEAD' });
@@ -84,7 +100,12 @@ t.test('a path without GET gets no HEAD in Allow', async (t) => {
 t.test('an unknown path is 404 naming the method and path, without the query', async (t) => {
   const problem = unmatched(request('GET', '/nope?token=x'));
   t.strictSame(problem.headers, {});
-  t.strictSame(problem.problem, { type: '/problems/not-found', title: 'Not found', status: 404, detail: 'There is no route GET /nope.' });
+  t.strictSame(problem.problem, {
+    type: '/problems/not-found',
+    title: 'Not found',
+    status: 404,
+    detail: 'There is no route GET /nope.',
+  });
 });
 
 t.test('a path parameter matches one whole segment, and literal characters match only themselves', async (t) => {
@@ -139,12 +160,26 @@ t.test('problemFrom: a ProblemError is answered as it is; a refusal by its mappi
 t.test("problemFrom: what a security handler threw is judged, not the glue's 401 wrapper", async (t) => {
   const forbidden = new ProblemError('forbidden', 'lacks a scope');
   t.equal(problemOf({ name: 'Unauthorized', errors: [forbidden] }), forbidden);
-  t.equal(problemOf({ name: 'Unauthorized', errors: [{ code: 'ECONNREFUSED' }] }).status, 503, 'a database failure while verifying');
+  t.equal(
+    problemOf({ name: 'Unauthorized', errors: [{ code: 'ECONNREFUSED' }] }).status,
+    503,
+    'a database failure while verifying',
+  );
 });
 
 t.test('problemFrom: a Fastify validation error becomes a 400 with field errors', async (t) => {
-  const validation = [{ instancePath: '/limit', schemaPath: '#/properties/limit/maximum', keyword: 'maximum', params: {}, message: 'must be <= 100' }];
-  t.strictSame(problemOf({ validation, validationContext: 'querystring' }).problem.errors, [{ path: '/query/limit', message: 'must be <= 100' }]);
+  const validation = [
+    {
+      instancePath: '/limit',
+      schemaPath: '#/properties/limit/maximum',
+      keyword: 'maximum',
+      params: {},
+      message: 'must be <= 100',
+    },
+  ];
+  t.strictSame(problemOf({ validation, validationContext: 'querystring' }).problem.errors, [
+    { path: '/query/limit', message: 'must be <= 100' },
+  ]);
 });
 
 t.test("problemFrom: Fastify's body errors have their own problems", async (t) => {
@@ -167,7 +202,9 @@ t.test("problemFrom: Fastify's body errors have their own problems", async (t) =
     detail: 'The request body is empty.',
     errors: [{ path: '/body', message: 'is empty' }],
   });
-  t.strictSame(problemOf({ code: 'FST_ERR_CTP_INVALID_JSON_BODY', statusCode: 400 }).problem.errors, [{ path: '/body', message: 'is not valid JSON' }]);
+  t.strictSame(problemOf({ code: 'FST_ERR_CTP_INVALID_JSON_BODY', statusCode: 400 }).problem.errors, [
+    { path: '/body', message: 'is not valid JSON' },
+  ]);
 });
 
 t.test("problemFrom: Fastify's other client errors keep their status and message", async (t) => {
@@ -212,14 +249,21 @@ t.test('problemFrom: anything else is a 500 that names only the request id, neve
     detail: 'An unexpected error occurred. Reference: req-7.',
   };
   t.strictSame(problemOf(new Error('relation "orders" does not exist')).problem, expected);
-  t.strictSame(problemOf({ statusCode: 502, message: 'upstream said no' }).problem, expected, 'a 5xx status is not trusted');
+  t.strictSame(
+    problemOf({ statusCode: 502, message: 'upstream said no' }).problem,
+    expected,
+    'a 5xx status is not trusted',
+  );
   t.strictSame(problemOf('a thrown string').problem, expected);
 });
 
-t.test('problemFrom: a thrown null or undefined is a 500 naming the request id, not a crash of the handler', async (t) => {
-  for (const thrown of [null, undefined]) {
-    const problem = problemOf(thrown);
-    t.equal(problem.status, 500, String(thrown));
-    t.equal(problem.problem.detail, 'An unexpected error occurred. Reference: req-7.');
-  }
-});
+t.test(
+  'problemFrom: a thrown null or undefined is a 500 naming the request id, not a crash of the handler',
+  async (t) => {
+    for (const thrown of [null, undefined]) {
+      const problem = problemOf(thrown);
+      t.equal(problem.status, 500, String(thrown));
+      t.equal(problem.problem.detail, 'An unexpected error occurred. Reference: req-7.');
+    }
+  },
+);

@@ -15,7 +15,7 @@ t.test('If-Match: * states no condition (replace and delete need an existing ord
   t.equal(versionsAcceptedBy('  *  ', '223'), undefined);
 });
 
-t.test("If-Match: a strong tag of this order accepts that version", async (t) => {
+t.test('If-Match: a strong tag of this order accepts that version', async (t) => {
   t.strictSame(versionsAcceptedBy('"223-1"', '223'), [1]);
   t.strictSame(versionsAcceptedBy(' "223-17" ', '223'), [17]);
 });

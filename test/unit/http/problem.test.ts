@@ -3,7 +3,12 @@ import { ProblemError, bodyIdMismatch, invalidRequest, notFound } from '../../..
 import { Refusal } from '../../../src/refusal.js';
 
 t.test('a ProblemError holds the problem body of its kind, with status, title and detail', async (t) => {
-  const error = new ProblemError('schedule-conflict', 'Order 7 is in the way.', { conflictingOrderId: '7' }, { 'retry-after': '1' });
+  const error = new ProblemError(
+    'schedule-conflict',
+    'Order 7 is in the way.',
+    { conflictingOrderId: '7' },
+    { 'retry-after': '1' },
+  );
   t.strictSame(error.problem, {
     type: '/problems/schedule-conflict',
     title: 'Schedule conflict',
@@ -90,8 +95,14 @@ t.test('notFound is a 404 with the given detail', async (t) => {
 });
 
 t.test('bodyIdMismatch names the resource and the path id at /body/id', async (t) => {
-  t.strictSame(bodyIdMismatch('order', '223'), { path: '/body/id', message: 'must equal the order id in the path (223) or be left out' });
-  t.strictSame(bodyIdMismatch('service', 12), { path: '/body/id', message: 'must equal the service id in the path (12) or be left out' });
+  t.strictSame(bodyIdMismatch('order', '223'), {
+    path: '/body/id',
+    message: 'must equal the order id in the path (223) or be left out',
+  });
+  t.strictSame(bodyIdMismatch('service', 12), {
+    path: '/body/id',
+    message: 'must equal the service id in the path (12) or be left out',
+  });
 });
 
 t.test('ProblemError.replay sends a stored problem again exactly as it was, with its headers', async (t) => {
@@ -112,7 +123,7 @@ t.test('ProblemError.replay sends a stored problem again exactly as it was, with
 });
 
 t.test('ProblemError.replay keeps a type the kinds do not know', async (t) => {
-  const stored = { type: 'about:blank', title: 'I\'m a teapot', status: 418, detail: 'short and stout' };
+  const stored = { type: 'about:blank', title: "I'm a teapot", status: 418, detail: 'short and stout' };
   t.strictSame(ProblemError.replay({ ...stored }, {}).problem, stored);
   t.equal(ProblemError.replay({ ...stored }, {}).status, 418);
 });

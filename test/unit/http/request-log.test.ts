@@ -11,7 +11,10 @@ t.test('a plain path is logged as it is', async (t) => {
 
 t.test('ordinary query parameters stay', async (t) => {
   t.equal(withoutSecrets('/orders?limit=50&cursor=abc'), '/orders?limit=50&cursor=abc');
-  t.equal(withoutSecrets('/orders?from=2022-11-01T11:11:11Z&serviceId=3'), '/orders?from=2022-11-01T11:11:11Z&serviceId=3');
+  t.equal(
+    withoutSecrets('/orders?from=2022-11-01T11:11:11Z&serviceId=3'),
+    '/orders?from=2022-11-01T11:11:11Z&serviceId=3',
+  );
 });
 
 t.test('a parameter whose name says token, key, secret, password or auth has its value redacted', async (t) => {
@@ -19,7 +22,11 @@ t.test('a parameter whose name says token, key, secret, password or auth has its
   t.equal(withoutSecrets('/orders?limit=5&api_key=secret'), '/orders?limit=5&api_key=[redacted]');
   t.equal(withoutSecrets('/orders?client_secret=s3cr3t'), '/orders?client_secret=[redacted]');
   t.equal(withoutSecrets('/orders?password=hunter2'), '/orders?password=[redacted]');
-  t.equal(withoutSecrets('/orders?Authorization=Bearer%20x'), '/orders?Authorization=[redacted]', 'names are matched in any case');
+  t.equal(
+    withoutSecrets('/orders?Authorization=Bearer%20x'),
+    '/orders?Authorization=[redacted]',
+    'names are matched in any case',
+  );
   t.equal(withoutSecrets('/orders?API-KEY=x'), '/orders?API-KEY=[redacted]');
 });
 
@@ -38,7 +45,11 @@ t.test('a parameter after & without any ? is redacted too', async (t) => {
 t.test('an osk_ key is redacted wherever it appears', async (t) => {
   t.equal(withoutSecrets('/orders?access_token=osk_abc123'), '/orders?access_token=[redacted]');
   t.equal(withoutSecrets('/orders/osk_leakedkey'), '/orders/osk_[redacted]', 'pasted into the path');
-  t.equal(withoutSecrets('/orders?q=osk_Ab-9_z&limit=5'), '/orders?q=osk_[redacted]&limit=5', 'in a parameter not named like a secret');
+  t.equal(
+    withoutSecrets('/orders?q=osk_Ab-9_z&limit=5'),
+    '/orders?q=osk_[redacted]&limit=5',
+    'in a parameter not named like a secret',
+  );
   t.equal(withoutSecrets('/orders?a=osk_x&b=osk_y'), '/orders?a=osk_[redacted]&b=osk_[redacted]', 'every occurrence');
 });
 

@@ -14,5 +14,9 @@ t.test('operationIdOf names the contract operation a request matched', async (t)
   const matched = { routeOptions: { schema: { operationId: 'getOrder' } } } as unknown as FastifyRequest;
   t.equal(operationIdOf(matched), 'getOrder');
   t.equal(operationIdOf({ routeOptions: {} } as unknown as FastifyRequest), undefined, 'a route without a schema');
-  t.equal(operationIdOf({ routeOptions: { schema: {} } } as unknown as FastifyRequest), undefined, 'a schema without an operation');
+  t.equal(
+    operationIdOf({ routeOptions: { schema: {} } } as unknown as FastifyRequest),
+    undefined,
+    'a schema without an operation',
+  );
 });

@@ -57,7 +57,10 @@ t.test('at most 20 entries, however many fields are invalid', async (t) => {
   const body = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`extra${i}`, i]));
   const errors = refusal(orderSchema, 'body', { ...validOrder, ...body });
   t.equal(errors.length, 20);
-  t.strictSame(errors[0], { path: '/body/extra0', message: "unknown property 'extra0' (allowed: datetime, totalfee, name, id)" });
+  t.strictSame(errors[0], {
+    path: '/body/extra0',
+    message: "unknown property 'extra0' (allowed: datetime, totalfee, name, id)",
+  });
   t.strictSame(errors[19]?.path, '/body/extra19');
 });
 
@@ -83,60 +86,99 @@ t.test('an unknown property name is quoted back clipped to 100 characters', asyn
     { path: `/body/${clipped}`, message: `unknown property '${clipped}'` },
   ]);
   const exact = 'y'.repeat(100);
-  t.strictSame(refusal({ type: 'object', additionalProperties: false }, 'body', { [exact]: 1 }), [
-    { path: `/body/${exact}`, message: `unknown property '${exact}'` },
-  ], '100 characters are quoted whole');
+  t.strictSame(
+    refusal({ type: 'object', additionalProperties: false }, 'body', { [exact]: 1 }),
+    [{ path: `/body/${exact}`, message: `unknown property '${exact}'` }],
+    '100 characters are quoted whole',
+  );
 });
 
 t.test('~ and / in a property name are escaped in the path (JSON Pointer)', async (t) => {
   t.strictSame(refusal({ type: 'object', additionalProperties: false }, 'body', { 'a/b~c': 1 }), [
     { path: '/body/a~1b~0c', message: "unknown property 'a/b~c'" },
   ]);
-  t.strictSame(refusal({ type: 'object', required: ['x/y~'] }, 'body', {}), [{ path: '/body/x~1y~0', message: 'is required' }]);
+  t.strictSame(refusal({ type: 'object', required: ['x/y~'] }, 'body', {}), [
+    { path: '/body/x~1y~0', message: 'is required' },
+  ]);
 });
 
 t.test("a schema's x-error-message replaces the message of a pattern or format error", async (t) => {
-  t.strictSame(refusal(orderSchema, 'body', { ...validOrder, datetime: '2022-11-01T11:11:11' }), [
-    { path: '/body/datetime', message: 'must be an RFC 3339 date-time with Z or an offset' },
-  ], 'pattern');
-  t.strictSame(refusal(orderSchema, 'body', { ...validOrder, datetime: '2022-02-30T00:00:00Z' }), [
-    { path: '/body/datetime', message: 'must be an RFC 3339 date-time with Z or an offset' },
-  ], 'format (matches the pattern, not a real date)');
-  t.strictSame(refusal(orderSchema, 'body', { ...validOrder, name: 'abcD' }), [{ path: '/body/name', message: 'must be lower-case letters' }]);
+  t.strictSame(
+    refusal(orderSchema, 'body', { ...validOrder, datetime: '2022-11-01T11:11:11' }),
+    [{ path: '/body/datetime', message: 'must be an RFC 3339 date-time with Z or an offset' }],
+    'pattern',
+  );
+  t.strictSame(
+    refusal(orderSchema, 'body', { ...validOrder, datetime: '2022-02-30T00:00:00Z' }),
+    [{ path: '/body/datetime', message: 'must be an RFC 3339 date-time with Z or an offset' }],
+    'format (matches the pattern, not a real date)',
+  );
+  t.strictSame(refusal(orderSchema, 'body', { ...validOrder, name: 'abcD' }), [
+    { path: '/body/name', message: 'must be lower-case letters' },
+  ]);
 });
 
-t.test("x-error-message also explains a union type, but never other rules", async (t) => {
-  t.strictSame(refusal(orderSchema, 'body', { ...validOrder, id: true }), [{ path: '/body/id', message: 'must be an id as digits or a number' }]);
-  t.strictSame(refusal(orderSchema, 'body', { ...validOrder, name: 7 }), [{ path: '/body/name', message: 'must be string' }], 'a single type');
-  t.strictSame(refusal(orderSchema, 'body', { ...validOrder, name: 'ab' }), [
-    { path: '/body/name', message: 'must NOT have fewer than 3 characters' },
-  ], 'minLength');
+t.test('x-error-message also explains a union type, but never other rules', async (t) => {
+  t.strictSame(refusal(orderSchema, 'body', { ...validOrder, id: true }), [
+    { path: '/body/id', message: 'must be an id as digits or a number' },
+  ]);
+  t.strictSame(
+    refusal(orderSchema, 'body', { ...validOrder, name: 7 }),
+    [{ path: '/body/name', message: 'must be string' }],
+    'a single type',
+  );
+  t.strictSame(
+    refusal(orderSchema, 'body', { ...validOrder, name: 'ab' }),
+    [{ path: '/body/name', message: 'must NOT have fewer than 3 characters' }],
+    'minLength',
+  );
 });
 
 t.test('paths start with the part of the request: /body, /query, /path, /header', async (t) => {
-  const error: ErrorObject = { instancePath: '/x', schemaPath: '#/properties/x/type', keyword: 'type', params: { type: 'integer' }, message: 'must be integer' };
+  const error: ErrorObject = {
+    instancePath: '/x',
+    schemaPath: '#/properties/x/type',
+    keyword: 'type',
+    params: { type: 'integer' },
+    message: 'must be integer',
+  };
   t.strictSame(fieldErrorsFrom([error], 'body'), [{ path: '/body/x', message: 'must be integer' }]);
   t.strictSame(fieldErrorsFrom([error], 'querystring'), [{ path: '/query/x', message: 'must be integer' }]);
   t.strictSame(fieldErrorsFrom([error], 'params'), [{ path: '/path/x', message: 'must be integer' }]);
   t.strictSame(fieldErrorsFrom([error], 'headers'), [{ path: '/header/x', message: 'must be integer' }]);
   t.strictSame(fieldErrorsFrom([error], 'request'), [{ path: '/request/x', message: 'must be integer' }]);
-  t.strictSame(fieldErrorsFrom([{ ...error, message: undefined }], 'body'), [{ path: '/body/x', message: 'is invalid' }], 'no message');
+  t.strictSame(
+    fieldErrorsFrom([{ ...error, message: undefined }], 'body'),
+    [{ path: '/body/x', message: 'is invalid' }],
+    'no message',
+  );
 });
 
 t.test('bodies are not coerced: "100" is not a number and null is not 0', async (t) => {
-  t.strictSame(refusal(orderSchema, 'body', { ...validOrder, totalfee: '100' }), [{ path: '/body/totalfee', message: 'must be number' }]);
-  t.strictSame(refusal(orderSchema, 'body', { ...validOrder, totalfee: null }), [{ path: '/body/totalfee', message: 'must be number' }]);
+  t.strictSame(refusal(orderSchema, 'body', { ...validOrder, totalfee: '100' }), [
+    { path: '/body/totalfee', message: 'must be number' },
+  ]);
+  t.strictSame(refusal(orderSchema, 'body', { ...validOrder, totalfee: null }), [
+    { path: '/body/totalfee', message: 'must be number' },
+  ]);
 });
 
 t.test('an oversized body array is refused on its length alone, before any entry is checked', async (t) => {
-  const schema = { type: 'object', properties: { services: { type: 'array', maxItems: 20, items: { type: 'integer' } } } };
+  const schema = {
+    type: 'object',
+    properties: { services: { type: 'array', maxItems: 20, items: { type: 'integer' } } },
+  };
   const validate = compile(schema, 'body');
   t.equal(validate({ services: Array.from({ length: 100_000 }, () => 'not an integer') }), false);
   t.equal(validate.errors?.length, 1, 'one error, not one per entry');
-  t.strictSame(fieldErrorsFrom(validate.errors ?? [], 'body'), [{ path: '/body/services', message: 'must NOT have more than 20 items' }]);
+  t.strictSame(fieldErrorsFrom(validate.errors ?? [], 'body'), [
+    { path: '/body/services', message: 'must NOT have more than 20 items' },
+  ]);
   t.equal(validate({ services: [1, 2] }), true, 'a bounded array is then validated as usual');
   t.equal(validate({ services: ['a'] }), false);
-  t.strictSame(fieldErrorsFrom(validate.errors ?? [], 'body'), [{ path: '/body/services/0', message: 'must be integer' }]);
+  t.strictSame(fieldErrorsFrom(validate.errors ?? [], 'body'), [
+    { path: '/body/services/0', message: 'must be integer' },
+  ]);
 });
 
 const listQuery = {
@@ -159,9 +201,11 @@ t.test('a query parameter the operation does not have is refused, not ignored', 
 
 t.test('integer query parameters must be plain decimal digits: "0x10", "1e2", " 5" are refused', async (t) => {
   for (const text of ['0x10', '1e2', ' 5', '5 ', '+5', '1.0', '', '٥']) {
-    t.strictSame(refusal(listQuery, 'querystring', { limit: text }), [
-      { path: '/query/limit', message: 'must be an integer in decimal digits' },
-    ], JSON.stringify(text));
+    t.strictSame(
+      refusal(listQuery, 'querystring', { limit: text }),
+      [{ path: '/query/limit', message: 'must be an integer in decimal digits' }],
+      JSON.stringify(text),
+    );
   }
 });
 
@@ -177,7 +221,9 @@ t.test('decimal digits are coerced to numbers and still checked against the sche
   const query: Record<string, unknown> = { limit: '16', serviceId: '007' };
   t.equal(validate(query), true);
   t.strictSame(query, { limit: 16, serviceId: 7 });
-  t.strictSame(refusal(listQuery, 'querystring', { limit: '101' }), [{ path: '/query/limit', message: 'must be <= 100' }]);
+  t.strictSame(refusal(listQuery, 'querystring', { limit: '101' }), [
+    { path: '/query/limit', message: 'must be <= 100' },
+  ]);
   t.strictSame(refusal(listQuery, 'querystring', { limit: '-1' }), [{ path: '/query/limit', message: 'must be >= 1' }]);
 });
 
@@ -189,12 +235,20 @@ t.test('query defaults are applied', async (t) => {
 });
 
 t.test('header rules apply to the lower-case names Node gives headers', async (t) => {
-  const schema = { type: 'object', required: ['Idempotency-Key'], properties: { 'Idempotency-Key': { type: 'string', maxLength: 5 } } };
+  const schema = {
+    type: 'object',
+    required: ['Idempotency-Key'],
+    properties: { 'Idempotency-Key': { type: 'string', maxLength: 5 } },
+  };
   t.strictSame(refusal(schema, 'headers', {}), [{ path: '/header/idempotency-key', message: 'is required' }]);
   t.strictSame(refusal(schema, 'headers', { 'idempotency-key': 'toolong' }), [
     { path: '/header/idempotency-key', message: 'must NOT have more than 5 characters' },
   ]);
-  t.equal(compile(schema, 'headers')({ 'idempotency-key': 'abc', 'user-agent': 'x' }), true, 'other headers are allowed');
+  t.equal(
+    compile(schema, 'headers')({ 'idempotency-key': 'abc', 'user-agent': 'x' }),
+    true,
+    'other headers are allowed',
+  );
 });
 
 t.test('path parameters are coerced from text', async (t) => {
@@ -202,5 +256,7 @@ t.test('path parameters are coerced from text', async (t) => {
   const params: Record<string, unknown> = { serviceId: '12' };
   t.equal(compile(schema, 'params')(params), true);
   t.strictSame(params, { serviceId: 12 });
-  t.strictSame(refusal(schema, 'params', { serviceId: '0x1' }), [{ path: '/path/serviceId', message: 'must be an integer in decimal digits' }]);
+  t.strictSame(refusal(schema, 'params', { serviceId: '0x1' }), [
+    { path: '/path/serviceId', message: 'must be an integer in decimal digits' },
+  ]);
 });

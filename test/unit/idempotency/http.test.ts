@@ -35,7 +35,11 @@ function keyedRequest(overrides: Partial<FakeRequest> = {}): FastifyRequest {
   return request as unknown as FastifyRequest;
 }
 
-const answer = (value: { id: string }): StoredResponse => ({ statusCode: 201, headers: { location: `/orders/${value.id}` }, body: value });
+const answer = (value: { id: string }): StoredResponse => ({
+  statusCode: 201,
+  headers: { location: `/orders/${value.id}` },
+  body: value,
+});
 const noProblems = () => undefined;
 const fingerprint = { datetime: '2022-11-01T11:11:11.111Z', totalfee: '100', serviceIds: [1, 2] };
 
@@ -82,7 +86,11 @@ t.test("a keyed request claims the caller's key id, the key and a SHA-256 reques
 t.test('the same input with object keys in another order has the same request hash', async (t) => {
   const reordered = { serviceIds: [1, 2], totalfee: '100', datetime: '2022-11-01T11:11:11.111Z' };
   t.equal(hashOf(keyedRequest(), reordered), hashOf(keyedRequest()));
-  t.equal(hashOf(keyedRequest(), { a: { y: 1, x: [{ q: 1, p: 2 }] } }), hashOf(keyedRequest(), { a: { x: [{ p: 2, q: 1 }], y: 1 } }), 'nested');
+  t.equal(
+    hashOf(keyedRequest(), { a: { y: 1, x: [{ q: 1, p: 2 }] } }),
+    hashOf(keyedRequest(), { a: { x: [{ p: 2, q: 1 }], y: 1 } }),
+    'nested',
+  );
 });
 
 t.test('the key and the query string are not part of the request hash', async (t) => {
@@ -107,14 +115,22 @@ t.test('answerRefusal stores a 4xx ProblemError with instance set to the path', 
   t.strictSame(keyed.answerRefusal(refusal), {
     statusCode: 412,
     headers: { etag: '"1-2"' },
-    body: { type: '/problems/precondition-failed', title: 'Precondition failed', status: 412, detail: 'changed', instance: '/orders' },
+    body: {
+      type: '/problems/precondition-failed',
+      title: 'Precondition failed',
+      status: 412,
+      detail: 'changed',
+      instance: '/orders',
+    },
   });
   t.equal(refusal.problem.instance, undefined, 'the error itself is left as it was');
 });
 
 t.test("answerRefusal stores a feature's refusal through its problem mapping", async (t) => {
   class Gone extends Error {}
-  const keyed = idempotentRequestOf(keyedRequest(), fingerprint, answer, (error) => (error instanceof Gone ? notFound('gone') : undefined))!;
+  const keyed = idempotentRequestOf(keyedRequest(), fingerprint, answer, (error) =>
+    error instanceof Gone ? notFound('gone') : undefined,
+  )!;
   t.strictSame(keyed.answerRefusal(new Gone()), {
     statusCode: 404,
     headers: {},
@@ -140,7 +156,7 @@ t.test('respond sends the status and headers and returns the body', async (t) =>
   ]);
 });
 
-t.test("respondOnce: a fresh outcome is sent as its response", async (t) => {
+t.test('respondOnce: a fresh outcome is sent as its response', async (t) => {
   const { reply, calls } = fakeReply();
   const response = answer({ id: '7' });
   t.equal(respondOnce(reply, { kind: 'fresh', value: { id: '7' }, response }), response.body);
@@ -179,7 +195,10 @@ t.test('respondOnce: a replayed 4xx throws a ProblemError with the stored body a
     conflictingOrderId: '7',
   };
   const error = problemThrownBy(() =>
-    respondOnce(reply, { kind: 'replayed', response: { statusCode: 409, headers: { 'retry-after': '1' }, body: structuredClone(stored) } }),
+    respondOnce(reply, {
+      kind: 'replayed',
+      response: { statusCode: 409, headers: { 'retry-after': '1' }, body: structuredClone(stored) },
+    }),
   );
   t.equal(error.status, 409);
   t.strictSame(error.problem, stored);

@@ -41,7 +41,17 @@ t.test('no header, another scheme or a missing token is no token', async (t) => 
 });
 
 t.test('a token with characters outside base64url is no token', async (t) => {
-  for (const header of ['Bearer a.b', 'Bearer a+b', 'Bearer a/b', 'Bearer a=', 'Bearer a b', 'Bearer abc ', ' Bearer abc', 'Bearer\tabc', 'Bearer ab\u00e9']) {
+  for (const header of [
+    'Bearer a.b',
+    'Bearer a+b',
+    'Bearer a/b',
+    'Bearer a=',
+    'Bearer a b',
+    'Bearer abc ',
+    ' Bearer abc',
+    'Bearer\tabc',
+    'Bearer ab\u00e9',
+  ]) {
     t.equal(bearerToken(header), undefined, JSON.stringify(header));
   }
 });
@@ -74,7 +84,12 @@ const reply = {} as FastifyReply;
 t.test('bearerAuth: without an Authorization header, 401 with the Bearer challenge', async (t) => {
   const { verifier, asked } = verifierFor({});
   const error = await problemRejectedBy(bearerAuth(verifier)(requestWith(), reply, ['orders:read']));
-  t.strictSame(error.problem, { type: '/problems/unauthorized', title: 'Unauthorized', status: 401, detail: 'Send an API key as Authorization: Bearer <key>.' });
+  t.strictSame(error.problem, {
+    type: '/problems/unauthorized',
+    title: 'Unauthorized',
+    status: 401,
+    detail: 'Send an API key as Authorization: Bearer <key>.',
+  });
   t.strictSame(error.headers, { 'www-authenticate': 'Bearer realm="orders-service"' });
   t.strictSame(asked, []);
 });
@@ -98,7 +113,9 @@ t.test('bearerAuth: an unknown key is 401 invalid_token', async (t) => {
 
 t.test('bearerAuth: a key without a required scope is 403 insufficient_scope naming it', async (t) => {
   const { verifier } = verifierFor({ abc: alice });
-  const error = await problemRejectedBy(bearerAuth(verifier)(requestWith('Bearer abc'), reply, ['orders:read', 'orders:write']));
+  const error = await problemRejectedBy(
+    bearerAuth(verifier)(requestWith('Bearer abc'), reply, ['orders:read', 'orders:write']),
+  );
   t.strictSame(error.problem, {
     type: '/problems/forbidden',
     title: 'Forbidden',

@@ -21,11 +21,18 @@ function errorsFor(input: Parameters<typeof orderDraftFrom>[0], pathId?: string)
 }
 
 t.test('a valid input becomes a draft: UTC instant, exact fee text, numeric service ids', async (t) => {
-  t.strictSame(orderDraftFrom({ datetime: '2022-11-01T12:11:11.1119+01:00', totalfee: 150.5, services: [{ id: 456 }, { id: '123' }] }), {
-    datetime: '2022-11-01T11:11:11.111Z',
-    totalfee: '150.5',
-    serviceIds: [456, 123],
-  });
+  t.strictSame(
+    orderDraftFrom({
+      datetime: '2022-11-01T12:11:11.1119+01:00',
+      totalfee: 150.5,
+      services: [{ id: 456 }, { id: '123' }],
+    }),
+    {
+      datetime: '2022-11-01T11:11:11.111Z',
+      totalfee: '150.5',
+      serviceIds: [456, 123],
+    },
+  );
 });
 
 t.test('a refused input is a ProblemError 400 of type validation with the field errors', async (t) => {
@@ -111,10 +118,13 @@ t.test('an impossible instant is refused at /body/datetime', async (t) => {
 });
 
 t.test('every error is reported together, in field order', async (t) => {
-  t.strictSame(errorsFor({ id: '7', datetime: '2016-12-31T23:59:60Z', totalfee: 1.005, services: [{ id: 5 }, { id: '5' }] }, '8'), [
-    { path: '/body/datetime', message: 'is not a real instant between years 0001 and 9999' },
-    { path: '/body/totalfee', message: 'must have at most 2 decimal places' },
-    { path: '/body/services/1/id', message: 'duplicates service 5' },
-    { path: '/body/id', message: 'must equal the order id in the path (8) or be left out' },
-  ]);
+  t.strictSame(
+    errorsFor({ id: '7', datetime: '2016-12-31T23:59:60Z', totalfee: 1.005, services: [{ id: 5 }, { id: '5' }] }, '8'),
+    [
+      { path: '/body/datetime', message: 'is not a real instant between years 0001 and 9999' },
+      { path: '/body/totalfee', message: 'must have at most 2 decimal places' },
+      { path: '/body/services/1/id', message: 'duplicates service 5' },
+      { path: '/body/id', message: 'must equal the order id in the path (8) or be left out' },
+    ],
+  );
 });

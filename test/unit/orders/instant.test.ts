@@ -27,16 +27,28 @@ t.test('digits finer than a millisecond are truncated, never rounded', async (t)
 t.test('utcInstantRoundedUp rounds up to the next millisecond only when a finer digit is not zero', async (t) => {
   t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.1119Z'), '2022-11-01T11:11:11.112Z');
   t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.1111Z'), '2022-11-01T11:11:11.112Z');
-  t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.1110000Z'), '2022-11-01T11:11:11.111Z', 'zeros below a millisecond are exact');
+  t.equal(
+    utcInstantRoundedUp('2022-11-01T11:11:11.1110000Z'),
+    '2022-11-01T11:11:11.111Z',
+    'zeros below a millisecond are exact',
+  );
   t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.111Z'), '2022-11-01T11:11:11.111Z');
   t.equal(utcInstantRoundedUp('2022-11-01T11:11:11Z'), '2022-11-01T11:11:11.000Z');
-  t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.11Z'), '2022-11-01T11:11:11.110Z', 'fewer than three digits are exact');
+  t.equal(
+    utcInstantRoundedUp('2022-11-01T11:11:11.11Z'),
+    '2022-11-01T11:11:11.110Z',
+    'fewer than three digits are exact',
+  );
 });
 
 t.test('rounding up carries into the next second, day and year', async (t) => {
   t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.9991Z'), '2022-11-01T11:11:12.000Z');
   t.equal(utcInstantRoundedUp('2022-12-31T23:59:59.9999Z'), '2023-01-01T00:00:00.000Z');
-  t.equal(utcInstantRoundedUp('2022-11-01T12:11:11.1111+01:00'), '2022-11-01T11:11:11.112Z', 'after normalising the offset');
+  t.equal(
+    utcInstantRoundedUp('2022-11-01T12:11:11.1111+01:00'),
+    '2022-11-01T11:11:11.112Z',
+    'after normalising the offset',
+  );
   t.equal(utcInstantRoundedUp('2022-11-01t11:11:11.1111z'), '2022-11-01T11:11:11.112Z', 'lower case too');
 });
 

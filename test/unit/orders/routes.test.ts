@@ -41,7 +41,10 @@ t.test('toOrder keeps the exact value of a stored fee', async (t) => {
 });
 
 t.test('a schedule conflict is a 409 naming the order in the way and its datetime', async (t) => {
-  const conflict = new ScheduleConflictError('2022-11-01T12:00:00.000Z', { id: '17', datetime: new Date('2022-11-01T11:11:11.111Z') });
+  const conflict = new ScheduleConflictError('2022-11-01T12:00:00.000Z', {
+    id: '17',
+    datetime: new Date('2022-11-01T11:11:11.111Z'),
+  });
   const problem = orderProblem(conflict);
   t.ok(problem instanceof ProblemError);
   t.equal(problem?.status, 409);
