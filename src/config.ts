@@ -8,6 +8,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** PGlite data directory (or `memory://`), used only without `databaseUrl`. */
   pgliteDataDir: string;
+  /** Named prepared statements on the Postgres server; off behind a pooler that cannot keep them. */
+  preparedStatements: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Server processes on this machine (node:cluster); more than one needs a Postgres server. */
   workers: number;
@@ -57,6 +59,7 @@ const schema = {
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    DATABASE_PREPARED_STATEMENTS: { type: 'string', enum: ['true', 'false'], default: 'true' },
     PGLITE_DATA_DIR: { type: 'string', minLength: 1, default: './.data' },
     LOG_LEVEL: {
       type: 'string',
@@ -94,6 +97,7 @@ interface RawEnv {
   PORT: number;
   HOST: string;
   DATABASE_URL?: string;
+  DATABASE_PREPARED_STATEMENTS: 'true' | 'false';
   PGLITE_DATA_DIR: string;
   LOG_LEVEL: Config['logLevel'];
   RATE_LIMIT_PER_MINUTE: number;
@@ -144,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: raw.HOST,
     databaseUrl: raw.DATABASE_URL,
     pgliteDataDir: raw.PGLITE_DATA_DIR,
+    preparedStatements: raw.DATABASE_PREPARED_STATEMENTS === 'true',
     logLevel: raw.LOG_LEVEL,
     workers: raw.WORKERS,
     shutdownGraceMs: raw.SHUTDOWN_GRACE_SECONDS * 1000,

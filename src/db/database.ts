@@ -4,11 +4,22 @@ import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import parseDate from 'postgres-date';
 import { lockDataDir } from './embedded-lock.js';
+import { poolWithPreparedStatements } from './prepared-statements.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
 
-export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
+export type DatabaseTarget =
+  | {
+      kind: 'postgres';
+      url: string;
+      /**
+       * Run the query templates as named prepared statements (default true). Off behind a pooler
+       * that cannot keep them per client, such as PgBouncer before 1.21 in transaction mode.
+       */
+      preparedStatements?: boolean;
+    }
+  | { kind: 'pglite'; dataDir: string };
 
 export interface OpenedDatabase {
   db: Db;
@@ -63,7 +74,10 @@ export async function openDatabase(target: DatabaseTarget, options: DatabaseOpti
         throw error;
       }
     };
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), target, poolStats, ping };
+    const dialect = new PostgresDialect({
+      pool: target.preparedStatements === false ? pool : poolWithPreparedStatements(pool),
+    });
+    return { db: new Kysely<Database>({ dialect }), target, poolStats, ping };
   }
   const unlock = target.dataDir.startsWith('memory://') ? () => {} : lockDataDir(target.dataDir);
   try {
@@ -103,8 +117,12 @@ function withCleanup(db: Db, cleanup: () => Promise<void>): Db {
   return db;
 }
 
-export function databaseTargetFrom(config: { databaseUrl: string | undefined; pgliteDataDir: string }): DatabaseTarget {
+export function databaseTargetFrom(config: {
+  databaseUrl: string | undefined;
+  pgliteDataDir: string;
+  preparedStatements?: boolean;
+}): DatabaseTarget {
   return config.databaseUrl
-    ? { kind: 'postgres', url: config.databaseUrl }
+    ? { kind: 'postgres', url: config.databaseUrl, preparedStatements: config.preparedStatements }
     : { kind: 'pglite', dataDir: config.pgliteDataDir };
 }

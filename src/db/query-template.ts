@@ -1,4 +1,5 @@
 import type { CompiledQuery, QueryResult } from 'kysely';
+import { registerPreparedStatement } from './prepared-statements.js';
 import type { Executor } from './schema.js';
 
 /** A query builder or an sql`…` template: both compile against an executor. */
@@ -16,8 +17,9 @@ type ParameterSource = { argument: number } | { fixed: unknown };
 
 /**
  * A Kysely query built and compiled once, then executed with new argument values: the same SQL
- * text every time, so no per-request query building or compiling. `build` receives stand-ins for the arguments and may use each only as a bound
- * value (`${value}` in sql`…`, a comparison value, a limit), never to shape the query: a query
+ * text every time, so no per-request query building or compiling, and on Postgres a named prepared
+ * statement (see prepared-statements.ts). `build` receives stand-ins for the arguments and may use
+ * each only as a bound value (`${value}` in sql`…`, a comparison value, a limit), never to shape the query: a query
  * whose shape varies is one template per shape. An argument the shape does not use is ignored.
  * Plugins that rewrite queries act at that one compilation (the service has none). A stand-in is
  * one value: in a builder's `in` comparison it does not expand into a list (use `= ANY(${x})`).
@@ -47,6 +49,8 @@ export class QueryTemplate<Args extends readonly unknown[], Row> {
       return { fixed: value };
     });
     this.compiled = compiled;
+    // The same text on every execution: worth a named prepared statement (on Postgres, when enabled).
+    registerPreparedStatement(compiled.sql);
     return compiled;
   }
 }

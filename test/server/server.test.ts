@@ -179,6 +179,7 @@ t.test('configuration defaults and parsing', async (t) => {
     host: '127.0.0.1',
     databaseUrl: undefined,
     pgliteDataDir: './.data',
+    preparedStatements: true,
     logLevel: 'info',
     workers: 1,
     shutdownGraceMs: 10_000,

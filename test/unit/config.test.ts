@@ -40,6 +40,7 @@ t.test('without any variable: the defaults, on embedded PGlite', async (t) => {
     host: '127.0.0.1',
     databaseUrl: undefined,
     pgliteDataDir: './.data',
+    preparedStatements: true,
     logLevel: 'info',
     workers: 1,
     shutdownGraceMs: 10_000,
@@ -65,6 +66,7 @@ t.test('every variable is read into its setting, seconds as milliseconds', async
       PORT: '8080',
       HOST: '0.0.0.0',
       DATABASE_URL: postgres,
+      DATABASE_PREPARED_STATEMENTS: 'false',
       PGLITE_DATA_DIR: 'memory://',
       LOG_LEVEL: 'warn',
       WORKERS: '4',
@@ -82,6 +84,7 @@ t.test('every variable is read into its setting, seconds as milliseconds', async
       host: '0.0.0.0',
       databaseUrl: postgres,
       pgliteDataDir: 'memory://',
+      preparedStatements: false,
       logLevel: 'warn',
       workers: 4,
       shutdownGraceMs: 3_000,
@@ -227,4 +230,14 @@ t.test('an integer is plain decimal digits: hex, exponents and padding are refus
     );
   }
   t.equal(loadConfig({ PORT: '080' }).port, 80, 'leading zeros are still decimal');
+});
+
+t.test('named prepared statements are on unless DATABASE_PREPARED_STATEMENTS=false', async (t) => {
+  t.equal(loadConfig({}).preparedStatements, true);
+  t.equal(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'true' }).preparedStatements, true);
+  t.equal(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'false' }).preparedStatements, false);
+  t.equal(
+    refusal({ DATABASE_PREPARED_STATEMENTS: 'off' }).message,
+    'Invalid configuration: env/DATABASE_PREPARED_STATEMENTS must be equal to one of the allowed values',
+  );
 });
