@@ -1,7 +1,7 @@
 # Orders service. `make run` serves it (embedded PGlite unless DATABASE_URL is set); `make test` tests it.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package format format-check eslint lint ensure-chromium test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile bench-explain clean
+.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package format format-check eslint lint ensure-chromium ensure-wrk test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile bench-explain clean
 
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
@@ -74,6 +74,9 @@ lint: eslint format-check validate-spec lint-spec check-generated typecheck chec
 
 # The browser test (test/api/contract/docs.browser.test.ts) drives Debian's chromium: installed here when missing and the
 # machine allows it (root, apt-get); otherwise one line says how. SKIP_BROWSER=1 skips that test, which says so.
+ensure-wrk: ## Make sure wrk (the benchmark's load driver) is there (installs it as root with apt-get)
+	@scripts/ensure-package.sh /usr/bin/wrk wrk
+
 ensure-chromium: ## Make sure chromium is there for the browser test (installs it as root with apt-get)
 	@scripts/ensure-chromium.sh
 
@@ -103,13 +106,13 @@ fuzz: install ## The property-based fuzz test at FUZZ_RUNS requests (CI runs 200
 soak: build ## Mixed load for SOAK_SECONDS (300) against a server process: status counts, p50/p99, RSS over time
 	PG_TEST_URL=$(PG_TEST_URL) node --import tsx bench/soak.ts
 
-bench: build ## Service against a bare ceiling at 10k and 1M orders (Postgres at PG_TEST_URL); table in bench/results/latest.md
+bench: build ensure-wrk ## Service against a bare ceiling at 10k and 1M orders (Postgres at PG_TEST_URL); table in bench/results/latest.md
 	PG_TEST_URL=$(PG_TEST_URL) node --import tsx bench/run.ts
 
-bench-smoke: build ## The benchmark on 200 orders with short runs, so it cannot rot (CI); figures printed, never asserted
-	PG_TEST_URL=$(PG_TEST_URL) BENCH_SMOKE=1 BENCH_SECONDS=$${BENCH_SECONDS:-0.5} node --import tsx bench/run.ts
+bench-smoke: build ensure-wrk ## The benchmark on 200 orders with short runs, so it cannot rot (CI); figures printed, never asserted
+	PG_TEST_URL=$(PG_TEST_URL) BENCH_SMOKE=1 BENCH_SECONDS=$${BENCH_SECONDS:-1} node --import tsx bench/run.ts
 
-bench-profile: build ## node --cpu-prof runs of GET one and create (service and ceiling) and their top frames
+bench-profile: build ensure-wrk ## node --cpu-prof runs of GET one and create (service and ceiling) and their top frames
 	PG_TEST_URL=$(PG_TEST_URL) BENCH_PROFILE=1 node --import tsx bench/run.ts
 
 bench-explain: install ## EXPLAIN ANALYZE of every hot query as the service sends it, on 1M orders (BENCH_SIZE=10k for fewer)

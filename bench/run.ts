@@ -1,8 +1,10 @@
 /**
  * The side-by-side benchmark: the service against the bare ceiling (bench/ceiling), same
- * database, same requests, A B A B, medians and service/ceiling ratios. This process is the load
- * driver (autocannon's programmatic API); the servers are child processes, pinned to one core and
- * this driver to the other when taskset allows.
+ * database, same requests, A B A B, medians and service/ceiling ratios. The load driver is wrk
+ * (bench/driver.ts, bench/wrk/scenario.lua), pinned with this process to one core; the servers are
+ * child processes pinned to the other, when taskset allows. Before the scenarios, the driver's own
+ * limit is measured against a trivial endpoint, and any scenario above half of it is marked
+ * driver-bound.
  *
  *   make bench                                # 10k and 1M orders, 3 rounds × 10 s per server and scenario
  *   BENCH_SMOKE=1 make bench                  # CI: 200 orders, 1 round × 1 s, no warm-up, 4 connections;
@@ -11,7 +13,7 @@
  *                                             # then their top frames
  *
  * Settings (environment): BENCH_SIZES (10k,1m; also smoke), BENCH_ROUNDS (3), BENCH_SECONDS (10),
- * BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (10), BENCH_SCENARIOS (all: get-one, list-first,
+ * BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (32,10: each scenario at each), BENCH_SCENARIOS (all: get-one, list-first,
  * list-deep, create, create-conflict, replace), BENCH_PGLITE_SIZES (10k; `none` to skip),
  * BENCH_WORKERS_SIZES (every size; `none` to skip), BENCH_SERVER_CPUS (0), BENCH_DRIVER_CPUS (1),
  * BENCH_SERVICE_LOG (bench/results/logs/<server>.log; /dev/null to discard), BENCH_CEILING_WRITES
@@ -28,7 +30,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import { sql } from 'kysely';
 import type { Db } from '../src/db/database.js';
 import {
@@ -43,17 +44,11 @@ import {
   sweepCreatedOrders,
   type SizeName,
 } from './load-data.js';
-import {
-  comparisonTable,
-  percentile,
-  scalingTable,
-  singleTable,
-  workersTable,
-  type Comparison,
-  type RunResult,
-} from './report.js';
+import { comparisonTable, scalingTable, singleTable, workersTable, type Comparison, type RunResult } from './report.js';
+import { claimCreateOffsets, drive, wrkAvailable, type DriverResult } from './driver.js';
 import {
   ceilingCursors,
+  deepPathsOf,
   deepPositions,
   scenarios,
   serviceCursors,
@@ -98,7 +93,12 @@ const settings = {
   rounds: number('BENCH_ROUNDS', smoke ? 1 : 3),
   seconds: number('BENCH_SECONDS', smoke ? 1 : 10),
   warmupSeconds: number('BENCH_WARMUP_SECONDS', smoke ? 0 : 3, { zero: true }),
-  connections: number('BENCH_CONNECTIONS', smoke ? 4 : 10),
+  /** Each scenario runs at each of these connection counts. */
+  connections: (env.BENCH_CONNECTIONS || (smoke ? '4' : '32,10')).split(',').map((c) => {
+    const n = Number(c);
+    if (!Number.isInteger(n) || n < 1) throw new Error('BENCH_CONNECTIONS must be a list of positive integers');
+    return n;
+  }),
   rateLimit: '1000000000',
 };
 const selected: Scenario[] = env.BENCH_SCENARIOS
@@ -132,6 +132,8 @@ const { nodeFlags: serviceNodeFlags, script: serviceScript } = serviceCommand();
 const ceilingScript = 'dist/bench/ceiling/server.js';
 
 function ensureBuilt(): void {
+  if (!wrkAvailable())
+    throw new Error('wrk is missing: make bench installs it (scripts/ensure-debian-package.sh wrk wrk)');
   const service = path.join(repoRoot, serviceScript);
   if (!existsSync(service)) throw new Error(`${serviceScript} is missing: run make build first (make bench does)`);
   if (newestMtime(path.join(repoRoot, 'src'), '.ts') > statSync(service).mtimeMs) {
@@ -205,36 +207,29 @@ const QUIET_MS = 300;
 
 async function measure(
   server: RunningServer,
-  scenario: Scenario,
+  scenario: Scenario | 'trivial',
   target: TargetData,
   seconds: number,
+  connections: number,
   db?: Db,
 ): Promise<RunResult> {
-  if (scenario.writes) await settle(db);
-  let latencies = new Float64Array(1 << 16);
-  let count = 0;
-  const statuses: Record<string, number> = {};
+  const name = scenario === 'trivial' ? 'trivial' : scenario.name;
+  if (scenario !== 'trivial' && scenario.writes) await settle(db);
   const rss = peakSampler(() => server.rssMiB());
   const cpuBefore = server.cpuSeconds();
   const machineBefore = machineCpuTicks();
-  const instance = autocannon({
+  const driven: DriverResult = await drive({
     url: server.url,
-    connections: settings.connections,
-    duration: seconds,
-    timeout: 10,
-    requests: [scenario.request(target)],
+    scenario: name,
+    seconds,
+    connections,
+    cpus: driverCpus,
+    authorization: target.authorization,
+    orders: target.orders,
+    ...(name === 'list-deep' ? { paths: target.deepPaths } : {}),
+    // Creates never reuse a time within this benchmark process (see bench/wrk/scenario.lua).
+    ...(name === 'create' ? { createOffset: claimCreateOffsets() } : {}),
   });
-  // autocannon's own histogram keeps whole milliseconds; these keep the microseconds.
-  instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-    if (count === latencies.length) {
-      const grown = new Float64Array(latencies.length * 2);
-      grown.set(latencies);
-      latencies = grown;
-    }
-    latencies[count++] = responseTime;
-    statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
-  });
-  const result = await instance;
   const peakRssMiB = rss.stop();
   const cpuSeconds = server.cpuSeconds() - cpuBefore;
   const machineAfter = machineCpuTicks();
@@ -243,20 +238,21 @@ async function measure(
   // Requests in flight when the driver stopped are still being answered: let them finish, so
   // they neither overlap the next run nor escape the next sweep.
   await new Promise((r) => setTimeout(r, QUIET_MS));
-  const sorted = latencies.subarray(0, count).sort();
-  const unexpected = count - (statuses[scenario.expect] ?? 0);
+  const expected = scenario === 'trivial' ? 200 : scenario.expect;
+  const answered = Object.values(driven.statuses).reduce((n, c) => n + c, 0);
   return {
-    requests: count,
-    seconds: result.duration,
-    rps: count / result.duration,
-    p50: percentile(sorted, 0.5),
-    p99: percentile(sorted, 0.99),
+    requests: driven.requests,
+    seconds: driven.seconds,
+    rps: driven.requests / driven.seconds,
+    p50: driven.p50Ms,
+    p99: driven.p99Ms,
     peakRssMiB,
-    cpuUsPerRequest: count > 0 ? (cpuSeconds * 1e6) / count : 0,
+    cpuUsPerRequest: driven.requests > 0 ? (cpuSeconds * 1e6) / driven.requests : 0,
     machineBusyPct,
-    statuses,
-    unexpected,
-    errors: result.errors,
+    driverCpuPct: (100 * driven.driverCpuSeconds) / driven.seconds,
+    statuses: driven.statuses,
+    unexpected: answered - (driven.statuses[expected] ?? 0),
+    errors: driven.errors,
   };
 }
 
@@ -264,7 +260,7 @@ function describeRun(label: string, scenario: Scenario, r: RunResult): string {
   const codes = Object.entries(r.statuses)
     .map(([code, n]) => `${code}×${n}`)
     .join(' ');
-  return `  ${scenario.name.padEnd(15)} ${label.padEnd(22)} ${Math.round(r.rps).toString().padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  RSS ${r.peakRssMiB.toFixed(0)} MiB  CPU ${r.cpuUsPerRequest.toFixed(0)} µs/req  machine ${r.machineBusyPct.toFixed(0)} % busy  [${codes}${r.errors ? ` errors×${r.errors}` : ''}]`;
+  return `  ${scenario.name.padEnd(15)} ${label.padEnd(22)} ${Math.round(r.rps).toString().padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  RSS ${r.peakRssMiB.toFixed(0)} MiB  CPU ${r.cpuUsPerRequest.toFixed(0)} µs/req  driver ${r.driverCpuPct.toFixed(0)} % of a core  machine ${r.machineBusyPct.toFixed(0)} % busy  [${codes}${r.errors ? ` errors×${r.errors}` : ''}]`;
 }
 
 function check(label: string, scenario: Scenario, r: RunResult): void {
@@ -279,17 +275,18 @@ function check(label: string, scenario: Scenario, r: RunResult): void {
 /** Warm-up for each server, then `rounds` × (each server in turn); returns the runs per server. */
 async function alternate(
   scenario: Scenario,
+  connections: number,
   legs: Array<{ label: string; server: RunningServer; target: TargetData }>,
   db?: Db,
 ): Promise<RunResult[][]> {
   if (settings.warmupSeconds > 0) {
-    for (const leg of legs) await measure(leg.server, scenario, leg.target, settings.warmupSeconds, db);
+    for (const leg of legs) await measure(leg.server, scenario, leg.target, settings.warmupSeconds, connections, db);
   }
   const runs: RunResult[][] = legs.map(() => []);
   for (let round = 0; round < settings.rounds; round++) {
     for (const [i, leg] of legs.entries()) {
-      const result = await measure(leg.server, scenario, leg.target, settings.seconds, db);
-      console.log(describeRun(leg.label, scenario, result));
+      const result = await measure(leg.server, scenario, leg.target, settings.seconds, connections, db);
+      console.log(describeRun(`${leg.label} c=${connections}`, scenario, result));
       check(leg.label, scenario, result);
       runs[i]!.push(result);
     }
@@ -327,12 +324,7 @@ async function checkParity(
   const pairs: Array<[string, string, string, (b: unknown) => unknown]> = [
     ['GET one', `/orders/${FIRST_ID + 1}`, `/orders/${FIRST_ID + 1}`, (b) => b],
     ['first page', '/orders?limit=50', '/orders?limit=50', (b) => (b as { data: unknown }).data],
-    [
-      'deep page',
-      `/orders?limit=50&cursor=${encodeURIComponent(s.deepCursors[0]!)}`,
-      `/orders?limit=50&cursor=${encodeURIComponent(c.deepCursors[0]!)}`,
-      (b) => (b as { data: unknown }).data,
-    ],
+    ['deep page', s.deepPaths[0]!, c.deepPaths[0]!, (b) => (b as { data: unknown }).data],
   ];
   for (const [what, servicePath, ceilingPath, pick] of pairs) {
     const a = JSON.stringify(canonical(pick(await body(service, servicePath, headers))));
@@ -358,11 +350,11 @@ interface SizeResults {
 
 async function prepareTargets(db: Db, orders: number) {
   const key = await benchApiKey(db);
-  const headers = { authorization: `Bearer ${key}` };
+  const authorization = `Bearer ${key}`;
   const positions = deepPositions(orders);
-  const service: TargetData = { orders, headers, deepCursors: await serviceCursors(db, positions) };
-  const ceiling: TargetData = { orders, headers, deepCursors: ceilingCursors(positions) };
-  return { headers, service, ceiling };
+  const service: TargetData = { orders, authorization, deepPaths: deepPathsOf(await serviceCursors(db, positions)) };
+  const ceiling: TargetData = { orders, authorization, deepPaths: deepPathsOf(ceilingCursors(positions)) };
+  return { headers: { authorization }, service, ceiling };
 }
 
 const began = performance.now();
@@ -400,16 +392,27 @@ async function benchSize(size: SizeName): Promise<SizeResults> {
       `   ${clock()} service pid ${service.pid} (${service.url}), ceiling pid ${ceiling.pid} (${ceiling.url})`,
     );
     await checkParity(service, ceiling, targets.headers, targets.service, targets.ceiling);
+    driverLimit ??= await measureDriverLimit(ceiling, targets.ceiling);
     for (const scenario of selected) {
-      const [a, b] = await alternate(
-        scenario,
-        [
-          { label: 'service', server: service, target: targets.service },
-          { label: 'ceiling', server: ceiling, target: targets.ceiling },
-        ],
-        db,
-      );
-      results.comparisons.push({ scenario: scenario.name, title: scenario.title, a: a!, b: b! });
+      for (const connections of settings.connections) {
+        const [a, b] = await alternate(
+          scenario,
+          connections,
+          [
+            { label: 'service', server: service, target: targets.service },
+            { label: 'ceiling', server: ceiling, target: targets.ceiling },
+          ],
+          db,
+        );
+        results.comparisons.push({
+          scenario: scenario.name,
+          title: scenario.title,
+          connections,
+          writes: scenario.writes,
+          a: a!,
+          b: b!,
+        });
+      }
     }
     await stopAll(started);
 
@@ -425,11 +428,18 @@ async function benchSize(size: SizeName): Promise<SizeResults> {
         serviceSpec(`service-w2-${size}`, { DATABASE_URL: databaseUrl, WORKERS: '2' }, { cpus: undefined }),
       );
       started.push(two);
-      const [a, b] = await alternate(getOne, [
+      const [a, b] = await alternate(getOne, settings.connections[0]!, [
         { label: 'service WORKERS=1', server: one, target: targets.service },
         { label: 'service WORKERS=2', server: two, target: targets.service },
       ]);
-      results.workers.push({ scenario: getOne.name, title: getOne.title, a: a!, b: b! });
+      results.workers.push({
+        scenario: getOne.name,
+        title: getOne.title,
+        connections: settings.connections[0]!,
+        writes: false,
+        a: a!,
+        b: b!,
+      });
       await stopAll(started);
     }
     await settle(db);
@@ -456,7 +466,9 @@ async function benchSize(size: SizeName): Promise<SizeResults> {
     try {
       for (const scenario of selected) {
         // Created orders stay until the next preparation sweeps them (the server holds the database).
-        const [runs] = await alternate(scenario, [{ label: 'service (PGlite)', server, target: targets.service }]);
+        const [runs] = await alternate(scenario, settings.connections[0]!, [
+          { label: 'service (PGlite)', server, target: targets.service },
+        ]);
         results.pglite.push({ title: scenario.title, runs: runs! });
       }
     } finally {
@@ -464,6 +476,20 @@ async function benchSize(size: SizeName): Promise<SizeResults> {
     }
   }
   return results;
+}
+
+/**
+ * The driver's own limit: wrk against a trivial endpoint (the ceiling's /healthz), as requests per
+ * second of one core of driver CPU time. A scenario above half of it is marked driver-bound.
+ */
+let driverLimit: number | undefined;
+async function measureDriverLimit(server: RunningServer, target: TargetData): Promise<number> {
+  const run = await measure(server, 'trivial', target, smoke ? 1 : 5, settings.connections[0]!);
+  const limit = (run.rps * 100) / Math.max(run.driverCpuPct, 1e-9);
+  console.log(
+    `   driver: wrk against ${server.label} /healthz: ${Math.round(run.rps)} req/s using ${run.driverCpuPct.toFixed(0)} % of its core, so its limit is about ${Math.round(limit)} req/s`,
+  );
+  return limit;
 }
 
 async function stopAll(servers: RunningServer[]): Promise<void> {
@@ -504,6 +530,7 @@ async function profile(): Promise<void> {
             scenario,
             which === 'service' ? targets.service : targets.ceiling,
             settings.seconds,
+            settings.connections[0]!,
             db,
           );
           console.log(describeRun(which, scenario, result));
@@ -538,7 +565,8 @@ function environmentLines(loadBefore: number[]): string[] {
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   return [
     `- ${new Date().toISOString()}, commit ${commit}${dirty}, Node ${process.version}, ${cpuCount} CPUs, ${placement}`,
-    `- ${settings.rounds} round(s) × ${settings.seconds} s per server and scenario (A B A B, after ${settings.warmupSeconds} s of warm-up each), ${settings.connections} connections; medians; ratios are medians of the per-round ratios`,
+    `- ${settings.rounds} round(s) × ${settings.seconds} s per server and scenario (A B A B, after ${settings.warmupSeconds} s of warm-up each), at ${settings.connections.join(' and ')} connections; medians; ratios are medians of the per-round ratios`,
+    `- driver: wrk (one thread${driverCpus === undefined ? '' : `, on CPU ${driverCpus}`}), bench/wrk/scenario.lua; its own limit, measured first against the ceiling's /healthz: about ${driverLimit === undefined ? 'n/a' : Math.round(driverLimit).toLocaleString('en')} req/s of one core. A scenario above half of that is marked driver-bound.`,
     `- service: \`${['node', ...serviceNodeFlags, serviceScript].join(' ')}\` (npm start) on Postgres, API key in every request, contract validation, LOG_LEVEL=info to ${env.BENCH_SERVICE_LOG || 'a file'}, metrics on, RATE_LIMIT_PER_MINUTE=${settings.rateLimit} (the limiter runs, never refuses); ceiling: \`bench/ceiling\` (Fastify + pg, ${ceilingWrites === 'service' ? 'same SQL' : 'same reads, minimal writes: no window queue, no row lock'}, nothing else); both pools 10 connections`,
     `- load average before ${load(loadBefore)}, after ${load(loadavg())} (figures on a busy machine are noise)`,
   ];
@@ -566,7 +594,7 @@ async function main(): Promise<void> {
       '',
       `## ${r.orders.toLocaleString('en')} orders (orders_bench_${r.size}${load})`,
       '',
-      comparisonTable(r.comparisons),
+      comparisonTable(r.comparisons, driverLimit),
     );
     if (r.workers.length > 0)
       sections.push('', `WORKERS=2 against WORKERS=1 (service only, ${r.size}):`, '', workersTable(r.workers));

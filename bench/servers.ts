@@ -18,7 +18,7 @@ export function tasksetWorks(): boolean {
   return probe.status === 0;
 }
 
-/** Pins this process (every thread: autocannon's, the loader's) to `cpus`; false if it could not. */
+/** Pins this process (every thread, and so the wrk it starts) to `cpus`; false if it could not. */
 export function pinThisProcess(cpus: string): boolean {
   return spawnSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' }).status === 0;
 }

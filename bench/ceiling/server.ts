@@ -61,10 +61,25 @@ const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
 async function query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
   const client = await pool.connect();
   try {
-    return await client.query<R>(text, values);
+    return await client.query<R>(prepared(text, values));
   } finally {
     client.release();
   }
+}
+
+/**
+ * Every statement is a named prepared statement: parsed and planned once per connection, then
+ * only bound and executed (Postgres may keep a generic plan), instead of parsed and planned on
+ * every request.
+ */
+const statementNames = new Map<string, string>();
+function prepared(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `ceiling_${statementNames.size}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
 }
 
 const servicesOf = `(
@@ -236,8 +251,9 @@ async function replace(id: string, body: OrderBody): Promise<OrderRow | undefine
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const locked = await client.query(sql.lockForReplace, [id, body.datetime]);
-    const row = locked.rows.length === 0 ? undefined : (await client.query<OrderRow>(sql.replace, params)).rows[0];
+    const locked = await client.query(prepared(sql.lockForReplace, [id, body.datetime]));
+    const row =
+      locked.rows.length === 0 ? undefined : (await client.query<OrderRow>(prepared(sql.replace, params))).rows[0];
     await client.query('COMMIT');
     client.release();
     return row;
