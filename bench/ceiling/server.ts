@@ -131,8 +131,7 @@ const sql = {
     LEFT JOIN LATERAL (
       SELECT o.id, o.datetime FROM orders o
       WHERE created.id IS NULL
-        AND tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME ZONE 'UTC') + interval '3 hours')
-         && tsrange($1::timestamptz AT TIME ZONE 'UTC', ($1::timestamptz AT TIME ZONE 'UTC') + interval '3 hours')
+        AND o.datetime > $1::timestamptz - interval '3 hours' AND o.datetime < $1::timestamptz + interval '3 hours'
       ORDER BY o.datetime LIMIT 1
     ) AS conflict ON true`,
   replace: `WITH updated AS (
@@ -150,9 +149,10 @@ const sql = {
   lockForReplace: `WITH target AS MATERIALIZED (SELECT version FROM orders WHERE id = $1::bigint FOR UPDATE)
     SELECT target.version, (SELECT queued.locks FROM (${queue('$2')}) AS queued WHERE target.version IS NOT NULL) AS locks
     FROM target`,
+  // The windows [d, d+3h) and [s, s+3h) overlap exactly when s - 3h < d < s + 3h: a btree range,
+  // which a prepared statement's generic plan can use (it cannot use the GiST index for a parameter).
   conflicting: `SELECT id::text AS id, datetime FROM orders
-    WHERE tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME ZONE 'UTC') + interval '3 hours')
-       && tsrange($1::timestamptz AT TIME ZONE 'UTC', ($1::timestamptz AT TIME ZONE 'UTC') + interval '3 hours')
+    WHERE datetime > $1::timestamptz - interval '3 hours' AND datetime < $1::timestamptz + interval '3 hours'
       AND ($2::bigint IS NULL OR id <> $2::bigint)
     ORDER BY datetime LIMIT 1`,
 };

@@ -18,7 +18,7 @@ interface Entry {
 
 /**
  * Verifies API keys without a database round trip per request: results are cached in-process
- * by key hash for a short TTL (concurrent misses share one lookup), and each key's last use is
+ * by key for a short TTL (concurrent misses share one lookup), and each key's last use is
  * recorded at most once a minute, in the background.
  */
 export class KeyVerifier {
@@ -51,33 +51,34 @@ export class KeyVerifier {
   }
 
   async verify(key: string): Promise<Caller | undefined> {
-    const keyHash = hashApiKey(key);
     const now = Date.now();
-    let entry = this.entries.get(keyHash);
+    // Cached by the key as presented: a hit costs no hash (the key is in this process's memory for
+    // the request anyway); only a miss hashes it to look it up.
+    let entry = this.entries.get(key);
     if (!entry || entry.expiresAt <= now) {
-      entry = { caller: findCallerByKeyHash(this.db, keyHash), expiresAt: now + this.options.cacheTtlMs };
-      this.remember(keyHash, entry);
+      entry = { caller: findCallerByKeyHash(this.db, hashApiKey(key)), expiresAt: now + this.options.cacheTtlMs };
+      this.remember(key, entry);
     }
     let caller: Caller | undefined;
     try {
       caller = await entry.caller;
     } catch (error) {
       // Never cache a failed lookup (the database was down): the next request asks again.
-      if (this.entries.get(keyHash) === entry) this.entries.delete(keyHash);
+      if (this.entries.get(key) === entry) this.entries.delete(key);
       throw error;
     }
     if (caller) this.noteUse(caller.keyId, now);
     return caller;
   }
 
-  private remember(keyHash: string, entry: Entry): void {
-    this.entries.delete(keyHash);
+  private remember(key: string, entry: Entry): void {
+    this.entries.delete(key);
     if (this.entries.size >= this.maxEntries) {
       // Oldest first (Map keeps insertion order): bounded memory however many bogus keys arrive.
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }
-    this.entries.set(keyHash, entry);
+    this.entries.set(key, entry);
   }
 
   private noteUse(keyId: string, now: number): void {

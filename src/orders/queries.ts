@@ -137,13 +137,15 @@ function writtenOrderColumns(row: RawBuilder<unknown>, serviceIds: number[]) {
 }
 
 /**
- * The 3-hour window of an order at `datetime`: the exclusion constraint's own expression, so its
- * GiST index serves lookups.
+ * Orders (`o`) whose 3-hour window overlaps that of an order at `datetime`: the windows [d, d+3h)
+ * and [s, s+3h) that the exclusion constraint compares overlap exactly when s - 3h < d < s + 3h.
+ * Written as that range on `o.datetime` rather than with the constraint's tsrange expression, so
+ * the btree on (datetime, id) serves it, nearest first, in every plan: a prepared statement's
+ * generic plan cannot use the GiST index for a parameter's range, and would walk the table.
  */
-function windowOf(datetime: unknown) {
-  return sql`tsrange(${datetime}::timestamptz AT TIME ZONE 'UTC', (${datetime}::timestamptz AT TIME ZONE 'UTC') + interval '3 hours')`;
+function overlappingWindow(datetime: unknown) {
+  return sql`o.datetime > ${datetime}::timestamptz - interval '3 hours' AND o.datetime < ${datetime}::timestamptz + interval '3 hours'`;
 }
-const storedWindow = sql`tsrange(datetime AT TIME ZONE 'UTC', (datetime AT TIME ZONE 'UTC') + interval '3 hours')`;
 
 /** First key of the advisory locks that queue writers per 3-hour bucket (arbitrary, fixed). */
 const SCHEDULE_LOCK_SPACE = 30301;
@@ -201,7 +203,7 @@ const insertOrderStatement = new QueryTemplate(
     LEFT JOIN created ON true
     LEFT JOIN LATERAL (
       SELECT o.id, o.datetime FROM orders o
-      WHERE created.id IS NULL AND ${storedWindow} && ${windowOf(datetime)}
+      WHERE created.id IS NULL AND ${overlappingWindow(datetime)}
       ORDER BY o.datetime LIMIT 1
     ) AS conflict ON true`,
 );
@@ -303,16 +305,16 @@ export async function deleteOrderRow(db: Executor, id: string): Promise<boolean>
 
 function conflictingOrderQuery(db: Executor, datetime: string) {
   return db
-    .selectFrom('orders')
-    .select([sql<string>`id::text`.as('id'), 'datetime'])
-    .where(sql<boolean>`${storedWindow} && ${windowOf(datetime)}`)
-    .orderBy('datetime')
+    .selectFrom('orders as o')
+    .select([sql<string>`o.id::text`.as('id'), 'o.datetime'])
+    .where(sql<boolean>`${overlappingWindow(datetime)}`)
+    .orderBy('o.datetime')
     .limit(1);
 }
 
 const conflictingOrder = new QueryTemplate(1, (db, datetime: string) => conflictingOrderQuery(db, datetime));
 const conflictingOtherOrder = new QueryTemplate(2, (db, datetime: string, exceptId: string) =>
-  conflictingOrderQuery(db, datetime).where('id', '<>', sql<string>`${exceptId}::bigint`),
+  conflictingOrderQuery(db, datetime).where('o.id', '<>', sql<string>`${exceptId}::bigint`),
 );
 
 /** The earliest order whose 3-hour window overlaps that of an order at `datetime`, other than `exceptId`. */
