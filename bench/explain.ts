@@ -7,7 +7,8 @@
  *
  *   node --import tsx bench/explain.ts [1m]        # make bench-explain; the size defaults to 1m
  *
- * Exits 1 when a plan has a sequential scan on orders or order_services.
+ * Exits 1 when a plan, custom or generic, has a sequential scan on orders or order_services, or
+ * reads more than 1,000 rows it then throws away.
  */
 import { Kysely, PostgresDialect, sql, type CompiledQuery } from 'kysely';
 import pg from 'pg';
@@ -59,33 +60,70 @@ const deep = deepRows[0]!;
 const created = new Date(CREATED_FROM + 7 * 86_400_000).toISOString();
 const draft = (datetime: string) => ({ datetime, totalfee: '120.00', serviceIds: [123, 456] });
 
-let sequentialScans = 0;
+let badPlans = 0;
 const client = await pool.connect();
 
-/** Prints the plan of each statement, run inside a transaction that is rolled back. */
+function literal(value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (Array.isArray(value)) return client.escapeLiteral(`{${value.join(',')}}`);
+  if (value instanceof Date) return client.escapeLiteral(value.toISOString());
+  return client.escapeLiteral(String(value));
+}
+
+/** A plan that reads far more rows than it returns walks an index or a table: flat latency it is not. */
+const WASTEFUL = /Rows Removed by Filter: (\d+)/;
+
+function judge(title: string, kind: string, plan: string[]): void {
+  if (plan.some((line) => /Seq Scan on (orders|order_services)\b/.test(line))) {
+    badPlans++;
+    console.error(`FAIL: a sequential scan in "${title}" (${kind} plan)`);
+  }
+  const removed = Math.max(0, ...plan.map((line) => Number(WASTEFUL.exec(line)?.[1] ?? 0)));
+  if (removed > 1000) {
+    badPlans++;
+    console.error(`FAIL: "${title}" (${kind} plan) reads ${removed} rows it then throws away`);
+  }
+}
+
+/**
+ * Prints each statement's plans, run inside a transaction that is rolled back: the custom plan
+ * (for these values) and the generic plan, which a named prepared statement may settle on after
+ * a few executions (Postgres 15 has no EXPLAIN (GENERIC_PLAN): PREPARE, then EXECUTE under
+ * plan_cache_mode = force_generic_plan).
+ */
 async function explain(title: string, statements: CompiledQuery[]): Promise<void> {
   console.log(`\n### ${title}\n`);
   for (const statement of statements) {
-    await client.query('BEGIN');
-    try {
-      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
-        `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${statement.sql}`,
-        [...statement.parameters],
-      );
-      const plan = rows.map((r) => r['QUERY PLAN']);
-      const text = statement.sql.replace(/\s+/g, ' ').trim();
-      console.log('```');
-      console.log(text.length > 300 ? `${text.slice(0, 300)} …` : text);
-      console.log('--');
-      console.log(plan.join('\n'));
-      console.log('```');
-      if (plan.some((line) => /Seq Scan on (orders|order_services)\b/.test(line))) {
-        sequentialScans++;
-        console.error(`FAIL: a sequential scan in "${title}"`);
+    const text = statement.sql.replace(/\s+/g, ' ').trim();
+    console.log('```');
+    console.log(text.length > 300 ? `${text.slice(0, 300)} …` : text);
+    for (const kind of ['custom', 'generic'] as const) {
+      await client.query('BEGIN');
+      try {
+        const parameters = [...statement.parameters];
+        let rows: Array<{ 'QUERY PLAN': string }>;
+        if (kind === 'custom') {
+          ({ rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${statement.sql}`, parameters));
+        } else {
+          await client.query(`PREPARE explained AS ${statement.sql}`);
+          await client.query('SET LOCAL plan_cache_mode = force_generic_plan');
+          // EXECUTE takes its arguments as SQL, not as bound parameters: literals, typed by PREPARE.
+          const literals = parameters.map(literal).join(', ');
+          const execute = parameters.length > 0 ? `EXECUTE explained(${literals})` : 'EXECUTE explained';
+          ({ rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${execute}`));
+        }
+        const plan = rows.map((r) => r['QUERY PLAN']);
+        console.log(`-- ${kind} plan`);
+        console.log(plan.join('\n'));
+        judge(title, kind, plan);
+      } finally {
+        await client.query('ROLLBACK');
+        if (kind === 'generic') await client.query('DEALLOCATE ALL');
       }
-    } finally {
-      await client.query('ROLLBACK');
     }
+    console.log('```');
   }
 }
 
@@ -120,4 +158,4 @@ try {
   await sql`VACUUM (ANALYZE) orders, order_services`.execute(db);
   await db.destroy();
 }
-process.exit(sequentialScans > 0 ? 1 : 0);
+process.exit(badPlans > 0 ? 1 : 0);
