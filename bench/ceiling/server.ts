@@ -26,13 +26,14 @@
 import Fastify from 'fastify';
 import pg from 'pg';
 
+/** Instants arrive as ISO text (isoInstant). */
 interface OrderRow {
   id: string;
-  datetime: Date;
+  datetime: string;
   totalfee: string;
   services: Array<{ id: number; name: string }> | null;
-  created_at: Date;
-  updated_at: Date;
+  created_at: string;
+  updated_at: string;
   created_by: string | null;
   updated_by: string | null;
 }
@@ -50,8 +51,26 @@ if (!databaseUrl) {
   console.error('DATABASE_URL is required');
   process.exit(1);
 }
+/**
+ * Postgres writes a timestamptz as `2022-11-01 11:11:11.111+00` when the session's time zone is
+ * UTC: the API's form is a few string operations away, with no Date parsed and printed again.
+ */
+function isoInstant(text: string): string {
+  const fraction = text.length > 22 ? text.slice(20, text.length - 3) : '';
+  return `${text.slice(0, 10)}T${text.slice(11, 19)}.${(fraction + '000').slice(0, 3)}Z`;
+}
+const TIMESTAMPTZ = 1184;
+
 // The service's pool size, so both have the same number of connections to work with.
-const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+const pool = new pg.Pool({
+  connectionString: databaseUrl,
+  max: 10,
+  options: '-c TimeZone=UTC',
+  types: {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      oid === TIMESTAMPTZ ? isoInstant : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+  },
+});
 
 /**
  * One statement on a pooled connection. Not `pool.query`: it releases the connection with the
@@ -160,18 +179,17 @@ const sql = {
 function toOrder(row: OrderRow) {
   return {
     id: row.id,
-    datetime: row.datetime.toISOString(),
+    datetime: row.datetime,
     totalfee: Number(row.totalfee),
     services: row.services ?? [],
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
     createdBy: row.created_by,
     updatedBy: row.updated_by,
   };
 }
 
-const encodeCursor = (row: OrderRow) =>
-  Buffer.from(JSON.stringify([row.datetime.toISOString(), row.id])).toString('base64url');
+const encodeCursor = (row: OrderRow) => Buffer.from(JSON.stringify([row.datetime, row.id])).toString('base64url');
 const decodeCursor = (cursor: string) =>
   JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
 const writeParams = (body: OrderBody) => [
@@ -190,27 +208,52 @@ async function refusal(error: unknown, body: OrderBody, exceptId: string | null)
 }
 
 async function lookUpConflict(body: OrderBody, exceptId: string | null) {
-  return (await query<{ id: string; datetime: Date }>(sql.conflicting, [body.datetime, exceptId])).rows[0];
+  return (await query<{ id: string; datetime: string }>(sql.conflicting, [body.datetime, exceptId])).rows[0];
 }
 
-function conflictBody(other: { id: string; datetime: Date } | undefined) {
+function conflictBody(other: { id: string; datetime: string } | undefined) {
   return {
     title: 'Schedule conflict',
     conflictingOrderId: other?.id ?? null,
-    conflictingDatetime: other?.datetime.toISOString() ?? null,
+    conflictingDatetime: other?.datetime ?? null,
   };
 }
 
 const app = Fastify({ logger: false });
 
-app.get<{ Params: { id: string } }>('/orders/:id', async (request, reply) => {
+// Response schemas, so Fastify serializes with fast-json-stringify as the service does.
+const orderSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    datetime: { type: 'string' },
+    totalfee: { type: 'number' },
+    services: {
+      type: 'array',
+      items: { type: 'object', properties: { id: { type: 'integer' }, name: { type: 'string' } } },
+    },
+    createdAt: { type: 'string' },
+    updatedAt: { type: 'string' },
+    createdBy: { type: ['string', 'null'] },
+    updatedBy: { type: ['string', 'null'] },
+  },
+} as const;
+const pageSchema = {
+  type: 'object',
+  properties: { data: { type: 'array', items: orderSchema }, nextCursor: { type: ['string', 'null'] } },
+} as const;
+const one = { schema: { response: { 200: orderSchema } } };
+const page = { schema: { response: { 200: pageSchema } } };
+const created = { schema: { response: { 201: orderSchema } } };
+
+app.get<{ Params: { id: string } }>('/orders/:id', one, async (request, reply) => {
   const { rows } = await query<OrderRow>(sql.findById, [request.params.id]);
   const row = rows[0];
   if (!row) return reply.code(404).send({ title: 'Not found' });
   return toOrder(row);
 });
 
-app.get<{ Querystring: { limit?: string; cursor?: string } }>('/orders', async (request) => {
+app.get<{ Querystring: { limit?: string; cursor?: string } }>('/orders', page, async (request) => {
   const limit = Number(request.query.limit ?? 50);
   const { cursor } = request.query;
   const { rows } =
@@ -222,9 +265,9 @@ app.get<{ Querystring: { limit?: string; cursor?: string } }>('/orders', async (
   return { data: page.map(toOrder), nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
 });
 
-type CreatedRow = OrderRow & { conflicting_id?: string | null; conflicting_datetime?: Date | null };
+type CreatedRow = OrderRow & { conflicting_id?: string | null; conflicting_datetime?: string | null };
 
-app.post<{ Body: OrderBody }>('/orders', async (request, reply) => {
+app.post<{ Body: OrderBody }>('/orders', created, async (request, reply) => {
   try {
     const { rows } = await query<CreatedRow>(sql.create, writeParams(request.body));
     const row = rows[0]!;
@@ -268,7 +311,7 @@ async function replace(id: string, body: OrderBody): Promise<OrderRow | undefine
   }
 }
 
-app.put<{ Params: { id: string }; Body: OrderBody }>('/orders/:id', async (request, reply) => {
+app.put<{ Params: { id: string }; Body: OrderBody }>('/orders/:id', one, async (request, reply) => {
   try {
     const row = await replace(request.params.id, request.body);
     if (!row) return reply.code(404).send({ title: 'Not found' });

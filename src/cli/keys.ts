@@ -37,13 +37,7 @@ async function run(db: Db, argv: string[]): Promise<void> {
     case 'list': {
       const keys = await listApiKeys(db);
       if (keys.length === 0) return console.log('No API keys.');
-      const rows = keys.map((k) => [
-        k.name,
-        k.scopes.join(','),
-        k.createdAt.toISOString(),
-        k.lastUsedAt?.toISOString() ?? '-',
-        k.revokedAt?.toISOString() ?? '-',
-      ]);
+      const rows = keys.map((k) => [k.name, k.scopes.join(','), k.createdAt, k.lastUsedAt ?? '-', k.revokedAt ?? '-']);
       const header = ['NAME', 'SCOPES', 'CREATED', 'LAST USED', 'REVOKED'];
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
       for (const row of [header, ...rows])

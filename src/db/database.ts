@@ -2,8 +2,8 @@ import { PGlite, types } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
-import parseDate from 'postgres-date';
 import { lockDataDir } from './embedded-lock.js';
+import { isoInstant, timestamptzAsIsoText } from './instants.js';
 import { poolWithPreparedStatements } from './prepared-statements.js';
 import type { Database } from './schema.js';
 
@@ -54,7 +54,9 @@ export async function openDatabase(target: DatabaseTarget, options: DatabaseOpti
       // A server process that dies mid-request (SIGKILL, grace period out) leaves its statements
       // running; Postgres notices the closed socket within a second and cancels them, so a
       // statement still waiting on a lock never commits for a caller that is gone.
-      options: '-c client_connection_check_interval=1000',
+      // UTC: timestamptz text is then one string operation from the API's form (db/instants.ts).
+      options: '-c client_connection_check_interval=1000 -c TimeZone=UTC',
+      types: { getTypeParser: timestamptzAsIsoText },
     });
     // A connection that breaks (Postgres restarted, network cut) emits 'error' on its client; pg
     // forwards it to the pool only while the client is idle. Listening on every client as well
@@ -81,8 +83,9 @@ export async function openDatabase(target: DatabaseTarget, options: DatabaseOpti
   }
   const unlock = target.dataDir.startsWith('memory://') ? () => {} : lockDataDir(target.dataDir);
   try {
-    // PGlite's own timestamptz parser reads years 0001-0099 as 19xx/20xx; pg's parser does not.
-    const pglite = await PGlite.create(target.dataDir, { parsers: { [types.TIMESTAMPTZ]: parseDate } });
+    const pglite = await PGlite.create(target.dataDir, { parsers: { [types.TIMESTAMPTZ]: isoInstant } });
+    // UTC, as on the server (PGlite starts in UTC; said, not assumed).
+    await pglite.exec(`SET TIME ZONE 'UTC'`);
     const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
     // Kysely closes PGlite only if a query ever ran; close it regardless, then free the directory.
     const release = async () => {

@@ -2,22 +2,23 @@ import type { ColumnType, Generated, Kysely, Transaction } from 'kysely';
 
 /**
  * Row types, one per table, as Kysely sees them. Values are what both drivers return:
- * `int8` columns are always selected as text (`pg` and PGlite disagree on their JS type) and
- * `numeric` comes back as a string from both.
+ * `int8` columns are always selected as text (`pg` and PGlite disagree on their JS type),
+ * `numeric` comes back as a string from both, and a timestamptz as ISO 8601 text in UTC with
+ * milliseconds (db/instants.ts), the form the API writes.
  */
 export interface ServicesTable {
   id: Generated<number>;
   name: string;
-  created_at: ColumnType<Date, never, never>;
-  updated_at: ColumnType<Date, never, Date | string>;
+  created_at: ColumnType<string, never, never>;
+  updated_at: ColumnType<string, never, string>;
 }
 
 export interface OrdersTable {
   id: ColumnType<string, never, never>;
-  datetime: ColumnType<Date, string, string>;
+  datetime: ColumnType<string, string, string>;
   totalfee: ColumnType<string, string, string>;
-  created_at: ColumnType<Date, never, never>;
-  updated_at: ColumnType<Date, never, Date | string>;
+  created_at: ColumnType<string, never, never>;
+  updated_at: ColumnType<string, never, string>;
   created_by: string | null;
   updated_by: string | null;
   version: ColumnType<number, never, number>;
@@ -31,7 +32,7 @@ export interface OrderServicesTable {
 export interface AppSecretsTable {
   name: string;
   secret: string;
-  created_at: ColumnType<Date, never, never>;
+  created_at: ColumnType<string, never, never>;
 }
 
 export interface ApiKeysTable {
@@ -39,9 +40,9 @@ export interface ApiKeysTable {
   name: string;
   key_hash: string;
   scopes: string[];
-  created_at: ColumnType<Date, never, never>;
-  last_used_at: ColumnType<Date | null, never, Date | string>;
-  revoked_at: ColumnType<Date | null, never, Date | string>;
+  created_at: ColumnType<string, never, never>;
+  last_used_at: ColumnType<string | null, never, string>;
+  revoked_at: ColumnType<string | null, never, string>;
 }
 
 export interface IdempotencyKeysTable {
@@ -51,7 +52,7 @@ export interface IdempotencyKeysTable {
   status_code: number;
   response_headers: ColumnType<Record<string, string>, string, string>;
   response_body: ColumnType<unknown, string | null, string | null>;
-  created_at: ColumnType<Date, never, never>;
+  created_at: ColumnType<string, never, never>;
 }
 
 export interface Database {

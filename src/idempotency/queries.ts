@@ -56,7 +56,7 @@ export async function saveIdempotentResponse(
 export async function deleteExpiredIdempotencyKeys(db: Executor): Promise<number> {
   const deleted = await db
     .deleteFrom('idempotency_keys')
-    .where('created_at', '<', sql<Date>`now() - ${RETENTION}`)
+    .where('created_at', '<', sql<string>`now() - ${RETENTION}`)
     .returning('key')
     .execute();
   return deleted.length;

@@ -31,9 +31,9 @@ export interface ApiKeyRecord {
   id: string;
   name: string;
   scopes: string[];
-  createdAt: Date;
-  lastUsedAt: Date | null;
-  revokedAt: Date | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
 }
 
 export class DuplicateKeyNameError extends Error {

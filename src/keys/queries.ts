@@ -53,7 +53,7 @@ export async function listApiKeys(db: Executor): Promise<ApiKeyRecord[]> {
 export async function revokeApiKey(db: Executor, name: string): Promise<boolean> {
   const row = await db
     .updateTable('api_keys')
-    .set({ revoked_at: sql<Date>`now()` })
+    .set({ revoked_at: sql<string>`now()` })
     .where('name', '=', name)
     .where('revoked_at', 'is', null)
     .returning('name')
@@ -83,7 +83,7 @@ export async function findCallerByKeyHash(db: Executor, keyHash: string): Promis
 export async function recordKeyUse(db: Executor, keyId: string): Promise<void> {
   await db
     .updateTable('api_keys')
-    .set({ last_used_at: sql<Date>`now()` })
+    .set({ last_used_at: sql<string>`now()` })
     .where('id', '=', sql<string>`${keyId}::bigint`)
     .execute();
 }

@@ -9,12 +9,13 @@ export interface OrderService {
 export interface OrderRecord {
   /** Digits, as text: ids are int8, beyond what a JSON number holds exactly. */
   id: string;
-  datetime: Date;
+  /** ISO 8601 in UTC with milliseconds, like every instant here. */
+  datetime: string;
   /** Exact decimal text, as stored. */
   totalfee: string;
   services: OrderService[];
-  createdAt: Date;
-  updatedAt: Date;
+  createdAt: string;
+  updatedAt: string;
   /** Name of the API key that created / last changed the order; null for seeded data. */
   createdBy: string | null;
   updatedBy: string | null;
@@ -59,7 +60,7 @@ export function isOrderId(text: string): boolean {
 /** The order that holds part of a requested 3-hour window. */
 export interface ConflictingOrder {
   id: string;
-  datetime: Date;
+  datetime: string;
 }
 
 /** Another order already holds part of the requested 3-hour window. */

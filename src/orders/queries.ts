@@ -98,8 +98,8 @@ function listTemplate(query: OrderListQuery): QueryTemplate<ListArgs, OrderRow> 
       if (has.after) {
         q = q.where(sql<boolean>`(o.datetime, o.id) > (${afterDatetime}::timestamptz, ${afterId}::bigint)`);
       }
-      if (has.from) q = q.where('o.datetime', '>=', sql<Date>`${from}::timestamptz`);
-      if (has.to) q = q.where('o.datetime', '<', sql<Date>`${to}::timestamptz`);
+      if (has.from) q = q.where('o.datetime', '>=', sql<string>`${from}::timestamptz`);
+      if (has.to) q = q.where('o.datetime', '<', sql<string>`${to}::timestamptz`);
       if (has.serviceId) {
         q = q.where((eb) =>
           eb.exists(
@@ -174,7 +174,7 @@ function scheduleWindowQueue(datetime: string): RawBuilder<unknown> {
 /** A create's one row: the order written, or else the order in its way (if this statement could see it). */
 type CreatedRow = { [K in keyof OrderRow]: OrderRow[K] | null } & {
   conflicting_id: string | null;
-  conflicting_datetime: Date | null;
+  conflicting_datetime: string | null;
 };
 
 /**

@@ -30,12 +30,12 @@ export type OrderOperations = OperationHandlers<
 export function toOrder(record: OrderRecord): Order {
   return {
     id: record.id,
-    datetime: record.datetime.toISOString(),
+    datetime: record.datetime,
     // numeric text → JSON number; exact for every value with at most 2 decimals and 15 digits.
     totalfee: Number(record.totalfee),
     services: record.services,
-    createdAt: record.createdAt.toISOString(),
-    updatedAt: record.updatedAt.toISOString(),
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
     createdBy: record.createdBy,
     updatedBy: record.updatedBy,
   };
@@ -48,7 +48,7 @@ export function orderProblem(error: unknown): ProblemError | undefined {
     if (!conflicting) {
       return new ProblemError('schedule-conflict', `Another order is scheduled less than 3 hours from ${requested}.`);
     }
-    const at = conflicting.datetime.toISOString();
+    const at = conflicting.datetime;
     return new ProblemError(
       'schedule-conflict',
       `Order ${conflicting.id} is scheduled at ${at}, less than 3 hours from ${requested}. ` +
@@ -107,7 +107,7 @@ export function orderRoutes(db: Db, cursors: CursorCodec): OrderOperations {
         to: toInstant,
         serviceId,
       });
-      return pageOf(rows, limit, cursors, (order) => [order.datetime.toISOString(), order.id], toOrder);
+      return pageOf(rows, limit, cursors, (order) => [order.datetime, order.id], toOrder);
     },
 
     async createOrder(request, reply) {

@@ -257,7 +257,7 @@ t.test(
       .selectFrom('orders')
       .select([sql<string>`id::text`.as('id'), 'datetime'])
       .execute();
-    const storedById = new Map(stored.map((o) => [o.id, o.datetime.toISOString()]));
+    const storedById = new Map(stored.map((o) => [o.id, o.datetime]));
     t.same(
       acknowledged.filter((o) => storedById.get(o.id!) !== slotDatetime(o.slot)).map((o) => o.id),
       [],
@@ -297,11 +297,11 @@ t.test(
 /** No order without its services, no service link without its order, and each order has the services asked for. */
 async function assertOrdersWhole(t: Test): Promise<void> {
   await assertNoPartialOrders(t, db);
-  const { rows } = await sql<{ datetime: Date; services: number[] }>`
+  const { rows } = await sql<{ datetime: string; services: number[] }>`
     SELECT o.datetime, array_agg(os.service_id ORDER BY os.service_id) AS services
     FROM orders o JOIN order_services os ON os.order_id = o.id GROUP BY o.id, o.datetime`.execute(db);
   const wrong = rows.filter((r) => {
-    const slot = Math.round((r.datetime.getTime() - BASE) / SLOT_MS);
+    const slot = Math.round((Date.parse(r.datetime) - BASE) / SLOT_MS);
     return JSON.stringify(r.services) !== JSON.stringify(slotServices(slot));
   });
   t.same(wrong, [], 'each order has exactly the services it was created with');

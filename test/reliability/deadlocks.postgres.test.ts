@@ -82,7 +82,7 @@ async function storedOrder(id: string) {
 function essentials(order: Awaited<ReturnType<typeof storedOrder>>) {
   return (
     order && {
-      datetime: order.datetime.toISOString(),
+      datetime: order.datetime,
       totalfee: order.totalfee,
       version: order.version,
       services: order.services,
@@ -94,7 +94,7 @@ async function ordersAt(datetime: string): Promise<string[]> {
   const rows = await db
     .selectFrom('orders')
     .select(sql<string>`id::text`.as('id'))
-    .where('datetime', '=', sql<Date>`${datetime}::timestamptz`)
+    .where('datetime', '=', sql<string>`${datetime}::timestamptz`)
     .execute();
   return rows.map((r) => r.id);
 }
@@ -229,8 +229,8 @@ t.test(
     const inWindow = await db
       .selectFrom('orders')
       .select(sql<string>`id::text`.as('id'))
-      .where('datetime', '>=', new Date(base))
-      .where('datetime', '<', new Date(base + 3 * 3_600_000))
+      .where('datetime', '>=', new Date(base).toISOString())
+      .where('datetime', '<', new Date(base + 3 * 3_600_000).toISOString())
       .execute();
     t.same(
       inWindow.map((r) => r.id),

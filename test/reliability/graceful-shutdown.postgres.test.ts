@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { connect } from 'node:net';
 import { Kysely, PostgresDialect, sql } from 'kysely';
+import { timestamptzAsIsoText } from '../../src/db/instants.js';
 import pg from 'pg';
 import t from 'tap';
 import { allScopes } from '../../src/keys/model.js';
@@ -26,7 +27,14 @@ const target = await freshDatabaseTarget(t);
 if (target.kind !== 'postgres') throw new Error('this test needs the Postgres suite (TEST_DATABASE=postgres)');
 const databaseUrl = target.url;
 // The test's own connections go by another name than the service's, so the service's can be counted.
-const pool = new pg.Pool({ connectionString: databaseUrl, application_name: 'shutdown-test', max: 2 });
+// Instants as ISO text, as the service's own pool reads them (db/schema.ts types them so).
+const pool = new pg.Pool({
+  connectionString: databaseUrl,
+  application_name: 'shutdown-test',
+  max: 2,
+  options: '-c TimeZone=UTC',
+  types: { getTypeParser: timestamptzAsIsoText },
+});
 pool.on('error', () => undefined); // an idle connection ended by the database's drop at teardown
 const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 t.teardown(() => db.destroy());
@@ -291,7 +299,7 @@ t.test(
 
     const stored = await db.selectFrom('orders').select(['datetime', 'totalfee']).orderBy('datetime').execute();
     t.same(
-      stored.map((o) => `${o.datetime.toISOString()} ${Number(o.totalfee)}`),
+      stored.map((o) => `${o.datetime} ${Number(o.totalfee)}`),
       ['2080-02-01T00:00:00.000Z 20', '2080-03-01T00:00:00.000Z 30', '2080-04-01T00:00:00.000Z 40'],
       'what they acknowledged is stored',
     );
@@ -347,7 +355,11 @@ t.test(
       'the dead process’s database sessions end while still blocked',
     );
     await holder.release();
-    const stored = await db.selectFrom('orders').select('id').where('datetime', '=', new Date(datetime)).execute();
+    const stored = await db
+      .selectFrom('orders')
+      .select('id')
+      .where('datetime', '=', new Date(datetime).toISOString())
+      .execute();
     t.same(stored, [], 'and the unanswered create is not stored');
     t.comment(`blocked request at SIGTERM: exit ${code} after ${exitedAfter.toFixed(0)} ms (grace ${GRACE_MS} ms)`);
   },

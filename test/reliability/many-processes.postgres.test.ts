@@ -67,16 +67,16 @@ async function storedBetween(from: number, to: number): Promise<StoredOrder[]> {
         'services',
       ),
     ])
-    .where('o.datetime', '>=', sql<Date>`${iso(from)}::timestamptz`)
-    .where('o.datetime', '<', sql<Date>`${iso(to)}::timestamptz`)
+    .where('o.datetime', '>=', sql<string>`${iso(from)}::timestamptz`)
+    .where('o.datetime', '<', sql<string>`${iso(to)}::timestamptz`)
     .orderBy('o.datetime')
     .execute();
   return rows.map((r) => ({
     id: r.id,
-    datetime: r.datetime.toISOString(),
+    datetime: r.datetime,
     totalfee: r.totalfee,
     version: r.version,
-    updatedAt: r.updated_at.toISOString(),
+    updatedAt: r.updated_at,
     updatedBy: r.updated_by,
     services: r.services,
   }));

@@ -266,15 +266,12 @@ function possibleStates(writes: Write[], orderId: string): OrderState[] {
 }
 
 async function storedOrders(): Promise<Map<string, OrderState>> {
-  const { rows } = await sql<{ id: string; datetime: Date; totalfee: string; services: number[] | null }>`
+  const { rows } = await sql<{ id: string; datetime: string; totalfee: string; services: number[] | null }>`
     SELECT o.id::text AS id, o.datetime, o.totalfee::text AS totalfee,
       (SELECT array_agg(os.service_id ORDER BY os.service_id) FROM order_services os WHERE os.order_id = o.id) AS services
     FROM orders o`.execute(db);
   return new Map(
-    rows.map((r) => [
-      r.id,
-      { datetime: r.datetime.toISOString(), totalfee: Number(r.totalfee), services: r.services ?? [] },
-    ]),
+    rows.map((r) => [r.id, { datetime: r.datetime, totalfee: Number(r.totalfee), services: r.services ?? [] }]),
   );
 }
 

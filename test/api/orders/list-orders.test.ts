@@ -39,8 +39,8 @@ function ownYear(t: Teardown, year: number): string {
   t.teardown(() =>
     db
       .deleteFrom('orders')
-      .where('datetime', '>=', sql<Date>`${start}::timestamptz`)
-      .where('datetime', '<', sql<Date>`${end}::timestamptz`)
+      .where('datetime', '>=', sql<string>`${start}::timestamptz`)
+      .where('datetime', '<', sql<string>`${end}::timestamptz`)
       .execute(),
   );
   return start;
@@ -63,7 +63,7 @@ async function insertOrders(specs: OrderSpec[]): Promise<string[]> {
       .values(chunk.map((s) => ({ datetime: s.datetime, totalfee: s.totalfee ?? '10.00' })))
       .returning([sql<string>`id::text`.as('id'), 'datetime'])
       .execute();
-    const idAt = new Map(rows.map((r) => [r.datetime.toISOString(), r.id]));
+    const idAt = new Map(rows.map((r) => [r.datetime, r.id]));
     const chunkIds = chunk.map((s) => idAt.get(new Date(s.datetime).toISOString())!);
     const links = chunk.flatMap((s, k) =>
       (s.services ?? [123]).map((service_id) => ({ order_id: chunkIds[k]!, service_id })),
@@ -104,15 +104,15 @@ async function ordersInDatabase(filter: { from?: string; to?: string; serviceId?
   return rows
     .map((r) => ({
       id: r.id,
-      datetime: r.datetime.toISOString(),
+      datetime: r.datetime,
       totalfee: Number(r.totalfee),
       services: links
         .filter((l) => l.order_id === r.id)
         .map((l) => l.service_id)
         .sort((a, b) => a - b)
         .map((id) => ({ id, name: names.get(id)! })),
-      createdAt: r.created_at.toISOString(),
-      updatedAt: r.updated_at.toISOString(),
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
       createdBy: r.created_by,
       updatedBy: r.updated_by,
     }))

@@ -34,7 +34,7 @@ t.test('every execution sends the same SQL text, with the arguments as its param
     db
       .selectFrom('orders')
       .select('id')
-      .where('datetime', '>=', sql<Date>`${from}`)
+      .where('datetime', '>=', sql<string>`${from}`)
       .orderBy('datetime')
       .limit(limit),
   );

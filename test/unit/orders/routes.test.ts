@@ -11,11 +11,11 @@ import { orderProblem, toOrder } from '../../../src/orders/routes.js';
 
 const record: OrderRecord = {
   id: '223',
-  datetime: new Date('2022-11-01T11:11:11.111Z'),
+  datetime: '2022-11-01T11:11:11.111Z',
   totalfee: '150.50',
   services: [{ id: 123, name: 'Inspection' }],
-  createdAt: new Date('2022-10-01T08:00:00.000Z'),
-  updatedAt: new Date('2022-10-02T09:30:00.000Z'),
+  createdAt: '2022-10-01T08:00:00.000Z',
+  updatedAt: '2022-10-02T09:30:00.000Z',
   createdBy: 'alice',
   updatedBy: null,
   version: 4,
@@ -43,7 +43,7 @@ t.test('toOrder keeps the exact value of a stored fee', async (t) => {
 t.test('a schedule conflict is a 409 naming the order in the way and its datetime', async (t) => {
   const conflict = new ScheduleConflictError('2022-11-01T12:00:00.000Z', {
     id: '17',
-    datetime: new Date('2022-11-01T11:11:11.111Z'),
+    datetime: '2022-11-01T11:11:11.111Z',
   });
   const problem = orderProblem(conflict);
   t.ok(problem instanceof ProblemError);
