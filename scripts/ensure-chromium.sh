@@ -16,19 +16,7 @@ if [ "${SKIP_BROWSER:-}" = 1 ]; then
   exit 0
 fi
 
-[ -x "$chromium" ] && exit 0
-
-if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "$chromium is missing: installing Debian's chromium for the browser test (apt-get install chromium)"
-  if DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
-    [ -x "$chromium" ] && exit 0
-    echo "apt-get installed chromium, but $chromium is still missing: set CHROMIUM_PATH to the binary" >&2
-  else
-    echo "apt-get could not install chromium (see above): install it by hand, or run with SKIP_BROWSER=1" >&2
-  fi
-  exit 1
-fi
-
-echo "$chromium is missing: install it with \`sudo apt-get install -y chromium\` (or set CHROMIUM_PATH), or run with SKIP_BROWSER=1 to skip the browser test" >&2
+# The install itself is the one every Debian tool of the project uses; this adds only the way out.
+"$(dirname "$0")/ensure-package.sh" "$chromium" chromium && exit 0
+echo "or set CHROMIUM_PATH to the binary, or run with SKIP_BROWSER=1 to skip the browser test" >&2
 exit 1

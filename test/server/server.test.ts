@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import t from 'tap';
-import { loadConfig } from '../../src/config.js';
 import { allScopes } from '../../src/keys/model.js';
 import { createApiKey } from '../../src/keys/use-cases.js';
 import { openDatabase } from '../../src/db/database.js';
@@ -171,68 +170,4 @@ t.test('a bad configuration stops the process with exit 1 and a clear message', 
     t.equal(code, 1, `${name}=${value} exits 1`);
     t.match(stderr, new RegExp(`Invalid configuration: .*${name}`), `${name}=${value} is named`);
   }
-});
-
-t.test('configuration defaults and parsing', async (t) => {
-  t.same(loadConfig({}), {
-    port: 3000,
-    host: '127.0.0.1',
-    databaseUrl: undefined,
-    pgliteDataDir: './.data',
-    preparedStatements: true,
-    logLevel: 'info',
-    workers: 1,
-    shutdownGraceMs: 10_000,
-    http: {
-      rateLimitPerMinute: 1200,
-      apiKeyCacheSeconds: 10,
-      corsOrigins: [],
-      trustedProxyHops: 0,
-      headersTimeoutMs: 10_000,
-      requestTimeoutMs: 30_000,
-      maxConnections: 2_000,
-    },
-  });
-  t.same(
-    loadConfig({
-      RATE_LIMIT_PER_MINUTE: '0',
-      API_KEY_CACHE_SECONDS: '1',
-      CORS_ORIGINS: 'https://a.example,http://b.example:8080',
-      TRUSTED_PROXY_HOPS: '1',
-      HEADERS_TIMEOUT_SECONDS: '2',
-      REQUEST_TIMEOUT_SECONDS: '3',
-      MAX_CONNECTIONS: '50',
-    }).http,
-    {
-      rateLimitPerMinute: 0,
-      apiKeyCacheSeconds: 1,
-      corsOrigins: ['https://a.example', 'http://b.example:8080'],
-      trustedProxyHops: 1,
-      headersTimeoutMs: 2_000,
-      requestTimeoutMs: 3_000,
-      maxConnections: 50,
-    },
-  );
-  t.match(loadConfig({ WORKERS: '4', SHUTDOWN_GRACE_SECONDS: '3', DATABASE_URL: 'postgres://u@h/db' }), {
-    workers: 4,
-    shutdownGraceMs: 3_000,
-  });
-  t.throws(
-    () => loadConfig({ WORKERS: '2' }),
-    /WORKERS > 1 needs DATABASE_URL/,
-    'the embedded database serves one process',
-  );
-  t.throws(
-    () => loadConfig({ HEADERS_TIMEOUT_SECONDS: '40' }),
-    /HEADERS_TIMEOUT_SECONDS/,
-    'headers cannot outlast the whole request',
-  );
-  t.throws(() => loadConfig({ WORKERS: '0', DATABASE_URL: 'postgres://u@h/db' }), /WORKERS/);
-  t.throws(() => loadConfig({ CORS_ORIGINS: '*' }), /CORS_ORIGINS/);
-  t.match(
-    loadConfig({ PORT: '8080', DATABASE_URL: 'postgres://u@h/db', DATABASE_URL_UNUSED: 'x', LOG_LEVEL: 'warn' }),
-    { port: 8080, databaseUrl: 'postgres://u@h/db', logLevel: 'warn' },
-  );
-  t.equal(loadConfig({ DATABASE_URL: '' }).databaseUrl, undefined, 'an empty variable counts as unset');
-  t.throws(() => loadConfig({ PORT: '70000' }), /PORT/);
 });
