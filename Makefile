@@ -106,7 +106,7 @@ fuzz: install ## The property-based fuzz test at FUZZ_RUNS requests (CI runs 200
 soak: build ## Mixed load for SOAK_SECONDS (300) against a server process: status counts, p50/p99, RSS over time
 	PG_TEST_URL=$(PG_TEST_URL) node --import tsx bench/soak.ts
 
-bench: build ensure-wrk ## Service against a bare ceiling at 10k and 1M orders (Postgres at PG_TEST_URL); table in bench/results/latest.md
+bench: build ensure-wrk ## Service against the fastest correct ceiling at 10k and 1M orders (Postgres at PG_TEST_URL), driven by wrk; bench/results/latest.md
 	PG_TEST_URL=$(PG_TEST_URL) node --import tsx bench/run.ts
 
 bench-smoke: build ensure-wrk ## The benchmark on 200 orders with short runs, so it cannot rot (CI); figures printed, never asserted
