@@ -48,3 +48,14 @@ export async function countRows(db: Db, table: 'orders' | 'order_services' | 'se
   const { rows } = await sql<{ n: string | number }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(db);
   return Number(rows[0]!.n);
 }
+
+/** The ids of the services an order links to, as stored, in ascending order ([] for none or no order). */
+export async function storedServiceIds(db: Db, orderId: string): Promise<number[]> {
+  const links = await db
+    .selectFrom('order_services')
+    .select('service_id')
+    .where('order_id', '=', orderId)
+    .orderBy('service_id')
+    .execute();
+  return links.map((l) => l.service_id);
+}

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { countRows } from '../helpers/database.js';
+import { countRows, storedServiceIds } from '../helpers/database.js';
 import { orderBody, seedCatalogue } from '../helpers/fixtures.js';
 import { startService } from '../helpers/service.js';
 
@@ -70,13 +70,7 @@ async function attempts(): Promise<number> {
 
 async function storedOrder(id: string) {
   const row = await db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
-  const links = await db
-    .selectFrom('order_services')
-    .select('service_id')
-    .where('order_id', '=', id)
-    .orderBy('service_id')
-    .execute();
-  return row && { ...row, services: links.map((l) => l.service_id) };
+  return row && { ...row, services: await storedServiceIds(db, id) };
 }
 
 function essentials(order: Awaited<ReturnType<typeof storedOrder>>) {

@@ -84,6 +84,17 @@ async function until(condition: () => Promise<boolean> | boolean, timeoutMs: num
   return true;
 }
 
+/** A server process on a free port with this shutdown grace period, and a client holding the key. */
+async function serveWithGrace(t: Parameters<typeof startServerProcess>[0], graceMs: number) {
+  const port = (await freePorts(1))[0]!;
+  const server = await startServerProcess(t, {
+    databaseUrl,
+    port,
+    env: { SHUTDOWN_GRACE_SECONDS: String(graceMs / 1000) },
+  });
+  return { port, server, client: typedClient(server.url, key) };
+}
+
 /** How a fresh TCP connection to the port fares: 'connected' or the error code. */
 function tryConnect(port: number): Promise<string> {
   return new Promise((resolve) => {
@@ -164,13 +175,7 @@ t.test(
   'SIGTERM: requests in flight complete with their proper status, new connections are refused, and the process exits 0 within the grace period',
   async (t) => {
     const GRACE_MS = 5_000;
-    const [port] = await freePorts(1);
-    const server = await startServerProcess(t, {
-      databaseUrl,
-      port: port!,
-      env: { SHUTDOWN_GRACE_SECONDS: String(GRACE_MS / 1000) },
-    });
-    const client = typedClient(server.url, key);
+    const { port, server, client } = await serveWithGrace(t, GRACE_MS);
     const existing = await client.POST('/orders', {
       body: { datetime: '2080-01-01T00:00:00Z', totalfee: 10, services: [{ id: 123 }] },
     });
@@ -183,7 +188,7 @@ t.test(
     t.teardown(() => void (loading = false));
     const loaders = Array.from({ length: 2 }, async () => {
       while (loading) {
-        const request = tracked(httpRequest(false, port!, 'GET', '/orders?limit=1'));
+        const request = tracked(httpRequest(false, port, 'GET', '/orders?limit=1'));
         background.push(request);
         await request.done;
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -203,21 +208,21 @@ t.test(
     t.teardown(() => agent.destroy());
     const inFlight = [
       tracked(
-        httpRequest(agent, port!, 'POST', '/orders', {
+        httpRequest(agent, port, 'POST', '/orders', {
           datetime: '2080-02-01T00:00:00Z',
           totalfee: 20,
           services: [{ id: 123 }, { id: 456 }],
         }),
       ),
       tracked(
-        httpRequest(agent, port!, 'POST', '/orders', {
+        httpRequest(agent, port, 'POST', '/orders', {
           datetime: '2080-03-01T00:00:00Z',
           totalfee: 30,
           services: [{ id: 789 }],
         }),
       ),
       tracked(
-        httpRequest(agent, port!, 'PUT', `/orders/${existingId}`, {
+        httpRequest(agent, port, 'PUT', `/orders/${existingId}`, {
           datetime: '2080-04-01T00:00:00Z',
           totalfee: 40,
           services: [{ id: 456 }],
@@ -231,7 +236,7 @@ t.test(
 
     const sigtermAt = performance.now();
     server.child.kill('SIGTERM');
-    const refused = await until(async () => (await tryConnect(port!)) === 'ECONNREFUSED', 2_000);
+    const refused = await until(async () => (await tryConnect(port)) === 'ECONNREFUSED', 2_000);
     const refusedAfter = performance.now() - sigtermAt;
     t.ok(refused, `a new connection is refused (ECONNREFUSED) ${refusedAfter.toFixed(0)} ms after SIGTERM`);
     t.same(
@@ -316,13 +321,7 @@ t.test(
     // Below the pool's statement_timeout (5 s), which would otherwise end the blocked request first.
     const GRACE_MS = 2_000;
     const MARGIN_MS = 1_500;
-    const [port] = await freePorts(1);
-    const server = await startServerProcess(t, {
-      databaseUrl,
-      port: port!,
-      env: { SHUTDOWN_GRACE_SECONDS: String(GRACE_MS / 1000) },
-    });
-    const client = typedClient(server.url, key);
+    const { server, client } = await serveWithGrace(t, GRACE_MS);
     t.equal((await client.GET('/readyz')).response.status, 200);
 
     const datetime = '2081-01-01T00:00:00Z';

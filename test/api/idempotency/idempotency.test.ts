@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import t from 'tap';
 import { createApiKey } from '../../../src/keys/use-cases.js';
 import type { components, OrdersClient } from '../../../src/client.js';
-import { countRows } from '../../helpers/database.js';
+import { countRows, storedServiceIds } from '../../helpers/database.js';
 import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
 import { typedClient } from '../../helpers/http.js';
 import { startService } from '../../helpers/service.js';
@@ -84,17 +84,8 @@ t.test('a retry after a 201 replays it: same status, body, Location and ETag, an
   }
 
   t.same(await ordersAt(body.datetime), [id], 'exactly one order in the database');
-  const links = await db
-    .selectFrom('order_services')
-    .select('service_id')
-    .where('order_id', '=', id)
-    .orderBy('service_id')
-    .execute();
-  t.same(
-    links.map((l) => l.service_id),
-    [123, 456],
-    'its service links were written once',
-  );
+  const serviceIds = await storedServiceIds(db, id);
+  t.same(serviceIds, [123, 456], 'its service links were written once');
   const entries = await storedEntry(key);
   t.equal(entries.length, 1, 'one idempotency entry');
   t.equal(entries[0]!.status_code, 201);

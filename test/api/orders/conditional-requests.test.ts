@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { storedServiceIds } from '../../helpers/database.js';
 import t from 'tap';
 import { createApiKey } from '../../../src/keys/use-cases.js';
 import type { components, OrdersClient } from '../../../src/client.js';
@@ -50,13 +51,7 @@ async function storedOrder(id: string) {
     .select(['version', 'totalfee', 'datetime', 'updated_at', 'updated_by'])
     .where('id', '=', sql<string>`${id}::bigint`)
     .executeTakeFirst();
-  const links = await db
-    .selectFrom('order_services')
-    .select('service_id')
-    .where('order_id', '=', id)
-    .orderBy('service_id')
-    .execute();
-  return row && { ...row, services: links.map((l) => l.service_id) };
+  return row && { ...row, services: await storedServiceIds(db, id) };
 }
 
 async function caller(name: string): Promise<OrdersClient> {
@@ -346,8 +341,7 @@ t.test('DELETE with If-Match: a stale ETag is 412 and keeps the order; the curre
   t.equal(current.data, undefined);
   t.equal((await read(order.id)).response.status, 404);
   t.equal(await storedOrder(order.id), undefined, 'gone from the database');
-  const links = await db.selectFrom('order_services').select('service_id').where('order_id', '=', order.id).execute();
-  t.same(links, []);
+  t.same(await storedServiceIds(db, order.id), [], 'no service links remain');
 
   const another = await createOrder();
   const star = await deleteIfMatch(another.id, '*');

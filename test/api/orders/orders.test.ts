@@ -1,7 +1,7 @@
 import { setTimeout } from 'node:timers/promises';
 import { sql } from 'kysely';
 import t from 'tap';
-import { countRows } from '../../helpers/database.js';
+import { countRows, storedServiceIds } from '../../helpers/database.js';
 import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
 import { startService } from '../../helpers/service.js';
 
@@ -116,17 +116,8 @@ t.test('PUT replaces datetime, fee and services, moves updatedAt forward and kee
     .executeTakeFirstOrThrow();
   t.equal(row.created_at, created.createdAt, 'the stored created_at is unchanged');
   t.equal(row.updated_at, data!.updatedAt, 'the stored updated_at is the one PUT answered');
-  const links = await db
-    .selectFrom('order_services')
-    .select('service_id')
-    .where('order_id', '=', created.id)
-    .orderBy('service_id')
-    .execute();
-  t.same(
-    links.map((l) => l.service_id),
-    [456, 789],
-    'service links replaced in the database',
-  );
+  const serviceIds = await storedServiceIds(db, created.id);
+  t.same(serviceIds, [456, 789], 'service links replaced in the database');
   await remove(created.id);
 });
 
@@ -174,8 +165,7 @@ t.test('DELETE removes the order and its service links: 204, then 404', async (t
   t.equal(data, undefined);
   t.equal((await read(created.id)).response.status, 404);
   t.equal((await remove(created.id)).response.status, 404);
-  const links = await db.selectFrom('order_services').select('service_id').where('order_id', '=', created.id).execute();
-  t.same(links, []);
+  t.same(await storedServiceIds(db, created.id), [], 'no service links remain');
 });
 
 t.test('an unknown service is 422 naming it, and nothing is stored', async (t) => {
@@ -246,17 +236,8 @@ t.test('concurrent replaces of one order leave exactly one request’s services 
       winner,
       `round ${round}: services belong to the request whose fee won`,
     );
-    const links = await db
-      .selectFrom('order_services')
-      .select('service_id')
-      .where('order_id', '=', created.id)
-      .orderBy('service_id')
-      .execute();
-    t.same(
-      links.map((l) => l.service_id),
-      winner,
-      `round ${round}: the stored links are that request's`,
-    );
+    const serviceIds = await storedServiceIds(db, created.id);
+    t.same(serviceIds, winner, `round ${round}: the stored links are that request's`);
     await remove(created.id);
   }
 });

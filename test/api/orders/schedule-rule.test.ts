@@ -1,7 +1,7 @@
 import t from 'tap';
 import { sql } from 'kysely';
 import type { components } from '../../../src/client.js';
-import { countRows } from '../../helpers/database.js';
+import { countRows, storedServiceIds } from '../../helpers/database.js';
 import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
 import { startService } from '../../helpers/service.js';
 
@@ -64,15 +64,7 @@ async function storedBetween(from: string, to: string): Promise<{ id: string; da
   return rows.map((r) => ({ id: r.id, datetime: r.datetime }));
 }
 
-async function serviceIdsOf(orderId: string): Promise<number[]> {
-  const links = await db
-    .selectFrom('order_services')
-    .select('service_id')
-    .where('order_id', '=', orderId)
-    .orderBy('service_id')
-    .execute();
-  return links.map((l) => l.service_id);
-}
+const serviceIdsOf = (orderId: string) => storedServiceIds(db, orderId);
 
 /** A 409 schedule-conflict problem naming `existing` as the conflicting order. */
 function assertScheduleConflict(
