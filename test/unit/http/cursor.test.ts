@@ -1,18 +1,7 @@
 import { createHmac } from 'node:crypto';
 import t from 'tap';
+import { problemRejectedBy } from '../../helpers/problems.js';
 import { CursorCodec } from '../../../src/http/cursor.js';
-import { ProblemError } from '../../../src/http/problem.js';
-
-/** The ProblemError `running` rejects with; any other outcome fails the test. */
-async function problemRejectedBy(running: Promise<unknown>): Promise<ProblemError> {
-  try {
-    await running;
-  } catch (error) {
-    if (error instanceof ProblemError) return error;
-    throw new Error(`expected a ProblemError, got ${String(error)}`, { cause: error });
-  }
-  throw new Error('expected a ProblemError, the promise resolved');
-}
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0];
 

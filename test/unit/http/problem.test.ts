@@ -1,4 +1,5 @@
 import t from 'tap';
+import { storedScheduleConflict } from '../../helpers/problems.js';
 import { ProblemError, bodyIdMismatch, invalidRequest, notFound } from '../../../src/http/problem.js';
 import { Refusal } from '../../../src/refusal.js';
 
@@ -106,14 +107,7 @@ t.test('bodyIdMismatch names the resource and the path id at /body/id', async (t
 });
 
 t.test('ProblemError.replay sends a stored problem again exactly as it was, with its headers', async (t) => {
-  const stored = {
-    type: '/problems/schedule-conflict',
-    title: 'Schedule conflict',
-    status: 409,
-    detail: 'Order 7 is scheduled at 2022-11-01T11:11:11.111Z.',
-    instance: '/orders',
-    conflictingOrderId: '7',
-  };
+  const stored = storedScheduleConflict;
   const error = ProblemError.replay(structuredClone(stored), { 'idempotent-replayed': 'true' });
   t.ok(error instanceof ProblemError);
   t.strictSame(error.problem, stored, 'not rebuilt from a kind: instance and extensions stay');

@@ -1,19 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import t from 'tap';
+import { problemThrownBy, storedScheduleConflict } from '../../helpers/problems.js';
 import { ProblemError, notFound } from '../../../src/http/problem.js';
 import { idempotencyProblem, idempotentRequestOf, respond, respondOnce } from '../../../src/idempotency/http.js';
 import { IdempotencyKeyReusedError, type StoredResponse } from '../../../src/idempotency/model.js';
-
-/** The ProblemError `run` throws; any other outcome (no error, another error) fails the test. */
-function problemThrownBy(run: () => unknown): ProblemError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ProblemError) return error;
-    throw new Error(`expected a ProblemError, got ${String(error)}`, { cause: error });
-  }
-  throw new Error('expected a ProblemError, nothing was thrown');
-}
 
 interface FakeRequest {
   headers: Record<string, string>;
@@ -186,14 +176,7 @@ t.test('respondOnce: a replayed success is sent again, marked idempotent-replaye
 
 t.test('respondOnce: a replayed 4xx throws a ProblemError with the stored body and the replay header', async (t) => {
   const { reply } = fakeReply();
-  const stored = {
-    type: '/problems/schedule-conflict',
-    title: 'Schedule conflict',
-    status: 409,
-    detail: 'Order 7 is scheduled at 2022-11-01T11:11:11.111Z.',
-    instance: '/orders',
-    conflictingOrderId: '7',
-  };
+  const stored = storedScheduleConflict;
   const error = problemThrownBy(() =>
     respondOnce(reply, {
       kind: 'replayed',

@@ -1,20 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import t from 'tap';
+import { problemRejectedBy } from '../../helpers/problems.js';
 import { bearerAuth, bearerToken } from '../../../src/keys/bearer-auth.js';
 import type { Caller } from '../../../src/keys/model.js';
 import type { KeyVerifier } from '../../../src/keys/verifier.js';
-import { ProblemError } from '../../../src/http/problem.js';
-
-/** The ProblemError `running` rejects with; any other outcome fails the test. */
-async function problemRejectedBy(running: Promise<unknown>): Promise<ProblemError> {
-  try {
-    await running;
-  } catch (error) {
-    if (error instanceof ProblemError) return error;
-    throw new Error(`expected a ProblemError, got ${String(error)}`, { cause: error });
-  }
-  throw new Error('expected a ProblemError, the promise resolved');
-}
 
 t.test('the token of "Bearer <token>"', async (t) => {
   t.equal(bearerToken('Bearer osk_abc-DEF_123'), 'osk_abc-DEF_123');

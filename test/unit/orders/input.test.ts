@@ -1,17 +1,7 @@
 import t from 'tap';
+import { problemThrownBy } from '../../helpers/problems.js';
 import { ProblemError } from '../../../src/http/problem.js';
 import { orderDraftFrom } from '../../../src/orders/input.js';
-
-/** The ProblemError `run` throws; any other outcome (no error, another error) fails the test. */
-function problemThrownBy(run: () => unknown): ProblemError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ProblemError) return error;
-    throw new Error(`expected a ProblemError, got ${String(error)}`, { cause: error });
-  }
-  throw new Error('expected a ProblemError, nothing was thrown');
-}
 
 const base = { datetime: '2022-11-01T11:11:11.111Z', totalfee: 100, services: [{ id: 123 }] };
 
