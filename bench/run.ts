@@ -67,7 +67,7 @@ import {
   type RunningServer,
   type ServerSpec,
 } from './servers.js';
-import { printTopFrames } from './top-frames.js';
+import { costCentres, printCostComparison, printTopFrames } from './top-frames.js';
 
 const env = process.env;
 const smoke = env.BENCH_SMOKE === '1';
@@ -516,7 +516,25 @@ async function profile(): Promise<void> {
       : scenarios.filter((s) => s.name === 'get-one' || s.name === 'create');
     for (const scenario of profiled) {
       const name = scenario.name;
+      const centres: Partial<Record<'service' | 'ceiling', Map<string, number>>> = {};
       for (const which of ['service', 'ceiling'] as const) {
+        const targetsOf = which === 'service' ? targets.service : targets.ceiling;
+        // The profiler slows a server down; its CPU per request is measured without it first.
+        const plain = await startServer(
+          which === 'service'
+            ? serviceSpec(`unprofiled-${which}-${name}`, { DATABASE_URL: databaseUrl })
+            : ceilingSpec(`unprofiled-${which}-${name}`, databaseUrl),
+        );
+        let cpuUsPerRequest: number;
+        try {
+          const result = await measure(plain, scenario, targetsOf, settings.seconds, settings.connections[0]!, db);
+          console.log(describeRun(`${which}, unprofiled`, scenario, result));
+          check(which, scenario, result);
+          cpuUsPerRequest = result.cpuUsPerRequest;
+        } finally {
+          const code = await plain.stop();
+          if (code !== 0) fail(`${plain.label} exited with code ${code}`);
+        }
         const file = `${which}-${name}-${size}.cpuprofile`;
         const flags = { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${file}`] };
         const server = await startServer(
@@ -525,14 +543,7 @@ async function profile(): Promise<void> {
             : ceilingSpec(`profile-${which}-${name}`, databaseUrl, flags),
         );
         try {
-          const result = await measure(
-            server,
-            scenario,
-            which === 'service' ? targets.service : targets.ceiling,
-            settings.seconds,
-            settings.connections[0]!,
-            db,
-          );
+          const result = await measure(server, scenario, targetsOf, settings.seconds, settings.connections[0]!, db);
           console.log(describeRun(which, scenario, result));
           check(which, scenario, result);
         } finally {
@@ -548,7 +559,13 @@ async function profile(): Promise<void> {
         );
         printTopFrames(path.join(profileDir, file), 25, { skipMs });
         console.log('');
+        centres[which] = costCentres(path.join(profileDir, file), cpuUsPerRequest, { skipMs });
       }
+      console.log(
+        `${scenario.title}, ${size}: where each request's CPU time goes (profile shares × unprofiled CPU µs per request)`,
+      );
+      printCostComparison(centres.service!, centres.ceiling!);
+      console.log('');
     }
     await settle(db);
   } finally {

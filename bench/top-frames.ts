@@ -148,6 +148,67 @@ export function callersOf(
   return [...stacks].map(([stack, ms]) => ({ stack, ms })).sort((a, b) => b.ms - a.ms);
 }
 
+/**
+ * What each part of a server costs per request: its share of the profile's busy time times the
+ * server's CPU time per request measured without the profiler (the profiler inflates the total,
+ * not the shares much).
+ */
+export function costCentres(file: string, cpuUsPerRequest: number, options: ProfileOptions = {}): Map<string, number> {
+  const busy = selfTimes(file, options).frames.filter((f) => f.name !== '(idle)');
+  const busyMs = busy.reduce((n, f) => n + f.selfMs, 0);
+  const centres = new Map<string, number>();
+  for (const f of busy) {
+    const centre = costCentreOf(f);
+    centres.set(centre, (centres.get(centre) ?? 0) + (f.selfMs / busyMs) * cpuUsPerRequest);
+  }
+  return centres;
+}
+
+/** Packages grouped by the job they do for a request. */
+function costCentreOf(frame: Frame): string {
+  const { group, name, location } = frame;
+  if (group.startsWith('src/')) return "the service's own code (src/)";
+  if (group.startsWith('bench/')) return "the ceiling's own code";
+  if (/^(pg|pg-protocol|pg-pool|pg-types|postgres-\w+|pg-cursor)$/.test(group)) return 'pg driver';
+  if (group === 'kysely' || group === 'kysely-pglite-dialect') return 'Kysely';
+  if (/^(pino|pino-std-serializers|sonic-boom|thread-stream|fast-redact|quick-format-unescaped)$/.test(group))
+    return 'request log (pino)';
+  if (group === 'prom-client' || group === 'tdigest' || group === 'bintrees') return 'metrics (prom-client)';
+  if (group === '@fastify/rate-limit') return 'rate limiter';
+  if (/^(ajv|ajv-formats|fast-uri|fastify-openapi-glue|@fastify\/ajv-compiler)$/.test(group)) return 'validation (Ajv)';
+  if (group === 'fast-json-stringify' || group === '@fastify/fast-json-stringify-compiler')
+    return 'serialisation (fast-json-stringify)';
+  // Ajv's validators and fast-json-stringify's serialisers are compiled with new Function: no file.
+  if (location === '' && /^(anonymous\d*|\(anonymous\))$/.test(name)) return 'compiled validators and serialisers';
+  if (group === '(garbage collector)') return 'garbage collection';
+  if (group === '(native)') return 'native (socket writes, hashing, ...)';
+  if (group === 'node: (core)') return 'Node core (http, streams, timers)';
+  if (
+    /^(fastify|find-my-way|avvio|light-my-request|secure-json-parse|@fastify\/.+|fastify-plugin|toad-cache)$/.test(
+      group,
+    )
+  )
+    return 'Fastify';
+  if (group.startsWith('(')) return `${group}`;
+  return `other (${group})`;
+}
+
+/** The cost centres of the service beside the ceiling's, in µs per request, largest difference first. */
+export function printCostComparison(service: Map<string, number>, ceiling: Map<string, number>): void {
+  const names = [...new Set([...service.keys(), ...ceiling.keys()])];
+  const rows = names
+    .map((name) => ({ name, s: service.get(name) ?? 0, c: ceiling.get(name) ?? 0 }))
+    .sort((a, b) => b.s - b.c - (a.s - a.c));
+  const sum = (f: (r: { s: number; c: number }) => number) => rows.reduce((n, r) => n + f(r), 0);
+  const fmt = (us: number) => us.toFixed(1).padStart(7);
+  console.log(
+    `  ${'µs per request'.padEnd(40)} ${'service'.padStart(7)} ${'ceiling'.padStart(7)} ${'extra'.padStart(7)}`,
+  );
+  for (const r of rows)
+    if (r.s >= 0.05 || r.c >= 0.05) console.log(`  ${r.name.padEnd(40)} ${fmt(r.s)} ${fmt(r.c)} ${fmt(r.s - r.c)}`);
+  console.log(`  ${'total'.padEnd(40)} ${fmt(sum((r) => r.s))} ${fmt(sum((r) => r.c))} ${fmt(sum((r) => r.s - r.c))}`);
+}
+
 /** Prints the top frames and the time by package, as percentages of the busy (non-idle) time. */
 export function printTopFrames(file: string, count = 25, options: ProfileOptions = {}): void {
   const { frames, totalMs } = selfTimes(file, options);

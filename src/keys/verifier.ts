@@ -13,6 +13,8 @@ export interface KeyVerifierOptions {
 
 interface Entry {
   caller: Promise<Caller | undefined>;
+  /** The answer once the lookup has settled (null: no such key). */
+  settled?: Caller | null;
   expiresAt: number;
 }
 
@@ -50,13 +52,33 @@ export class KeyVerifier {
     return verification;
   }
 
+  /**
+   * Who a key was last verified as, without waiting and without database work: undefined when
+   * this process has not verified it (or found it invalid last time). Possibly stale: a revoked
+   * key shows as valid here until its next verification. Good enough for the rate limiter's
+   * bucket; authentication always goes through verify().
+   */
+  knownCaller(key: string): Caller | undefined {
+    return this.entries.get(key)?.settled ?? undefined;
+  }
+
   async verify(key: string): Promise<Caller | undefined> {
     const now = Date.now();
     // Cached by the key as presented: a hit costs no hash (the key is in this process's memory for
     // the request anyway); only a miss hashes it to look it up.
     let entry = this.entries.get(key);
     if (!entry || entry.expiresAt <= now) {
-      entry = { caller: findCallerByKeyHash(this.db, hashApiKey(key)), expiresAt: now + this.options.cacheTtlMs };
+      const fresh: Entry = {
+        caller: findCallerByKeyHash(this.db, hashApiKey(key)),
+        // The last answer stands for knownCaller() until this lookup settles.
+        settled: entry?.settled,
+        expiresAt: now + this.options.cacheTtlMs,
+      };
+      fresh.caller.then(
+        (caller) => (fresh.settled = caller ?? null),
+        () => undefined,
+      );
+      entry = fresh;
       this.remember(key, entry);
     }
     let caller: Caller | undefined;

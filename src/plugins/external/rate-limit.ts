@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { rateLimitedClient } from '../../http/client-address.js';
 import { ProblemError } from '../../http/problem.js';
 import { pathOf } from '../../http/request.js';
 import { bearerToken } from '../../keys/bearer-auth.js';
@@ -19,14 +20,14 @@ async function rateLimiting(app: FastifyInstance, { perMinute }: { perMinute: nu
     global: true,
     max: perMinute,
     timeWindow: 60_000,
-    // Per valid API key; anything else (no key, an invented or revoked one) per client address,
-    // so inventing keys buys no extra budget. Verifying here costs nothing extra: the result is
-    // cached and the security handler reuses it.
-    keyGenerator: async (request) => {
+    // Per API key when this process has verified the key before; anything else (no key, an
+    // invented, revoked or never verified one) per client address, IPv6 by its /64. So the
+    // limiter does no database work, and only requests it lets through reach the key lookup:
+    // inventing keys buys neither budget nor queries. A key's first request counts for its address.
+    keyGenerator: (request) => {
       const token = bearerToken(request.headers.authorization);
-      const caller =
-        token === undefined ? undefined : await app.verifier.verifyFor(request, token).catch(() => undefined);
-      return caller === undefined ? `ip:${request.ip}` : `key:${caller.keyId}`;
+      const caller = token === undefined ? undefined : app.verifier.knownCaller(token);
+      return caller === undefined ? `ip:${rateLimitedClient(request.ip)}` : `key:${caller.keyId}`;
     },
     allowList: (request) => unlimited.has(pathOf(request)),
     // Only a 429 carries the limit headers (as declared in openapi.yaml).
