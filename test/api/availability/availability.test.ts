@@ -200,3 +200,30 @@ t.test('availability needs a key with orders:read', async (t) => {
   });
   t.equal(res.status, 401);
 });
+
+t.test('a refused move advises the nearest free times as if the moved order were gone', async (t) => {
+  const moved = await create(t, '2050-01-01T12:00:00.000Z');
+  await create(t, '2050-01-01T16:00:00.000Z');
+  const { error, response } = await client.PUT('/orders/{orderId}', {
+    params: { path: { orderId: moved } },
+    body: orderBody('2050-01-01T17:00:00Z'),
+  });
+  t.equal(response.status, 409);
+  t.match(error, {
+    type: '/problems/schedule-conflict',
+    nearestFreeBefore: '2050-01-01T13:00:00.000Z',
+    nearestFreeAfter: '2050-01-01T19:00:00.000Z',
+  });
+  t.match(error?.detail, /2050-01-01T13:00:00\.000Z \(before\) and 2050-01-01T19:00:00\.000Z \(after\)\.$/);
+  t.same(await nearest('2050-01-01T17:00:00Z', moved), {
+    at: '2050-01-01T17:00:00.000Z',
+    before: '2050-01-01T13:00:00.000Z',
+    after: '2050-01-01T19:00:00.000Z',
+  });
+  // A create at the same time has no order to leave out: the run is both orders.
+  const refused = await client.POST('/orders', { body: orderBody('2050-01-01T17:00:00Z') });
+  t.match(refused.error, {
+    nearestFreeBefore: '2050-01-01T09:00:00.000Z',
+    nearestFreeAfter: '2050-01-01T19:00:00.000Z',
+  });
+});
