@@ -13,9 +13,15 @@ import { defineConfig, globalIgnores } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 /** The features: folders of src/ with one shape (model, queries, service, routes, plugin). */
-const FEATURES = ['orders', 'catalogue', 'keys', 'idempotency', 'health'];
-/** Features that replay responses through idempotency/ (the one feature other features may import). */
-const USES_IDEMPOTENCY = ['orders', 'catalogue'];
+const FEATURES = ['orders', 'availability', 'catalogue', 'keys', 'idempotency', 'health'];
+/**
+ * The features other features may import, and which: orders and the catalogue replay responses through
+ * idempotency/; orders' schedule conflicts name the nearest free times through availability/. Neither
+ * imports another feature, so the graph stays acyclic.
+ */
+const CONSULTED_FEATURES = { idempotency: ['orders', 'catalogue'], availability: ['orders'] };
+const consultedBy = (feature) =>
+  Object.entries(CONSULTED_FEATURES).flatMap(([consulted, users]) => (users.includes(feature) ? [consulted] : []));
 const tsconfig = `${import.meta.dirname}/tsconfig.json`;
 const inFeatures = (file) => FEATURES.map((feature) => `src/${feature}/${file}`);
 
@@ -23,7 +29,7 @@ const inFeatures = (file) => FEATURES.map((feature) => `src/${feature}/${file}`)
 // Rule 1: the folder graph of src/ (eslint-plugin-boundaries). Each file gets one category, its node in the
 // graph; an import from one node to another is refused unless the list below allows it. Every list points
 // down this order only, so the graph is acyclic by construction:
-//   refusal.ts, config.ts, generated/ (types)  <-  db/  <-  http/  <-  idempotency/
+//   refusal.ts, config.ts, generated/ (types)  <-  db/  <-  http/  <-  idempotency/, availability/
 //   <-  orders/, catalogue/, keys/, health/  <-  plugins/external/  <-  plugins/app/  <-  app.ts
 //   <-  server.ts, cluster.ts  <-  cli/
 // client.ts (the consumers' typed client) uses generated/ only. Imports within one node are free; import-x's
@@ -69,11 +75,11 @@ const folderGraph = [
     'http/ is generic HTTP and imports no feature, plugins/, app.ts or server.ts: take what it needs as a parameter.',
   ],
   ...FEATURES.map((feature) => {
-    const extra = USES_IDEMPOTENCY.includes(feature) ? ['idempotency'] : [];
+    const extra = consultedBy(feature);
     return [
       feature,
       ['http', 'db', 'generated', ...leaves, ...extra],
-      `A feature (${feature}/) may use http/, db/, refusal.ts, config.ts, generated/${extra.length ? ' and idempotency/' : ''}` +
+      `A feature (${feature}/) may use http/, db/, refusal.ts, config.ts, generated/${extra.map((f) => ` and ${f}/`).join('')}` +
         ': never another feature, plugins/, app.ts or server.ts (app.ts wires the features together).',
     ];
   }),

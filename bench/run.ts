@@ -35,6 +35,7 @@ import type { Db } from '../src/db/database.js';
 import {
   FIRST_ID,
   SIZES,
+  baseTimeOf,
   benchApiKey,
   ensurePgliteDataset,
   ensurePostgresDataset,
@@ -296,6 +297,17 @@ async function alternate(
 
 // ---------------------------------------------------------------- parity: the ceiling does the same job
 
+/** Availability and nearest asked the way bench/wrk/scenario.lua asks them, at the middle base order. */
+function freeTimeParityPaths(orders: number): Array<[string, string]> {
+  const middle = baseTimeOf(FIRST_ID + Math.floor(orders / 2));
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const from = middle - 1.5 * 3_600_000;
+  return [
+    ['availability', `/availability?from=${iso(from)}&to=${iso(from + 7 * 86_400_000)}`],
+    ['nearest', `/availability/nearest?at=${iso(middle + 1.5 * 3_600_000)}`],
+  ];
+}
+
 const canonical = (value: unknown): unknown =>
   Array.isArray(value)
     ? value.map(canonical)
@@ -325,6 +337,12 @@ async function checkParity(
     ['GET one', `/orders/${FIRST_ID + 1}`, `/orders/${FIRST_ID + 1}`, (b) => b],
     ['first page', '/orders?limit=50', '/orders?limit=50', (b) => (b as { data: unknown }).data],
     ['deep page', s.deepPaths[0]!, c.deepPaths[0]!, (b) => (b as { data: unknown }).data],
+    ...freeTimeParityPaths(s.orders).map(([what, path]): [string, string, string, (b: unknown) => unknown] => [
+      what,
+      path,
+      path,
+      (b) => b,
+    ]),
   ];
   for (const [what, servicePath, ceilingPath, pick] of pairs) {
     const a = JSON.stringify(canonical(pick(await body(service, servicePath, headers))));

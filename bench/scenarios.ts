@@ -9,7 +9,8 @@ import type { Db } from '../src/db/database.js';
 import { sharedSecret } from '../src/db/secrets.js';
 import { FIRST_ID, baseTimeOf } from './load-data.js';
 
-export type ScenarioName = 'get-one' | 'list-first' | 'list-deep' | 'create' | 'create-conflict' | 'replace';
+export type ScenarioName =
+  'get-one' | 'list-first' | 'list-deep' | 'create' | 'create-conflict' | 'replace' | 'availability-7d' | 'nearest';
 
 export interface Scenario {
   /** Also the scenario's name in bench/wrk/scenario.lua. */
@@ -55,6 +56,11 @@ export const scenarios: Scenario[] = [
   { name: 'create', title: 'Create', expect: 201, writes: true },
   { name: 'create-conflict', title: 'Create, conflicting (409)', expect: 409, writes: true },
   { name: 'replace', title: 'Replace', expect: 200, writes: true },
+  // Free windows of 7 days starting at a random base order: bounded by the range (42 orders).
+  { name: 'availability-7d', title: 'Availability, 7 days', expect: 200, writes: false },
+  // 90 minutes into a random base order's slot, like create-conflict: the base orders are 4 h apart,
+  // one run from the first to the last, so the exact answer walks all of them (see bench/README.md).
+  { name: 'nearest', title: 'Nearest free time', expect: 200, writes: false },
 ];
 
 /** The list-deep paths for a server, from its cursors. */

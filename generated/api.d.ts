@@ -71,6 +71,56 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/availability": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Free windows for a new order between two instants
+         * @description The maximal runs of free start instants `s` with `from <= s < to`, oldest first. A start `s` is
+         *     free when every order is at least 3 hours from it (the 3-hour rule), so creating an order at any
+         *     instant of a window succeeds, unless someone books nearby first. Both edges of a window are
+         *     inclusive and to the millisecond; a window may be a single instant (two orders exactly 6 hours
+         *     apart). With `excludeOrderId`, the answer is as if that order did not exist: where it could be
+         *     moved. `to - from` is at most 31 days. An unknown query parameter is `400`.
+         */
+        get: operations["getAvailability"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/availability/nearest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The free starts nearest to an instant
+         * @description `before` is the latest free start at or before `at`, `after` the earliest free start at or after
+         *     it (a start is free when every order is at least 3 hours from it). When `at` is free, both are
+         *     `at`. Either is `null` only when no free start exists in that direction within years 0001 to
+         *     9999. With `excludeOrderId`, the answer is as if that order did not exist. The cost grows with
+         *     the number of back-to-back orders (less than 6 hours apart) around `at`, not with the number of
+         *     orders. An unknown query parameter is `400`.
+         */
+        get: operations["getNearestAvailability"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/services": {
         parameters: {
             query?: never;
@@ -236,6 +286,64 @@ export interface components {
          * @example 2022-11-01T11:11:11.111Z
          */
         DateTime: string;
+        /**
+         * Format: date-time
+         * @description An instant in UTC with milliseconds, or `null` when there is none.
+         * @example 2022-11-01T08:11:11.111Z
+         */
+        NullableDateTime: string | null;
+        /**
+         * @description A maximal run of free start instants, both edges inclusive (possibly one instant).
+         * @example {
+         *       "earliestStart": "2022-11-01T20:11:11.111Z",
+         *       "latestStart": "2022-11-01T23:59:59.999Z"
+         *     }
+         */
+        FreeWindow: {
+            earliestStart: components["schemas"]["DateTime"];
+            latestStart: components["schemas"]["DateTime"];
+        };
+        /**
+         * @description The free windows between `from` (inclusive) and `to` (exclusive), oldest first.
+         * @example {
+         *       "from": "2022-11-01T00:00:00.000Z",
+         *       "to": "2022-11-02T00:00:00.000Z",
+         *       "windows": [
+         *         {
+         *           "earliestStart": "2022-11-01T00:00:00.000Z",
+         *           "latestStart": "2022-11-01T08:11:11.111Z"
+         *         }
+         *       ]
+         *     }
+         */
+        Availability: {
+            from: components["schemas"]["DateTime"];
+            to: components["schemas"]["DateTime"];
+            /**
+             * @description Oldest first, never overlapping nor touching. At most 125 (31 days hold at most 248 orders
+             *     3 hours apart, and two windows have at least 6 hours between them).
+             * @example [
+             *       {
+             *         "earliestStart": "2022-11-01T00:00:00.000Z",
+             *         "latestStart": "2022-11-01T08:11:11.111Z"
+             *       }
+             *     ]
+             */
+            windows: components["schemas"]["FreeWindow"][];
+        };
+        /**
+         * @description The free starts nearest to `at`, before and after it.
+         * @example {
+         *       "at": "2022-11-01T12:00:00.000Z",
+         *       "before": "2022-11-01T08:11:11.111Z",
+         *       "after": "2022-11-01T20:11:11.111Z"
+         *     }
+         */
+        NearestAvailability: {
+            at: components["schemas"]["DateTime"];
+            before: components["schemas"]["NullableDateTime"];
+            after: components["schemas"]["NullableDateTime"];
+        };
         /**
          * @description A service from the catalogue.
          * @example {
@@ -566,6 +674,8 @@ export interface components {
             }[];
             conflictingOrderId?: components["schemas"]["OrderId"];
             conflictingDatetime?: components["schemas"]["DateTime"];
+            nearestFreeBefore?: components["schemas"]["NullableDateTime"];
+            nearestFreeAfter?: components["schemas"]["NullableDateTime"];
             /**
              * @description For `/problems/unknown-service`, the ids that are not in the catalogue.
              * @example [
@@ -631,6 +741,27 @@ export interface components {
         };
         /** @description The request is malformed or invalid (bad JSON, schema violation, bad path or query value). */
         BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The request is malformed or invalid: a missing or malformed time, `from` not before `to`, a
+         *     range over 31 days, or an unknown query parameter.
+         */
+        BadRange: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The order named by `excludeOrderId` does not exist. */
+        ExcludedOrderNotFound: {
             headers: {
                 [name: string]: unknown;
             };
@@ -706,6 +837,8 @@ export interface components {
     parameters: {
         /** @description The order's id, a string of digits. */
         OrderId: components["schemas"]["OrderId"];
+        /** @description Answer as if this order did not exist (to find where it could be moved). An unknown id is `404`. */
+        ExcludeOrderId: components["schemas"]["OrderId"];
         /** @description Page size, 1 to 100 (50 when left out). */
         Limit: number;
         /**
@@ -823,7 +956,12 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
-            /** @description Another order is scheduled less than 3 hours from the requested datetime. */
+            /**
+             * @description Another order is scheduled less than 3 hours from the requested datetime. The problem names it
+             *     and gives the nearest free times before and after the requested one (`nearestFreeBefore`,
+             *     `nearestFreeAfter`, as `GET /availability/nearest` answers): advice, since another request may
+             *     take them first.
+             */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
@@ -927,7 +1065,11 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            /** @description Another order is scheduled less than 3 hours from the requested datetime; nothing was changed. */
+            /**
+             * @description Another order is scheduled less than 3 hours from the requested datetime; nothing was changed.
+             *     The problem names it and gives the nearest free times for this order (`nearestFreeBefore`,
+             *     `nearestFreeAfter`, as `GET /availability/nearest` answers with `excludeOrderId` set to it).
+             */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -986,6 +1128,72 @@ export interface operations {
             412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getAvailability: {
+        parameters: {
+            query: {
+                /** @description The earliest start to consider (inclusive). */
+                from: components["schemas"]["DateTimeInput"];
+                /** @description The end of the range (exclusive). After `from`, and at most 31 days after it. */
+                to: components["schemas"]["DateTimeInput"];
+                /** @description Answer as if this order did not exist (to find where it could be moved). An unknown id is `404`. */
+                excludeOrderId?: components["parameters"]["ExcludeOrderId"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The free windows in the range. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Availability"];
+                };
+            };
+            400: components["responses"]["BadRange"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ExcludedOrderNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getNearestAvailability: {
+        parameters: {
+            query: {
+                /** @description The wanted start; finer than a millisecond is truncated, as on create. */
+                at: components["schemas"]["DateTimeInput"];
+                /** @description Answer as if this order did not exist (to find where it could be moved). An unknown id is `404`. */
+                excludeOrderId?: components["parameters"]["ExcludeOrderId"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The nearest free starts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NearestAvailability"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ExcludedOrderNotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];

@@ -1,5 +1,7 @@
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import availability from './availability/plugin.js';
+import type { AvailabilityOperations } from './availability/routes.js';
 import catalogue from './catalogue/plugin.js';
 import type { CatalogueOperations } from './catalogue/routes.js';
 import { defaultHttpSettings, type HttpSettings } from './config.js';
@@ -35,7 +37,7 @@ export interface AppOptions {
 }
 
 // Every operation of openapi.yaml has a handler in one of the features: tsc fails here otherwise.
-type HandledOperations = keyof (OrderOperations & CatalogueOperations & HealthOperations);
+type HandledOperations = keyof (OrderOperations & AvailabilityOperations & CatalogueOperations & HealthOperations);
 const everyOperationHandled: [OperationId] extends [HandledOperations] ? true : never = true;
 void everyOperationHandled;
 
@@ -73,6 +75,7 @@ export async function buildApp({
   // Features: each hands in its operations and its refusals' problems.
   await app.register(operationHandlersPlugin);
   await app.register(orders);
+  await app.register(availability);
   await app.register(catalogue);
   await app.register(health);
   await app.register(idempotency);

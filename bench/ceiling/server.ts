@@ -174,7 +174,53 @@ const sql = {
     WHERE datetime > $1::timestamptz - interval '3 hours' AND datetime < $1::timestamptz + interval '3 hours'
       AND ($2::bigint IS NULL OR id <> $2::bigint)
     ORDER BY datetime LIMIT 1`,
+  // Free time: the service's statements (src/availability/queries.ts), which are already index-only
+  // range scans; the ceiling leaves out the excluded order's existence check when there is none.
+  windows: `WITH nearby AS (
+      SELECT datetime FROM orders
+      WHERE datetime > $1::timestamptz - interval '3 hours' AND datetime < $2::timestamptz + interval '3 hours'
+    ), gaps AS (
+      SELECT datetime + interval '3 hours' AS free_from,
+        lead(datetime) OVER (ORDER BY datetime) - interval '3 hours' AS free_until
+      FROM nearby
+      UNION ALL
+      SELECT timestamptz '-infinity', (SELECT min(datetime) FROM nearby) - interval '3 hours'
+    )
+    SELECT greatest(free_from, $1::timestamptz) AS "earliestStart",
+      least(coalesce(free_until, timestamptz 'infinity'), $2::timestamptz - interval '1 millisecond') AS "latestStart"
+    FROM gaps
+    WHERE greatest(free_from, $1::timestamptz) <= least(coalesce(free_until, timestamptz 'infinity'), $2::timestamptz - interval '1 millisecond')
+    ORDER BY 1`,
+  nearest: `WITH blocking AS MATERIALIZED (
+      SELECT EXISTS (
+        SELECT 1 FROM orders WHERE datetime > $1::timestamptz - interval '3 hours'
+          AND datetime < $1::timestamptz + interval '3 hours' AND id IS DISTINCT FROM $2::bigint
+      ) AS blocked
+    ), run_start AS (
+      SELECT datetime FROM (
+        SELECT datetime, lead(datetime) OVER (ORDER BY datetime DESC) AS earlier FROM orders
+        WHERE datetime < $1::timestamptz + interval '3 hours' AND id IS DISTINCT FROM $2::bigint
+        ORDER BY datetime DESC
+      ) w WHERE earlier IS NULL OR datetime - earlier >= interval '6 hours' LIMIT 1
+    ), run_end AS (
+      SELECT datetime FROM (
+        SELECT datetime, lead(datetime) OVER (ORDER BY datetime) AS later FROM orders
+        WHERE datetime > $1::timestamptz - interval '3 hours' AND id IS DISTINCT FROM $2::bigint
+        ORDER BY datetime
+      ) w WHERE later IS NULL OR later - datetime >= interval '6 hours' LIMIT 1
+    ), nearest AS MATERIALIZED (
+      SELECT CASE WHEN blocked THEN (SELECT datetime - interval '3 hours' FROM run_start) ELSE $1::timestamptz END AS before,
+        CASE WHEN blocked THEN (SELECT datetime + interval '3 hours' FROM run_end) ELSE $1::timestamptz END AS after
+      FROM blocking
+    )
+    SELECT CASE WHEN before >= timestamptz '0001-01-01T00:00:00Z' THEN before END AS before,
+      CASE WHEN after <= timestamptz '9999-12-31T23:59:59.999Z' THEN after END AS after
+    FROM nearest`,
 };
+
+async function nearestFree(at: string, exceptId: string | null) {
+  return (await query<{ before: string | null; after: string | null }>(sql.nearest, [at, exceptId])).rows[0]!;
+}
 
 function toOrder(row: OrderRow) {
   return {
@@ -204,18 +250,26 @@ async function refusal(error: unknown, body: OrderBody, exceptId: string | null)
   const code = (error as { code?: string }).code;
   if (code === '23503') return { status: 422, body: { title: 'Unknown service' } };
   if (code !== '23P01') throw error;
-  return { status: 409, body: conflictBody(await lookUpConflict(body, exceptId)) };
+  return {
+    status: 409,
+    body: conflictBody(await lookUpConflict(body, exceptId), await nearestFree(body.datetime, exceptId)),
+  };
 }
 
 async function lookUpConflict(body: OrderBody, exceptId: string | null) {
   return (await query<{ id: string; datetime: string }>(sql.conflicting, [body.datetime, exceptId])).rows[0];
 }
 
-function conflictBody(other: { id: string; datetime: string } | undefined) {
+function conflictBody(
+  other: { id: string; datetime: string } | undefined,
+  nearest: { before: string | null; after: string | null },
+) {
   return {
     title: 'Schedule conflict',
     conflictingOrderId: other?.id ?? null,
     conflictingDatetime: other?.datetime ?? null,
+    nearestFreeBefore: nearest.before,
+    nearestFreeAfter: nearest.after,
   };
 }
 
@@ -277,7 +331,7 @@ app.post<{ Body: OrderBody }>('/orders', created, async (request, reply) => {
       const conflicting = row.conflicting_id
         ? { id: row.conflicting_id, datetime: row.conflicting_datetime! }
         : await lookUpConflict(request.body, null);
-      return reply.code(409).send(conflictBody(conflicting));
+      return reply.code(409).send(conflictBody(conflicting, await nearestFree(request.body.datetime, null)));
     }
     const order = toOrder(row);
     return reply.code(201).header('location', `/orders/${order.id}`).send(order);
@@ -321,6 +375,39 @@ app.put<{ Params: { id: string }; Body: OrderBody }>('/orders/:id', one, async (
     return reply.code(status).send(body);
   }
 });
+
+const windowSchema = {
+  type: 'object',
+  properties: { earliestStart: { type: 'string' }, latestStart: { type: 'string' } },
+} as const;
+const availabilitySchema = {
+  type: 'object',
+  properties: { from: { type: 'string' }, to: { type: 'string' }, windows: { type: 'array', items: windowSchema } },
+} as const;
+const nearestSchema = {
+  type: 'object',
+  properties: { at: { type: 'string' }, before: { type: ['string', 'null'] }, after: { type: ['string', 'null'] } },
+} as const;
+
+app.get<{ Querystring: { from: string; to: string } }>(
+  '/availability',
+  { schema: { response: { 200: availabilitySchema } } },
+  async (request) => {
+    const from = new Date(request.query.from).toISOString();
+    const to = new Date(request.query.to).toISOString();
+    const { rows } = await query<{ earliestStart: string; latestStart: string }>(sql.windows, [from, to]);
+    return { from, to, windows: rows };
+  },
+);
+
+app.get<{ Querystring: { at: string } }>(
+  '/availability/nearest',
+  { schema: { response: { 200: nearestSchema } } },
+  async (request) => {
+    const at = new Date(request.query.at).toISOString();
+    return { at, ...(await nearestFree(at, null)) };
+  },
+);
 
 app.get('/healthz', async () => ({ status: 'ok' }));
 

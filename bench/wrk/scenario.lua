@@ -1,6 +1,7 @@
 -- One benchmark scenario's requests, for wrk (bench/driver.ts runs it). The same requests go to the
 -- service and to the ceiling. Settings arrive in the environment:
 --   BENCH_SCENARIO      trivial | get-one | list-first | list-deep | create | create-conflict | replace
+--                       | availability-7d | nearest
 --   BENCH_AUTH          the Authorization header (the ceiling ignores it)
 --   BENCH_ORDERS        how many base orders the database holds (ids from 1000)
 --   BENCH_PATHS_FILE    list-deep: one path per line, sent in turn
@@ -98,6 +99,12 @@ function request()
     -- 90 minutes into a base order's slot: inside that order's 3 hours.
     local datetime = iso(base_time(random_order_id()) + 1.5 * HOUR)
     return wrk.format("POST", "/orders", write_headers, '{"datetime":"' .. datetime .. '","totalfee":10,"services":[{"id":789}]}')
+  elseif scenario == "availability-7d" then
+    -- A week from a random base order, minus 90 minutes so the range starts inside a blocked span.
+    local from = base_time(random_order_id()) - 1.5 * HOUR
+    return wrk.format("GET", "/availability?from=" .. iso(from) .. "&to=" .. iso(from + 168 * HOUR), read_headers)
+  elseif scenario == "nearest" then
+    return wrk.format("GET", "/availability/nearest?at=" .. iso(base_time(random_order_id()) + 1.5 * HOUR), read_headers)
   elseif scenario == "replace" then
     -- Moves the order within the first hour of its own slot: a real move, checked by the constraint.
     local id = random_order_id()

@@ -1,6 +1,6 @@
 import type { components } from '../../generated/api.js';
 import { bodyIdMismatch, invalidRequest, type FieldError } from '../http/problem.js';
-import { notAnInstant, utcInstant } from './instant.js';
+import { notAnInstant, utcInstant } from '../http/instant.js';
 import { isOrderId, type OrderDraft } from './model.js';
 
 type OrderInput = components['schemas']['OrderInput'];

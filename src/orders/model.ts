@@ -1,3 +1,4 @@
+import type { NearestFree } from '../availability/model.js';
 import { Refusal } from '../refusal.js';
 
 /** A catalogue entry as an order shows it. */
@@ -69,6 +70,8 @@ export class ScheduleConflictError extends Refusal {
     readonly requested: string,
     /** Undefined only when the order in the way vanished again and again while it was looked up. */
     readonly conflicting: ConflictingOrder | undefined,
+    /** The nearest free starts around `requested`: looked up once the refusal is final. */
+    readonly nearestFree?: NearestFree,
   ) {
     super(`another order is less than 3 hours from ${requested}`);
   }

@@ -1,4 +1,5 @@
 import type { components } from '../../generated/api.js';
+import type { NearestFree } from '../availability/model.js';
 import type { Db } from '../db/database.js';
 import type { CursorCodec } from '../http/cursor.js';
 import type { OperationHandlers } from '../http/operation-handler.js';
@@ -8,7 +9,7 @@ import { ProblemError, invalidRequest, notFound } from '../http/problem.js';
 import { idempotentRequestOf, respond, respondOnce } from '../idempotency/http.js';
 import type { StoredResponse } from '../idempotency/model.js';
 import { orderDraftFrom } from './input.js';
-import { notAnInstant, utcInstant, utcInstantRoundedUp } from './instant.js';
+import { notAnInstant, utcInstant, utcInstantRoundedUp } from '../http/instant.js';
 import {
   OrderNotFoundError,
   OrderVersionMismatchError,
@@ -44,16 +45,24 @@ export function toOrder(record: OrderRecord): Order {
 /** The orders feature's refusals as problems. */
 export function orderProblem(error: unknown): ProblemError | undefined {
   if (error instanceof ScheduleConflictError) {
-    const { conflicting, requested } = error;
+    const { conflicting, requested, nearestFree } = error;
+    const nearest = nearestFree
+      ? { nearestFreeBefore: nearestFree.before, nearestFreeAfter: nearestFree.after }
+      : ({} as const);
+    const advice = nearestFree ? ` ${nearestFreeSentence(nearestFree)}` : '';
     if (!conflicting) {
-      return new ProblemError('schedule-conflict', `Another order is scheduled less than 3 hours from ${requested}.`);
+      return new ProblemError(
+        'schedule-conflict',
+        `Another order is scheduled less than 3 hours from ${requested}.${advice}`,
+        nearest,
+      );
     }
     const at = conflicting.datetime;
     return new ProblemError(
       'schedule-conflict',
       `Order ${conflicting.id} is scheduled at ${at}, less than 3 hours from ${requested}. ` +
-        'Orders must be at least 3 hours apart.',
-      { conflictingOrderId: conflicting.id, conflictingDatetime: at },
+        `Orders must be at least 3 hours apart.${advice}`,
+      { conflictingOrderId: conflicting.id, conflictingDatetime: at, ...nearest },
     );
   }
   if (error instanceof UnknownServicesError) {
@@ -77,6 +86,16 @@ export function orderProblem(error: unknown): ProblemError | undefined {
     );
   }
   return undefined;
+}
+
+/** The nearest free times, in words, for a 409's detail. */
+export function nearestFreeSentence({ before, after }: NearestFree): string {
+  if (before !== null && after !== null) {
+    return `The nearest free times are ${before} (before) and ${after} (after).`;
+  }
+  if (before !== null) return `The nearest free time is ${before} (before); there is none after.`;
+  if (after !== null) return `The nearest free time is ${after} (after); there is none before.`;
+  return 'There is no free time before or after it.';
 }
 
 /** The API key's name, recorded as createdBy / updatedBy. */

@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely';
+import { nearestFreeForRefusal } from '../availability/use-cases.js';
 import type { Db } from '../db/database.js';
 import { isTransientConflict } from '../db/errors.js';
 import { withSavepoint } from '../db/savepoint.js';
@@ -108,6 +109,19 @@ export async function deleteOrder(db: Db, id: string, expected: ExpectedVersions
   });
 }
 
+/**
+ * A final refusal with the nearest free starts around the requested time (the order being moved
+ * excluded): one more statement, on the refusal path only. Advice: another writer may take them first.
+ */
+async function withNearestFree(
+  db: Executor,
+  refusal: ScheduleConflictError,
+  movingId: string | undefined,
+): Promise<ScheduleConflictError> {
+  const nearest = await nearestFreeForRefusal(db, refusal.requested, movingId);
+  return new ScheduleConflictError(refusal.requested, refusal.conflicting, nearest);
+}
+
 function checkVersion(id: string, row: { version: number } | undefined, expected: ExpectedVersions): void {
   if (!row) throw new OrderNotFoundError(id);
   if (expected !== undefined && !expected.includes(row.version)) {
@@ -137,12 +151,16 @@ async function attemptWrite<T>(
         await new Promise((resolve) => setTimeout(resolve, attempt * (5 + Math.random() * 20)));
         continue;
       }
-      if (error instanceof ScheduleConflictError && error.conflicting) throw error;
+      if (error instanceof ScheduleConflictError && error.conflicting) {
+        throw await withNearestFree(db, error, movingId);
+      }
       if (error instanceof ScheduleConflictError || isScheduleWindowViolation(error)) {
         // The order in the way is not named yet (a violation, or it committed after the statement's
         // snapshot): a new statement sees it. If it has gone again meanwhile, the slot may be free.
         const conflicting = await findConflictingOrder(db, draft.datetime, movingId);
-        if (conflicting || lastAttempt) throw new ScheduleConflictError(draft.datetime, conflicting);
+        if (conflicting || lastAttempt) {
+          throw await withNearestFree(db, new ScheduleConflictError(draft.datetime, conflicting), movingId);
+        }
         continue;
       }
       if (isUnknownServiceViolation(error)) {

@@ -85,6 +85,7 @@ export const openapiRoutesPlugin = fp(openapiRoutes, {
   dependencies: [
     'operation-handlers',
     'orders',
+    'availability',
     'catalogue',
     'health',
     'auth',

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { notAnInstant, utcInstant, utcInstantRoundedUp } from '../../../src/orders/instant.js';
+import { notAnInstant, utcInstant, utcInstantRoundedUp } from '../../../src/http/instant.js';
 
 t.test('an instant in UTC is written as ISO 8601 with milliseconds', async (t) => {
   t.equal(utcInstant('2022-11-01T11:11:11.111Z'), '2022-11-01T11:11:11.111Z');

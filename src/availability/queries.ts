@@ -1,0 +1,150 @@
+import { sql } from 'kysely';
+import { QueryTemplate } from '../db/query-template.js';
+import type { Executor } from '../db/schema.js';
+import type { FreeWindow, NearestFree } from './model.js';
+
+/**
+ * The SQL of free time. Each request is one statement, and each reads orders through the btree on
+ * (datetime, id) as an index-only range scan, never the whole table.
+ *
+ * An order at `o` blocks the starts in the open interval (o - 3h, o + 3h): the exclusion constraint
+ * refuses two orders less than 3 hours apart and allows exactly 3. So between consecutive orders `a`
+ * and `b` the free starts are [a + 3h, b - 3h], a window when b - a >= 6h (one instant at exactly 6h).
+ * Consecutive pairs come from lead() over the orders in datetime order: it streams over an ordered
+ * index scan, so a walk can stop at the first gap (LIMIT 1), which range_agg over a multirange,
+ * an aggregate that reads all its input first, cannot.
+ *
+ * `excluded` is an order id or NULL; `o.id IS DISTINCT FROM NULL` holds for every row.
+ */
+
+const THREE_HOURS = sql`interval '3 hours'`;
+const SIX_HOURS = sql`interval '6 hours'`;
+/** The instants the API accepts (years 0001 to 9999): a nearest free start outside them is no answer. */
+const EARLIEST_SUPPORTED = sql`timestamptz '0001-01-01T00:00:00.000Z'`;
+const LATEST_SUPPORTED = sql`timestamptz '9999-12-31T23:59:59.999Z'`;
+
+function excludedExists(excluded: unknown) {
+  return sql<boolean>`(${excluded}::bigint IS NULL OR EXISTS (SELECT 1 FROM orders x WHERE x.id = ${excluded}::bigint))`;
+}
+
+type WindowRow = { excluded_exists: boolean; earliest_start: string | null; latest_start: string | null };
+
+/**
+ * Only orders within 3 hours of [from, to) can block a start in it, so the scan is bounded by the
+ * range (at most 31 days, a few hundred orders). The first gap runs from -infinity to the first
+ * order, the last from the last order to +infinity; each is clipped to [from, to - 1 ms]. A LEFT
+ * JOIN from one probe row keeps a row (with NULL edges) when there is no window, to carry whether
+ * the excluded order exists.
+ */
+const freeWindowsStatement = new QueryTemplate(
+  3,
+  (_db, from: string, to: string, excluded: string | null) => sql<WindowRow>`
+    WITH nearby AS (
+      SELECT o.datetime FROM orders o
+      WHERE o.datetime > ${from}::timestamptz - ${THREE_HOURS} AND o.datetime < ${to}::timestamptz + ${THREE_HOURS}
+        AND o.id IS DISTINCT FROM ${excluded}::bigint
+    ), gaps AS (
+      SELECT n.datetime + ${THREE_HOURS} AS free_from,
+        lead(n.datetime) OVER (ORDER BY n.datetime) - ${THREE_HOURS} AS free_until
+      FROM nearby n
+      UNION ALL
+      SELECT timestamptz '-infinity', (SELECT min(n.datetime) FROM nearby n) - ${THREE_HOURS}
+    ), windows AS (
+      SELECT greatest(g.free_from, ${from}::timestamptz) AS earliest_start,
+        least(coalesce(g.free_until, timestamptz 'infinity'), ${to}::timestamptz - interval '1 millisecond') AS latest_start
+      FROM gaps g
+    )
+    SELECT probe.excluded_exists, w.earliest_start, w.latest_start
+    FROM (SELECT ${excludedExists(excluded)} AS excluded_exists) AS probe
+    LEFT JOIN windows w ON w.earliest_start <= w.latest_start
+    ORDER BY w.earliest_start`,
+);
+
+/** The free windows in [from, to), oldest first; undefined when `excluded` names no order. */
+export async function findFreeWindows(
+  db: Executor,
+  from: string,
+  to: string,
+  excluded: string | null,
+): Promise<FreeWindow[] | undefined> {
+  const { rows } = await freeWindowsStatement.execute(db, from, to, excluded);
+  if (!rows[0]?.excluded_exists) return undefined;
+  return rows.flatMap((row) =>
+    row.earliest_start === null || row.latest_start === null
+      ? []
+      : [{ earliestStart: row.earliest_start, latestStart: row.latest_start }],
+  );
+}
+
+type NearestRow = { excluded_exists: boolean; before: string | null; after: string | null };
+
+/**
+ * When no order is within 3 hours of `at`, `at` is free and is both answers. Otherwise `at` lies in
+ * a run of orders each less than 6 hours from the next, which blocks everything from 3 hours before
+ * its first order to 3 hours after its last: those two instants are the answers (each free: the
+ * orders beside the run are at least 6 hours away). The run's first order is found by walking back
+ * from the last order before at + 3h, pairing each with the one before it (lead() over a backward
+ * index scan) until a pair is 6 hours or more apart, or the orders end; its last order likewise
+ * forward. The walk reads the run and no more: exact for any run, and as long as the run is.
+ * `blocking` and `nearest` are materialized so each walk runs at most once; a walk is a subquery
+ * that runs only when its CASE branch is taken, so a free `at` costs one index probe. The walk's
+ * ORDER BY is inside it and the outer query has none: Postgres passes LIMIT 1 down into a subquery
+ * only when the outer level does not sort, and without it plans a full read and a sort (seen in
+ * bench/explain.ts) instead of the ordered index scan that stops at the first gap.
+ */
+const nearestFreeStatement = new QueryTemplate(
+  2,
+  (_db, at: string, excluded: string | null) => sql<NearestRow>`
+    WITH blocking AS MATERIALIZED (
+      SELECT EXISTS (
+        SELECT 1 FROM orders o
+        WHERE o.datetime > ${at}::timestamptz - ${THREE_HOURS} AND o.datetime < ${at}::timestamptz + ${THREE_HOURS}
+          AND o.id IS DISTINCT FROM ${excluded}::bigint
+      ) AS blocked
+    ), run_start AS (
+      SELECT w.datetime FROM (
+        SELECT o.datetime, lead(o.datetime) OVER (ORDER BY o.datetime DESC) AS earlier
+        FROM orders o
+        WHERE o.datetime < ${at}::timestamptz + ${THREE_HOURS} AND o.id IS DISTINCT FROM ${excluded}::bigint
+        ORDER BY o.datetime DESC
+      ) w
+      WHERE w.earlier IS NULL OR w.datetime - w.earlier >= ${SIX_HOURS}
+      LIMIT 1
+    ), run_end AS (
+      SELECT w.datetime FROM (
+        SELECT o.datetime, lead(o.datetime) OVER (ORDER BY o.datetime) AS later
+        FROM orders o
+        WHERE o.datetime > ${at}::timestamptz - ${THREE_HOURS} AND o.id IS DISTINCT FROM ${excluded}::bigint
+        ORDER BY o.datetime
+      ) w
+      WHERE w.later IS NULL OR w.later - w.datetime >= ${SIX_HOURS}
+      LIMIT 1
+    ), nearest AS MATERIALIZED (
+      SELECT
+        CASE WHEN b.blocked THEN (SELECT r.datetime - ${THREE_HOURS} FROM run_start r) ELSE ${at}::timestamptz END AS before,
+        CASE WHEN b.blocked THEN (SELECT r.datetime + ${THREE_HOURS} FROM run_end r) ELSE ${at}::timestamptz END AS after
+      FROM blocking b
+    )
+    SELECT ${excludedExists(excluded)} AS excluded_exists,
+      CASE WHEN n.before >= ${EARLIEST_SUPPORTED} THEN n.before END AS before,
+      CASE WHEN n.after <= ${LATEST_SUPPORTED} THEN n.after END AS after
+    FROM nearest n`,
+);
+
+/** The nearest free starts around `at`; undefined when `excluded` names no order. */
+export async function findNearestFree(
+  db: Executor,
+  at: string,
+  excluded: string | null,
+): Promise<NearestFree | undefined> {
+  const { rows } = await nearestFreeStatement.execute(db, at, excluded);
+  const row = rows[0]!;
+  return row.excluded_exists ? { before: row.before, after: row.after } : undefined;
+}
+
+/** The same, not caring whether `excluded` still exists (a refused move's order may be deleted meanwhile). */
+export async function findNearestFreeExcept(db: Executor, at: string, excluded: string | null): Promise<NearestFree> {
+  const { rows } = await nearestFreeStatement.execute(db, at, excluded);
+  const row = rows[0]!;
+  return { before: row.before, after: row.after };
+}
