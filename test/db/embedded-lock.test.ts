@@ -140,13 +140,13 @@ interface RaceResult {
 }
 
 /**
- * `contenders` processes (test/db/lock-racer.ts) that each take the lock of `dataDir` at the same
+ * `contenders` processes (test/helpers/lock-racer.ts) that each take the lock of `dataDir` at the same
  * moment: all are started and ready before any is told to go. Winners hold the lock until the
  * results are in, so a late contender cannot win after an early one let go.
  */
 async function race(dataDir: string, contenders: number): Promise<RaceResult[]> {
   const children = Array.from({ length: contenders }, () =>
-    spawn(process.execPath, ['--import', 'tsx', 'test/db/lock-racer.ts', dataDir], {
+    spawn(process.execPath, ['--import', 'tsx', 'test/helpers/lock-racer.ts', dataDir], {
       stdio: ['pipe', 'pipe', 'inherit'],
     }),
   );
