@@ -1,9 +1,12 @@
 import cluster from 'node:cluster';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { databaseTargetFrom, openDatabase, type DatabaseTarget } from './db/database.js';
+import { databaseTargetFrom, isInMemory, openDatabase, type DatabaseTarget } from './db/database.js';
 import { migrateToLatest } from './db/migrator.js';
 import { seedSampleData } from './db/seed.js';
 import { allScopes } from './keys/model.js';
@@ -29,9 +32,11 @@ async function startApp(config: Config, target: DatabaseTarget) {
   // A newcomer's first run has something to show and a key to show it with; a server database is
   // never seeded and never given a key by itself.
   const seeded = target.kind === 'pglite' && migration.freshDatabase ? await seedSampleData(db) : undefined;
+  let keyFile: string | undefined;
   if (target.kind === 'pglite' && (await countApiKeys(db)) === 0) {
     const { key } = await createApiKey(db, 'dev', allScopes);
-    announceDevelopmentKey(key, config);
+    if (process.stdout.isTTY) announceDevelopmentKey(key, config);
+    else keyFile = writeDevelopmentKey(key, target.dataDir);
   }
 
   // Created after the banner above, so the banner can never be overtaken by buffered lines.
@@ -47,6 +52,12 @@ async function startApp(config: Config, target: DatabaseTarget) {
   app.addHook('onClose', async () => db.destroy());
   if (migration.applied.length > 0) app.log.info({ migrations: migration.applied }, 'database migrated');
   if (seeded) app.log.info(seeded, 'embedded database seeded with the sample data');
+  if (keyFile) {
+    app.log.info(
+      { keyFile },
+      `created a development API key with every scope, in ${keyFile} (this user only; stdout is no terminal)`,
+    );
+  }
 
   // SIGTERM/SIGINT, or an uncaught error: stop accepting, let in-flight requests finish, close the
   // pool, write out the log, exit. (If the grace period runs out first, pino's exit hook still
@@ -81,6 +92,22 @@ async function writeOut(destination: ReturnType<typeof batchedStdout>): Promise<
   // The callback may carry an error (fsync is not supported on a pipe): the data was written.
   await new Promise<void>((resolve) => destination.flush(() => resolve()));
   destination.flushSync();
+}
+
+const DEVELOPMENT_KEY_FILE = 'development-api-key';
+
+/**
+ * Without a terminal, stdout is the JSON log stream (collected, shipped, kept), which is no place
+ * for a credential: the key goes to a file only this user can read, in the embedded database's
+ * private directory (or, for an in-memory database, a private directory of its own).
+ */
+function writeDevelopmentKey(key: string, dataDir: string): string {
+  const directory = isInMemory(dataDir) ? mkdtempSync(path.join(tmpdir(), 'orders-dev-key-')) : dataDir;
+  const file = path.resolve(directory, DEVELOPMENT_KEY_FILE);
+  // Created afresh, so that the mode is ours even if an older file was left with another one.
+  rmSync(file, { force: true });
+  writeFileSync(file, `${key}\n`, { flag: 'wx', mode: 0o600 });
+  return file;
 }
 
 /** Printed once, to the terminal rather than the JSON log: the only time the key is shown. */

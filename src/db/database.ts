@@ -2,6 +2,7 @@ import { PGlite, types } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
+import { securePrivateDataDir } from './embedded-data-dir.js';
 import { lockDataDir } from './embedded-lock.js';
 import { isoInstant, timestamptzAsIsoText } from './instants.js';
 import { poolWithPreparedStatements } from './prepared-statements.js';
@@ -81,7 +82,7 @@ export async function openDatabase(target: DatabaseTarget, options: DatabaseOpti
     });
     return { db: new Kysely<Database>({ dialect }), target, poolStats, ping };
   }
-  const unlock = target.dataDir.startsWith('memory://') ? () => {} : lockDataDir(target.dataDir);
+  const unlock = isInMemory(target.dataDir) ? () => {} : lockPrivateDataDir(target.dataDir);
   try {
     const pglite = await PGlite.create(target.dataDir, { parsers: { [types.TIMESTAMPTZ]: isoInstant } });
     // UTC, as on the server (PGlite starts in UTC; said, not assumed).
@@ -98,6 +99,17 @@ export async function openDatabase(target: DatabaseTarget, options: DatabaseOpti
     unlock();
     throw error;
   }
+}
+
+/** A throwaway PGlite database, kept in this process's memory only (no data directory). */
+export function isInMemory(dataDir: string): boolean {
+  return dataDir.startsWith('memory://');
+}
+
+/** The data directory made private (or refused), then locked for this process. */
+function lockPrivateDataDir(dataDir: string): () => void {
+  securePrivateDataDir(dataDir);
+  return lockDataDir(dataDir);
 }
 
 const SELECT_ONE = 'SELECT 1';

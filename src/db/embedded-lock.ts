@@ -1,34 +1,117 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, linkSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+
+export const LOCK_FILE_NAME = 'orders-service.lock';
+
+/** Takeovers of takeovers (each needs a process to die mid-takeover) deeper than this are refused. */
+const MAX_TAKEOVER_DEPTH = 3;
+/** Rounds of "the lock vanished or was taken over while we looked": a bound, not a timeout. */
+const MAX_ROUNDS = 20;
+
+type Holder = { kind: 'process'; pid: number } | { kind: 'nameless'; file: string };
+type Claim = { kind: 'claimed' } | { kind: 'refused'; holder: Holder };
+
+/** A lock file as read through one descriptor, so its identity (inode) and its pid belong together. */
+type LockState = { kind: 'gone' } | { kind: 'nameless' } | { kind: 'pid'; pid: number; ino: number };
 
 /**
  * PGlite is single-process: a second process on the same data directory would work on its own
- * copy and lose writes. The first opener takes a lock file; a second is refused with a clear
- * message. A lock left by a process that no longer exists is taken over.
+ * copy and lose writes. The first opener holds a lock file naming its pid; a second is refused
+ * with a clear message. A lock whose process no longer exists is taken over.
+ *
+ * Every step is atomic: the pid is written to a private temporary file that is then hard-linked
+ * into place (`link` fails if the lock exists), so the lock never exists without its pid. A lock
+ * that names no process (empty or unreadable: written by something else) counts as held. A stale
+ * lock is replaced by `rename` only by the one process that won a claim on that very lock file
+ * (a second lock, named after its inode, taken the same way), so two processes that both found
+ * it stale cannot both take it.
  */
 export function lockDataDir(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true });
-  const lockFile = path.join(dataDir, 'orders-service.lock');
-  for (;;) {
+  const lockFile = path.join(dataDir, LOCK_FILE_NAME);
+  const claim = claimLock(lockFile, 0);
+  if (claim.kind === 'claimed') return () => rmSync(lockFile, { force: true });
+  const { holder } = claim;
+  throw new Error(
+    holder.kind === 'process'
+      ? `The embedded database in ${dataDir} is in use by process ${holder.pid}. Stop that process first, or use a Postgres server (DATABASE_URL).`
+      : `The embedded database in ${dataDir} is locked by ${holder.file}, which names no process (empty or unreadable). If no process uses the database, delete that file.`,
+  );
+}
+
+function claimLock(file: string, depth: number): Claim {
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    const mine = pidFile(file);
     try {
-      writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
-      return () => rmSync(lockFile, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number(readFileSync(lockFile, 'utf8'));
-      if (isAlive(owner)) {
-        throw new Error(
-          `The embedded database in ${dataDir} is in use by process ${owner}. Stop that process first, or use a Postgres server (DATABASE_URL).`,
-          { cause: error },
-        );
+      if (linkUnlessExists(mine, file)) return { kind: 'claimed' };
+      const seen = readLock(file);
+      if (seen.kind === 'gone') continue; // released between our link and our look: try again
+      if (seen.kind === 'nameless') return { kind: 'refused', holder: { kind: 'nameless', file } };
+      if (isAlive(seen.pid)) return { kind: 'refused', holder: { kind: 'process', pid: seen.pid } };
+      if (depth >= MAX_TAKEOVER_DEPTH) return { kind: 'refused', holder: { kind: 'nameless', file } };
+
+      // Stale. One taker per stale file: whoever claims `<lock>.takeover-<inode>` (the same way,
+      // so a taker that died mid-takeover is itself taken over).
+      const takeover = `${file}.takeover-${seen.ino}`;
+      const taking = claimLock(takeover, depth + 1);
+      if (taking.kind === 'refused') return taking; // another process is taking it over right now
+      try {
+        const now = readLock(file);
+        // Only a holder of this takeover claim replaces this inode, so if it is still here it is
+        // still the stale lock, and the rename cannot overwrite another process's fresh lock.
+        if (now.kind === 'pid' && now.ino === seen.ino && now.pid === seen.pid) {
+          renameSync(mine, file);
+          return { kind: 'claimed' };
+        }
+      } finally {
+        rmSync(takeover, { force: true });
       }
-      rmSync(lockFile, { force: true });
+      // Another taker replaced it between our two looks: look at what it holds now.
+    } finally {
+      rmSync(mine, { force: true });
     }
+  }
+  return { kind: 'refused', holder: { kind: 'nameless', file } };
+}
+
+/** A private temporary file next to `file` holding this process's pid. */
+function pidFile(file: string): string {
+  const temporary = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileSync(temporary, String(process.pid), { flag: 'wx', mode: 0o600 });
+  return temporary;
+}
+
+/** Atomically gives `existing` the name `file` unless that name is taken. */
+function linkUnlessExists(existing: string, file: string): boolean {
+  try {
+    linkSync(existing, file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+function readLock(file: string): LockState {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? { kind: 'gone' } : { kind: 'nameless' };
+  }
+  try {
+    const { ino } = fstatSync(fd);
+    const text = readFileSync(fd, 'utf8').trim();
+    const pid = /^\d{1,10}$/.test(text) ? Number(text) : 0;
+    return pid > 0 ? { kind: 'pid', pid, ino } : { kind: 'nameless' };
+  } catch {
+    return { kind: 'nameless' };
+  } finally {
+    closeSync(fd);
   }
 }
 
 function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;

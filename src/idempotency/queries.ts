@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { Database, Executor } from '../db/schema.js';
+import type { Database } from '../db/schema.js';
 import type { IdempotencyClaim, StoredResponse } from './model.js';
 
 /** How long a key's first response is kept and replayed. */
@@ -53,11 +53,32 @@ export async function saveIdempotentResponse(
     .execute();
 }
 
-export async function deleteExpiredIdempotencyKeys(db: Executor): Promise<number> {
-  const deleted = await db
-    .deleteFrom('idempotency_keys')
-    .where('created_at', '<', sql<string>`now() - ${RETENTION}`)
-    .returning('key')
-    .execute();
-  return deleted.length;
+/** Advisory lock (two-key space) held by the one transaction sweeping expired entries at a time. */
+const SWEEP_LOCK_SPACE = 30302;
+
+/**
+ * Takes the sweep's lock for this transaction, or says another process is sweeping. Transaction
+ * scoped (released at commit) so that it works behind PgBouncer in transaction mode.
+ */
+export async function tryTakeSweepLock(trx: Transaction<Database>): Promise<boolean> {
+  const { rows } = await sql<{ taken: boolean }>`
+    SELECT pg_try_advisory_xact_lock(${SWEEP_LOCK_SPACE}, 0) AS taken`.execute(trx);
+  return rows[0]?.taken === true;
+}
+
+/**
+ * Deletes up to `limit` expired entries; returns how many. One bounded statement, so no statement
+ * has to remove a day's worth of entries within the statement timeout, and nothing is returned
+ * that nobody reads. An entry a request is taking over right now (its row locked) is skipped.
+ */
+export async function deleteExpiredIdempotencyKeys(trx: Transaction<Database>, limit: number): Promise<number> {
+  const result = await sql`
+    DELETE FROM idempotency_keys
+    WHERE (api_key_id, key) IN (
+      SELECT api_key_id, key FROM idempotency_keys
+      WHERE created_at < now() - ${RETENTION}
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    )`.execute(trx);
+  return Number(result.numAffectedRows ?? 0n);
 }

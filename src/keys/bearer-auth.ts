@@ -22,6 +22,10 @@ function unauthorized(detail: string, challenge: string): ProblemError {
   return new ProblemError('unauthorized', detail, {}, { 'www-authenticate': challenge });
 }
 
+function invalidKey(): ProblemError {
+  return unauthorized('The API key is not valid (unknown, revoked or malformed).', `${REALM}, error="invalid_token"`);
+}
+
 /**
  * fastify-openapi-glue's handler for the `apiKey` security scheme: `Authorization: Bearer <key>`,
  * with the scopes the operation lists in openapi.yaml. 401 without a valid key, 403 without the
@@ -35,12 +39,7 @@ export function bearerAuth(verifier: KeyVerifier) {
     }
     const token = bearerToken(header);
     const caller = token === undefined ? undefined : await verifier.verifyFor(request, token);
-    if (!caller) {
-      throw unauthorized(
-        'The API key is not valid (unknown, revoked or malformed).',
-        `${REALM}, error="invalid_token"`,
-      );
-    }
+    if (!caller) throw invalidKey();
     const missing = requiredScopes.filter((scope) => !caller.scopes.includes(scope));
     if (missing.length > 0) {
       throw new ProblemError(
@@ -53,5 +52,24 @@ export function bearerAuth(verifier: KeyVerifier) {
       );
     }
     request.caller = caller;
+  };
+}
+
+const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A write looks at its key again just before it runs (a preHandler: the body has arrived and been
+ * validated). The key was checked when the headers arrived, but the body may take up to the
+ * request timeout to follow; without this second look a key revoked meanwhile could still write
+ * that long after. The look goes through the verifier's cache, so it costs nothing while the entry
+ * is fresh, and a revocation bites any write that starts running more than the cache lifetime
+ * (API_KEY_CACHE_SECONDS) after it.
+ */
+export function recheckBeforeWrite(verifier: KeyVerifier) {
+  return async (request: FastifyRequest): Promise<void> => {
+    if (request.caller === null || READS.has(request.method)) return;
+    const token = bearerToken(request.headers.authorization);
+    const caller = token === undefined ? undefined : await verifier.verify(token);
+    if (caller?.keyId !== request.caller.keyId) throw invalidKey();
   };
 }

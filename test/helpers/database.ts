@@ -59,3 +59,35 @@ export async function storedServiceIds(db: Db, orderId: string): Promise<number[
     .execute();
   return links.map((l) => l.service_id);
 }
+
+/**
+ * Transactions committed in the test database of `target` so far, as the Postgres server counts
+ * them (pg_stat_database), read from another database so that reading does not count. A backend
+ * reports its counts when it exits, but while connected only every 10 s or so: close the pools on
+ * that database first. Waits until the figure has held still for 1.5 s (exits are not instant).
+ */
+export async function committedTransactions(target: DatabaseTarget): Promise<number> {
+  if (target.kind !== 'postgres') throw new Error('pg_stat_database is a Postgres server figure');
+  const name = new URL(target.url).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const read = async () => {
+      const { rows } = await admin.query<{ n: string }>(
+        'SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = $1',
+        [name],
+      );
+      return Number(rows[0]!.n);
+    };
+    let last = await read();
+    for (let still = 0, rounds = 0; still < 6 && rounds < 60; rounds++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const now = await read();
+      still = now === last ? still + 1 : 0;
+      last = now;
+    }
+    return last;
+  } finally {
+    await admin.end();
+  }
+}

@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import { allScopes } from '../../src/keys/model.js';
 import { createApiKey } from '../../src/keys/use-cases.js';
@@ -57,13 +60,18 @@ function sendSlowly(url: string, body: string, key: string, between: () => void)
 
 /**
  * Where the server keeps its data, and a key for it: on Postgres a key is provisioned beforehand
- * (a server database never gets one by itself); the embedded database prints a development key.
+ * (a server database never gets one by itself); the embedded database creates a development key,
+ * which, stdout being a pipe here, it writes to a file in its data directory.
  */
 async function serverTarget(t: {
   teardown(fn: () => unknown): void;
 }): Promise<{ env: Record<string, string>; provisionedKey?: string }> {
   const target = await freshDatabaseTarget(t);
-  if (target.kind === 'pglite') return { env: { PGLITE_DATA_DIR: 'memory://' } };
+  if (target.kind === 'pglite') {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'orders-server-'));
+    t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+    return { env: { PGLITE_DATA_DIR: dataDir } };
+  }
   const { db } = await openDatabase(target);
   try {
     await migrateToLatest(db);
@@ -74,22 +82,29 @@ async function serverTarget(t: {
   }
 }
 
-function keyOf(server: RunningServer, provisionedKey: string | undefined): string {
-  if (provisionedKey) return provisionedKey;
-  const printed = /export ORDERS_API_KEY=(osk_[A-Za-z0-9_-]+)/.exec(server.output())?.[1];
-  if (!printed) throw new Error(`no development key in the output:\n${server.output()}`);
-  return printed;
+function keyOf(provisionedKey: string | undefined, env: Record<string, string>): string {
+  return provisionedKey ?? developmentKeyIn(env.PGLITE_DATA_DIR!);
+}
+
+/** The development key the embedded database wrote to its data directory. */
+function developmentKeyIn(dataDir: string): string {
+  const key = /^(osk_[A-Za-z0-9_-]{43})\n$/.exec(readFileSync(path.join(dataDir, 'development-api-key'), 'utf8'))?.[1];
+  if (!key) throw new Error(`no development key in ${dataDir}`);
+  return key;
 }
 
 t.test('the server process migrates, serves, and exits 0 on SIGTERM after in-flight requests finish', async (t) => {
   const { env, provisionedKey } = await serverTarget(t);
   const server = await startServer(env);
   const exited = once(server.child, 'exit');
-  const key = keyOf(server, provisionedKey);
+  const key = keyOf(provisionedKey, env);
   const client = typedClient(server.url, key);
-  if (databaseKind === 'pglite')
-    t.match(server.output(), /curl -H "Authorization: Bearer \$ORDERS_API_KEY" http:\/\/127\.0\.0\.1:0\/orders/);
-  else t.notMatch(server.output(), /ORDERS_API_KEY/, 'no key is created on a server database');
+  if (databaseKind === 'pglite') {
+    const keyFile = path.join(env.PGLITE_DATA_DIR!, 'development-api-key');
+    t.equal(statSync(keyFile).mode & 0o777, 0o600, 'stdout is a pipe: the key is in a file only its owner reads');
+    t.match(server.output(), `"keyFile":${JSON.stringify(keyFile)}`, 'the log says where the key is');
+    t.notOk(server.output().includes(key), 'and never shows the key itself, on stdout or stderr');
+  } else t.notMatch(server.output(), /ORDERS_API_KEY|osk_/, 'no key is created on a server database');
 
   const orders = await client.GET('/orders');
   t.equal(orders.response.status, 200);
@@ -132,7 +147,7 @@ t.test('each request is logged once, with its id, operation and status, and the 
   const { env, provisionedKey } = await serverTarget(t);
   const server = await startServer(env);
   t.teardown(() => void server.child.kill('SIGKILL'));
-  const key = keyOf(server, provisionedKey);
+  const key = keyOf(provisionedKey, env);
   const { response } = await typedClient(server.url, key).GET('/orders/{orderId}', {
     params: { path: { orderId: '1' } },
     headers: { 'x-request-id': 'trace-abc.123' },

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { recheckBeforeWrite } from '../../keys/bearer-auth.js';
 import { KeyVerifier } from '../../keys/verifier.js';
 
 declare module 'fastify' {
@@ -11,7 +12,8 @@ declare module 'fastify' {
 
 /**
  * API keys: the verifier every request's key goes through. `request.caller` is set by the
- * security handler of each operation that needs a key (plugins/app/operations.ts).
+ * security handler of each operation that needs a key (plugins/app/operations.ts), and a write's
+ * key is looked at again just before the write runs.
  */
 async function auth(app: FastifyInstance, { apiKeyCacheSeconds }: { apiKeyCacheSeconds: number }): Promise<void> {
   app.decorateRequest('caller', null);
@@ -22,6 +24,7 @@ async function auth(app: FastifyInstance, { apiKeyCacheSeconds }: { apiKeyCacheS
       onBackgroundError: (error) => app.log.warn({ err: error }, 'could not record an API key’s last use'),
     }),
   );
+  app.addHook('preHandler', recheckBeforeWrite(app.verifier));
 }
 
 export default fp(auth, { name: 'auth', dependencies: ['database'] });

@@ -7,7 +7,7 @@ import { openDatabase } from '../../../src/db/database.js';
 import { migrateToLatest } from '../../../src/db/migrator.js';
 import { contractViolations, type ContractResponse } from '../../helpers/contract.js';
 import { createOrdersClient, type OrdersClient } from '../../../src/client.js';
-import { countRows, databaseKind, freshDatabaseTarget } from '../../helpers/database.js';
+import { committedTransactions, countRows, databaseKind, freshDatabaseTarget } from '../../helpers/database.js';
 import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
 import { apiClient, typedClient } from '../../helpers/http.js';
 import { closedPort } from '../../helpers/net.js';
@@ -181,6 +181,49 @@ t.test('health and readiness', async (t) => {
     );
   });
 });
+
+t.test(
+  '1,000 concurrent readiness probes share their database checks: at most one a second, counted by the database too',
+  async (t) => {
+    const target = await freshDatabaseTarget(t);
+    const setup = await openDatabase(target);
+    await migrateToLatest(setup.db);
+    await setup.db.destroy(); // its connections exit, and so report what they did (Postgres)
+    const before = databaseKind === 'postgres' ? await committedTransactions(target) : 0;
+
+    const opened = await openDatabase(target);
+    let checks = 0;
+    const ping = (timeoutMs: number) => {
+      checks++;
+      return opened.ping(timeoutMs);
+    };
+    const app = await buildApp({ db: opened.db, ping });
+    const probe = typedClient(await app.listen({ port: 0, host: '127.0.0.1' }));
+    const startedAt = performance.now();
+    const answers = await Promise.all(Array.from({ length: 1000 }, () => probe.GET('/readyz')));
+    const seconds = (performance.now() - startedAt) / 1000;
+    await app.close();
+    await opened.db.destroy();
+
+    t.same([...new Set(answers.map((a) => a.response.status))], [200], 'every probe is told: ready');
+    t.same(answers[999]!.data, { status: 'ready' });
+    // One check per second reused, plus one for the second the flood may have started in.
+    const most = Math.ceil(seconds) + 1;
+    t.ok(
+      checks >= 1 && checks <= most,
+      `${checks} checks for 1,000 probes in ${seconds.toFixed(2)} s (at most ${most})`,
+    );
+    if (databaseKind === 'postgres') {
+      // Every check is one SELECT 1, one transaction; besides them, only the app's start-up and
+      // its new connection's own start-up commit anything here. Without sharing: over 1,000.
+      const committed = (await committedTransactions(target)) - before;
+      t.ok(
+        committed >= checks && committed <= checks + 3,
+        `Postgres committed ${committed} transactions in this database for ${checks} checks`,
+      );
+    }
+  },
+);
 
 t.test('metrics', async (t) => {
   const svc = await serviceWithPoolStats(t);

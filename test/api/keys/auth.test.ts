@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { seedSampleData } from '../../../src/db/seed.js';
 import type { OrdersClient } from '../../../src/client.js';
 import { countRows, databaseKind, freshDatabase, freshDatabaseTarget } from '../../helpers/database.js';
 import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
+import { contractViolations, type ContractResponse } from '../../helpers/contract.js';
 import { apiClient, typedClient, type Api } from '../../helpers/http.js';
 import { startService } from '../../helpers/service.js';
 
@@ -251,6 +253,81 @@ t.test('a revoked key stops working once the cache entry expires (apiKeyCacheSec
   t.equal(response.status, 401, 'refused once the cache entry has expired');
   t.equal(response.headers.get('www-authenticate'), INVALID_TOKEN);
 });
+
+/**
+ * A POST /orders whose headers and first bytes are sent now and the rest of the body only when
+ * `finish` is called: a write in flight, already authenticated, not yet run.
+ */
+async function slowOrderPost(url: string, key: string, datetime: string) {
+  const body = JSON.stringify(orderBody(datetime));
+  const req = request(`${url}/orders`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      authorization: `Bearer ${key}`,
+    },
+  });
+  const answered = new Promise<ContractResponse>((resolve, reject) => {
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => {
+        const headers = new Headers();
+        for (const [name, value] of Object.entries(res.headers))
+          if (typeof value === 'string') headers.set(name, value);
+        resolve({ status: res.statusCode ?? 0, headers, body: text === '' ? undefined : JSON.parse(text) });
+      });
+    });
+  });
+  req.write(body.slice(0, 10));
+  await sleep(200); // the headers have arrived: the key has been checked
+  return {
+    finish: async () => {
+      req.end(body.slice(10));
+      const response = await answered;
+      const violations = contractViolations('POST', '/orders', response);
+      if (violations.length > 0) throw new Error(violations.join('\n'));
+      return response;
+    },
+  };
+}
+
+t.test(
+  'a write whose key is revoked while its body trickles in is refused 401 once the key cache entry has expired',
+  async (t) => {
+    const service = await startService(t, { apiKeyCacheSeconds: 1 });
+    await seedCatalogue(service.db);
+    const { key } = await createApiKey(service.db, 'slow-writer', ['orders:read', 'orders:write']);
+    const write = await slowOrderPost(service.url, key, '2037-01-01T00:00:00Z');
+
+    t.equal(await revokeApiKey(service.db, 'slow-writer'), true);
+    const read = await typedClient(service.url, key).GET('/orders');
+    t.equal(read.response.status, 200, 'the write verified (and cached) the key before it was revoked');
+    await sleep(1_200); // past the 1 s cache lifetime, well within the 30 s request timeout
+
+    const answer = await write.finish();
+    t.equal(answer.status, 401, 'refused when it was about to run');
+    t.match(answer.body, { type: '/problems/unauthorized', status: 401 });
+    t.equal(answer.headers.get('www-authenticate'), INVALID_TOKEN);
+    t.equal(await countRows(service.db, 'orders'), 0, 'nothing was written');
+  },
+);
+
+t.test(
+  'a write that runs within the key cache lifetime of a revocation still runs (the documented bound)',
+  async (t) => {
+    const service = await startService(t, { apiKeyCacheSeconds: 10 });
+    await seedCatalogue(service.db);
+    const { key } = await createApiKey(service.db, 'quick-writer', ['orders:write']);
+    const write = await slowOrderPost(service.url, key, '2037-02-01T00:00:00Z');
+    t.equal(await revokeApiKey(service.db, 'quick-writer'), true);
+    const answer = await write.finish();
+    t.equal(answer.status, 201, 'its key was verified under 10 s ago: trusted, as documented');
+    t.equal(await countRows(service.db, 'orders'), 1);
+  },
+);
 
 t.test('scopes: a read-only key reads orders and the catalogue but cannot write or see metrics', async (t) => {
   const created = await main.client.POST('/orders', {
