@@ -13,7 +13,7 @@ import { defineConfig, globalIgnores } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 /** The features: folders of src/ with one shape (model, queries, service, routes, plugin). */
-const FEATURES = ['orders', 'catalogue', 'keys', 'idempotency', 'health'];
+const FEATURES = ['orders', 'catalogue', 'keys', 'idempotency', 'health', 'events'];
 /** Features that replay responses through idempotency/ (the one feature other features may import). */
 const USES_IDEMPOTENCY = ['orders', 'catalogue'];
 const tsconfig = `${import.meta.dirname}/tsconfig.json`;

@@ -87,6 +87,7 @@ export const openapiRoutesPlugin = fp(openapiRoutes, {
     'orders',
     'catalogue',
     'health',
+    'events',
     'auth',
     'rate-limit',
     'json-bodies',
