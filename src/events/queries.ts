@@ -145,10 +145,10 @@ export async function sweepExpiredEvents(db: Executor, retentionDays: number, ba
       WHERE e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
       ORDER BY e.tx_id, e.id
       LIMIT ${batch}
-    ), leading AS (
+    ), leading_run AS (
       SELECT tx_id, id, bool_and(expired) OVER (ORDER BY tx_id, id) AS all_expired FROM oldest
     ), deleted AS (
-      DELETE FROM events AS e USING leading AS l
+      DELETE FROM events AS e USING leading_run AS l
       WHERE e.id = l.id AND l.all_expired
       RETURNING e.tx_id, e.id
     ), last_deleted AS (
