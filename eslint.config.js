@@ -13,7 +13,7 @@ import { defineConfig, globalIgnores } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 /** The features: folders of src/ with one shape (model, queries, service, routes, plugin). */
-const FEATURES = ['orders', 'availability', 'catalogue', 'keys', 'idempotency', 'health'];
+const FEATURES = ['orders', 'availability', 'catalogue', 'keys', 'idempotency', 'health', 'events'];
 /**
  * The features other features may import, and which: orders and the catalogue replay responses through
  * idempotency/; orders' schedule conflicts name the nearest free times through availability/. Neither

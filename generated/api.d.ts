@@ -247,6 +247,59 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The change feed, in commit order
+         * @description Every committed write as one event (`order.created`, `order.replaced`, `order.deleted`,
+         *     `service.created`, `service.replaced`, `service.deleted`), in one order that is the same for
+         *     every reader. Start without `after`; then pass the `nextCursor` of each page as `after`.
+         *     `nextCursor` is present on every page, an empty one included, so a consumer polls from where it
+         *     stopped and never misses an event: one that commits late is never placed behind a cursor
+         *     already handed out. A long-running transaction anywhere on the database server delays events
+         *     (never loses them). A cursor older than the retention (30 days by default) is `410`:
+         *     resynchronise from the lists, then follow the feed from its start. See docs/events.md.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/orders/{orderId}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The order's id, a string of digits. */
+                orderId: components["parameters"]["OrderId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * One order's history
+         * @description The order's events, oldest first, each with the API key that made the change (`actor`, `null`
+         *     for seeded data), paged like the lists (`nextCursor` is `null` on the last page). It is still
+         *     there after the order is deleted; `404` only for an id that never had an order, or whose
+         *     events have all passed the retention.
+         */
+        get: operations["getOrderHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -623,7 +676,7 @@ export interface components {
              *     `/problems/conflict`, `/problems/precondition-failed`, `/problems/payload-too-large`,
              *     `/problems/unsupported-media-type`, `/problems/unknown-service`,
              *     `/problems/idempotency-key-reused`, `/problems/rate-limited`, `/problems/internal`,
-             *     `/problems/unavailable`; or `about:blank` with the status's standard title.
+             *     `/problems/unavailable`, `/problems/cursor-expired`; or `about:blank` with the status's standard title.
              * @example /problems/schedule-conflict
              */
             type: string;
@@ -683,6 +736,153 @@ export interface components {
              *     ]
              */
             unknownServiceIds?: components["schemas"]["ServiceId"][];
+        };
+        /**
+         * @description An event's id, a string of digits: unique, but not an ordering key (the feed's order is the
+         *     order of the pages; ids may appear out of numeric order).
+         * @example 1041
+         */
+        EventId: string;
+        /**
+         * @description Name of the API key that made the change; `null` for seeded data and migrations.
+         * @example billing
+         */
+        EventActor: string | null;
+        /**
+         * @description A change to an order. `data` is the order as the API showed it after the change (for
+         *     `order.deleted`, as it was when deleted).
+         * @example {
+         *       "id": "1041",
+         *       "type": "order.created",
+         *       "occurredAt": "2026-12-01T09:00:00.120Z",
+         *       "actor": "billing",
+         *       "subject": {
+         *         "type": "order",
+         *         "id": "1000"
+         *       },
+         *       "data": {
+         *         "id": "1000",
+         *         "datetime": "2026-12-24T09:00:00.000Z",
+         *         "totalfee": 100,
+         *         "services": [
+         *           {
+         *             "id": 123,
+         *             "name": "Inspection"
+         *           }
+         *         ],
+         *         "createdAt": "2026-12-01T09:00:00.120Z",
+         *         "updatedAt": "2026-12-01T09:00:00.120Z",
+         *         "createdBy": "billing",
+         *         "updatedBy": "billing"
+         *       }
+         *     }
+         */
+        OrderEvent: {
+            id: components["schemas"]["EventId"];
+            /**
+             * @description What happened to the order. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "order.created" | "order.replaced" | "order.deleted";
+            occurredAt: components["schemas"]["DateTime"];
+            actor: components["schemas"]["EventActor"];
+            /**
+             * @description The order the event is about.
+             * @example {
+             *       "type": "order",
+             *       "id": "223"
+             *     }
+             */
+            subject: {
+                /**
+                 * @description Always `order`.
+                 * @example order
+                 * @enum {string}
+                 */
+                type: "order";
+                id: components["schemas"]["OrderId"];
+            };
+            data: components["schemas"]["Order"];
+        };
+        /**
+         * @description A change to the catalogue. `data` is the service after the change (for `service.deleted`, as
+         *     it was). Renaming a service is one `service.replaced` event, not one per order that shows it.
+         * @example {
+         *       "id": "1042",
+         *       "type": "service.replaced",
+         *       "occurredAt": "2026-12-01T09:05:00.000Z",
+         *       "actor": "catalogue-admin",
+         *       "subject": {
+         *         "type": "service",
+         *         "id": "123"
+         *       },
+         *       "data": {
+         *         "id": 123,
+         *         "name": "Full inspection"
+         *       }
+         *     }
+         */
+        ServiceEvent: {
+            id: components["schemas"]["EventId"];
+            /**
+             * @description What happened to the service. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            type: "service.created" | "service.replaced" | "service.deleted";
+            occurredAt: components["schemas"]["DateTime"];
+            actor: components["schemas"]["EventActor"];
+            /**
+             * @description The service the event is about; its id as a string of digits, like every subject id.
+             * @example {
+             *       "type": "service",
+             *       "id": "123"
+             *     }
+             */
+            subject: {
+                /**
+                 * @description Always `service`.
+                 * @example service
+                 * @enum {string}
+                 */
+                type: "service";
+                /**
+                 * @description The service id, as a string of digits.
+                 * @example 123
+                 */
+                id: string;
+            };
+            data: components["schemas"]["Service"];
+        };
+        /** @description One committed change, an `OrderEvent` or a `ServiceEvent` according to its `type`. */
+        Event: components["schemas"]["OrderEvent"] | components["schemas"]["ServiceEvent"];
+        /**
+         * @description One page of the change feed, oldest first.
+         * @example {
+         *       "data": [],
+         *       "nextCursor": "WyJmZWVkIiwiNzg5IiwiMCJdq1Zb7kQmVt0yUe2"
+         *     }
+         */
+        EventPage: {
+            /** @description Up to `limit` events; empty when nothing new has committed. */
+            data: components["schemas"]["Event"][];
+            nextCursor: components["schemas"]["Cursor"];
+        };
+        /**
+         * @description One page of an order's history, oldest first.
+         * @example {
+         *       "data": [],
+         *       "nextCursor": null
+         *     }
+         */
+        OrderHistoryPage: {
+            /** @description Up to `limit` events of the order. */
+            data: components["schemas"]["OrderEvent"][];
+            /**
+             * @description Pass as `cursor` to get the next page; `null` on the last page.
+             * @example WyJoaXN0b3J5IiwiNzg5IiwiMTA0MSJdq1Zb7kQmVt0y
+             * @example null
+             */
+            nextCursor: string | null;
         };
     };
     responses: {
@@ -833,6 +1033,18 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description The cursor is older than the feed's retention: events after it have been deleted, so following
+         *     the feed from it would miss some. Resynchronise from the lists, then follow the feed anew.
+         */
+        CursorExpired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: {
         /** @description The order's id, a string of digits. */
@@ -859,6 +1071,13 @@ export interface components {
         IdempotencyKey: string;
         /** @description The `nextCursor` of the previous page, as returned. Opaque; an altered cursor is `400`. */
         Cursor: components["schemas"]["Cursor"];
+        /**
+         * @description The `nextCursor` of the previous page of the feed, as returned; leave out to start from the
+         *     oldest event kept. Opaque; an altered cursor is `400`, one older than the retention `410`.
+         */
+        EventsAfter: components["schemas"]["Cursor"];
+        /** @description Only events of these types, comma-separated (all types when left out). */
+        EventTypes: string;
     };
     requestBodies: never;
     headers: {
@@ -1455,6 +1674,78 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 (50 when left out). */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `nextCursor` of the previous page of the feed, as returned; leave out to start from the
+                 *     oldest event kept. Opaque; an altered cursor is `400`, one older than the retention `410`.
+                 */
+                after?: components["parameters"]["EventsAfter"];
+                /** @description Only events of these types, comma-separated (all types when left out). */
+                types?: components["parameters"]["EventTypes"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            410: components["responses"]["CursorExpired"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getOrderHistory: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 (50 when left out). */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `nextCursor` of the previous page, as returned. Opaque; an altered cursor is `400`. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path: {
+                /** @description The order's id, a string of digits. */
+                orderId: components["parameters"]["OrderId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the order's events, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderHistoryPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];

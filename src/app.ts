@@ -4,8 +4,10 @@ import availability from './availability/plugin.js';
 import type { AvailabilityOperations } from './availability/routes.js';
 import catalogue from './catalogue/plugin.js';
 import type { CatalogueOperations } from './catalogue/routes.js';
-import { defaultHttpSettings, type HttpSettings } from './config.js';
+import { defaultEventRetentionDays, defaultHttpSettings, type HttpSettings } from './config.js';
 import type { Db } from './db/database.js';
+import events from './events/plugin.js';
+import type { EventOperations } from './events/routes.js';
 import health from './health/plugin.js';
 import type { HealthOperations } from './health/routes.js';
 import { loadContract } from './http/contract.js';
@@ -34,10 +36,16 @@ export interface AppOptions {
   http?: Partial<HttpSettings>;
   /** Connection pool figures for /metrics (the pg pool; PGlite has none). */
   poolStats?: () => PoolStats;
+  /** How long events are kept (EVENT_RETENTION_DAYS). */
+  eventRetentionDays?: number;
 }
 
 // Every operation of openapi.yaml has a handler in one of the features: tsc fails here otherwise.
-type HandledOperations = keyof (OrderOperations & AvailabilityOperations & CatalogueOperations & HealthOperations);
+type HandledOperations = keyof (OrderOperations &
+  AvailabilityOperations &
+  CatalogueOperations &
+  HealthOperations &
+  EventOperations);
 const everyOperationHandled: [OperationId] extends [HandledOperations] ? true : never = true;
 void everyOperationHandled;
 
@@ -52,6 +60,7 @@ export async function buildApp({
   logger = false,
   http = {},
   poolStats,
+  eventRetentionDays = defaultEventRetentionDays,
 }: AppOptions): Promise<FastifyInstance> {
   const settings: HttpSettings = { ...defaultHttpSettings, ...http };
   const contract = loadContract();
@@ -79,6 +88,7 @@ export async function buildApp({
   await app.register(catalogue);
   await app.register(health);
   await app.register(idempotency);
+  await app.register(events, { retentionDays: eventRetentionDays });
 
   // The contract's routes, once every feature has handed in its handlers.
   await app.register(openapiRoutesPlugin, { contract });

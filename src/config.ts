@@ -15,6 +15,8 @@ export interface Config {
   workers: number;
   /** How long SIGTERM waits for in-flight requests before the process gives up and exits 1. */
   shutdownGraceMs: number;
+  /** How long the change feed keeps events; a cursor older than that is refused (410). */
+  eventRetentionDays: number;
   http: HttpSettings;
 }
 
@@ -48,6 +50,8 @@ export const defaultHttpSettings: HttpSettings = {
   requestTimeoutMs: 30_000,
   maxConnections: 2_000,
 };
+
+export const defaultEventRetentionDays = 30;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -90,6 +94,7 @@ const schema = {
       default: defaultHttpSettings.requestTimeoutMs / 1000,
     },
     MAX_CONNECTIONS: { type: 'integer', minimum: 1, maximum: 1_000_000, default: defaultHttpSettings.maxConnections },
+    EVENT_RETENTION_DAYS: { type: 'integer', minimum: 1, maximum: 3650, default: defaultEventRetentionDays },
   },
 } as const;
 
@@ -109,6 +114,7 @@ interface RawEnv {
   HEADERS_TIMEOUT_SECONDS: number;
   REQUEST_TIMEOUT_SECONDS: number;
   MAX_CONNECTIONS: number;
+  EVENT_RETENTION_DAYS: number;
 }
 
 /** Ajv would read PORT=0x50 as 80 and 1e3 as 1000: integers are plain decimal digits. */
@@ -152,6 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: raw.LOG_LEVEL,
     workers: raw.WORKERS,
     shutdownGraceMs: raw.SHUTDOWN_GRACE_SECONDS * 1000,
+    eventRetentionDays: raw.EVENT_RETENTION_DAYS,
     http: {
       rateLimitPerMinute: raw.RATE_LIMIT_PER_MINUTE,
       apiKeyCacheSeconds: raw.API_KEY_CACHE_SECONDS,

@@ -47,6 +47,7 @@ async function startApp(config: Config, target: DatabaseTarget) {
     http: config.http,
     poolStats,
     ping,
+    eventRetentionDays: config.eventRetentionDays,
   });
   reportIdleError = (error) => app.log.warn({ err: error }, 'idle database connection failed');
   app.addHook('onClose', async () => db.destroy());

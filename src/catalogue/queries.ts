@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { SqlState, isConstraintViolation } from '../db/errors.js';
+import { appendEvents, type EventType } from '../db/outbox.js';
 import type { Executor } from '../db/schema.js';
 import type { Service, ServiceDraft } from './model.js';
 
@@ -31,32 +32,60 @@ export async function findServiceById(db: Executor, id: number): Promise<Service
   return db.selectFrom('services').select(['id', 'name']).where('id', '=', id).executeTakeFirst();
 }
 
-export async function insertService(db: Executor, service: ServiceDraft): Promise<Service> {
-  return db
-    .insertInto('services')
-    .values(service.id === undefined ? { name: service.name } : { id: service.id, name: service.name })
-    .returning(['id', 'name'])
-    .executeTakeFirstOrThrow();
+/** The one event of a catalogue write, from the CTE `row` of the service written (id, name). */
+function serviceEvent(type: EventType, row: string, actor: string) {
+  const ref = sql.ref(row);
+  return appendEvents(ref, {
+    type,
+    actor,
+    subjectType: 'service',
+    subjectId: sql`${ref}.id::text`,
+    data: sql`jsonb_build_object('id', ${ref}.id, 'name', ${ref}.name)`,
+  });
+}
+
+/** Adds a service and records its event, in one statement. */
+export async function insertService(db: Executor, service: ServiceDraft, actor: string): Promise<Service> {
+  const columns =
+    service.id === undefined
+      ? sql`(name) VALUES (${service.name})`
+      : sql`(id, name) VALUES (${service.id}, ${service.name})`;
+  const { rows } = await sql<Service>`
+    WITH created AS (
+      INSERT INTO services ${columns}
+      RETURNING id, name
+    ), recorded AS (${serviceEvent('service.created', 'created', actor)})
+    SELECT id, name FROM created`.execute(db);
+  return rows[0]!;
 }
 
 /**
  * Renames a service; undefined when there is no such service. Orders that include it show the new
- * name, so their versions (and ETags) move on too, in the same statement.
+ * name, so their versions (and ETags) move on too, in the same statement. One event, for the
+ * service: the orders' events describe changes made to orders.
  */
-export async function renameService(db: Executor, id: number, name: string): Promise<Service | undefined> {
+export async function renameService(
+  db: Executor,
+  id: number,
+  name: string,
+  actor: string,
+): Promise<Service | undefined> {
   const { rows } = await sql<Service>`
     WITH renamed AS (
       UPDATE services SET name = ${name}, updated_at = now() WHERE id = ${id} RETURNING id, name
     ), bumped AS (
       UPDATE orders SET version = version + 1
       WHERE id IN (SELECT order_id FROM order_services WHERE service_id IN (SELECT id FROM renamed))
-    )
+    ), recorded AS (${serviceEvent('service.replaced', 'renamed', actor)})
     SELECT id, name FROM renamed`.execute(db);
   return rows[0];
 }
 
-/** Removes a service; false when there was none. */
-export async function deleteService(db: Executor, id: number): Promise<boolean> {
-  const deleted = await db.deleteFrom('services').where('id', '=', id).returning('id').executeTakeFirst();
-  return deleted !== undefined;
+/** Removes a service and records its event; false when there was none. */
+export async function deleteService(db: Executor, id: number, actor: string): Promise<boolean> {
+  const { rows } = await sql<{ id: number }>`
+    WITH deleted AS (DELETE FROM services WHERE id = ${id} RETURNING id, name),
+    recorded AS (${serviceEvent('service.deleted', 'deleted', actor)})
+    SELECT id FROM deleted`.execute(db);
+  return rows.length > 0;
 }

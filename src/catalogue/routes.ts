@@ -27,6 +27,12 @@ export function catalogueProblem(error: unknown): ProblemError | undefined {
   return undefined;
 }
 
+/** The API key's name, recorded as the actor of the change's event. */
+function actor(request: { caller: { name: string } | null }): string {
+  if (!request.caller) throw new Error('the catalogue was written without a verified caller');
+  return request.caller.name;
+}
+
 function created(service: Service): StoredResponse {
   return { statusCode: 201, headers: { location: `/services/${service.id}` }, body: service };
 }
@@ -50,8 +56,8 @@ export function catalogueRoutes(db: Db, cursors: CursorCodec): CatalogueOperatio
       // The contract keeps chosen ids below 1000000, where generated ids start (see the migration).
       const service = { id: request.body.id, name: serviceName(request.body.name) };
       const keyed = idempotentRequestOf(request, service, created, catalogueProblem);
-      if (!keyed) return respond(reply, created(await catalogue.createService(db, service)));
-      return respondOnce(reply, await catalogue.createServiceOnce(db, service, keyed));
+      if (!keyed) return respond(reply, created(await catalogue.createService(db, service, actor(request))));
+      return respondOnce(reply, await catalogue.createServiceOnce(db, service, actor(request), keyed));
     },
 
     async getService(request) {
@@ -62,11 +68,11 @@ export function catalogueRoutes(db: Db, cursors: CursorCodec): CatalogueOperatio
       const { serviceId } = request.params;
       const { id, name } = request.body;
       if (id !== undefined && id !== serviceId) throw invalidRequest([bodyIdMismatch('service', serviceId)]);
-      return catalogue.renameService(db, serviceId, serviceName(name));
+      return catalogue.renameService(db, serviceId, serviceName(name), actor(request));
     },
 
     async deleteService(request, reply) {
-      await catalogue.deleteService(db, request.params.serviceId);
+      await catalogue.deleteService(db, request.params.serviceId, actor(request));
       reply.code(204);
       return undefined;
     },

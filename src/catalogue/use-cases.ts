@@ -20,7 +20,7 @@ import {
   renameService as renameServiceRow,
 } from './queries.js';
 
-/** The catalogue's use cases. Each write is one statement, so its own transaction. */
+/** The catalogue's use cases. Each write is one statement (its event included), so its own transaction. */
 
 /** Up to `query.limit` services after `query.afterId`, by id. */
 export function listServicePage(db: Executor, query: { limit: number; afterId?: number }): Promise<Service[]> {
@@ -33,33 +33,34 @@ export async function getService(db: Executor, id: number): Promise<Service> {
   return service;
 }
 
-export function createService(db: Db, service: ServiceDraft): Promise<Service> {
-  return insertNamingDuplicates(db, service);
+export function createService(db: Db, service: ServiceDraft, actor: string): Promise<Service> {
+  return insertNamingDuplicates(db, service, actor);
 }
 
 /** The same, at most once per Idempotency-Key: the service and the key's record commit together. */
 export function createServiceOnce(
   db: Db,
   service: ServiceDraft,
+  actor: string,
   request: IdempotentRequest<Service>,
 ): Promise<KeyedOutcome<Service>> {
-  return onceForKey(db, request, (trx) => insertNamingDuplicates(trx, service));
+  return onceForKey(db, request, (trx) => insertNamingDuplicates(trx, service, actor));
 }
 
-async function insertNamingDuplicates(db: Executor, service: ServiceDraft): Promise<Service> {
+async function insertNamingDuplicates(db: Executor, service: ServiceDraft, actor: string): Promise<Service> {
   try {
     // A savepoint inside a transaction, so a refusal leaves the transaction usable.
-    return await withSavepoint(db, () => insertService(db, service));
+    return await withSavepoint(db, () => insertService(db, service, actor));
   } catch (error) {
     throw duplicateFrom(error, service) ?? error;
   }
 }
 
 /** Renames a service; the orders that include it show the new name from now on. */
-export async function renameService(db: Db, id: number, name: string): Promise<Service> {
+export async function renameService(db: Db, id: number, name: string, actor: string): Promise<Service> {
   let renamed: Service | undefined;
   try {
-    renamed = await renameServiceRow(db, id, name);
+    renamed = await renameServiceRow(db, id, name, actor);
   } catch (error) {
     throw duplicateFrom(error, { name }) ?? error;
   }
@@ -68,10 +69,10 @@ export async function renameService(db: Db, id: number, name: string): Promise<S
 }
 
 /** Removes a service; refused while an order includes it. */
-export async function deleteService(db: Db, id: number): Promise<void> {
+export async function deleteService(db: Db, id: number, actor: string): Promise<void> {
   let deleted: boolean;
   try {
-    deleted = await deleteServiceRow(db, id);
+    deleted = await deleteServiceRow(db, id, actor);
   } catch (error) {
     if (isServiceInUseViolation(error)) throw new ServiceInUseError(id);
     throw error;

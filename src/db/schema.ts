@@ -55,6 +55,25 @@ export interface IdempotencyKeysTable {
   created_at: ColumnType<string, never, never>;
 }
 
+/** The outbox (db/outbox.ts): one row per committed write. `xid8` and `int8` are selected as text. */
+export interface EventsTable {
+  id: ColumnType<string, never, never>;
+  tx_id: ColumnType<string, never, never>;
+  type: string;
+  occurred_at: ColumnType<string, never, never>;
+  actor: string | null;
+  subject_type: string;
+  subject_id: string;
+  data: ColumnType<unknown, string, never>;
+}
+
+/** One row: the highest event position retention has deleted. */
+export interface EventHorizonTable {
+  single: ColumnType<boolean, never, never>;
+  tx_id: ColumnType<string, never, string>;
+  id: ColumnType<string, never, string>;
+}
+
 export interface Database {
   services: ServicesTable;
   orders: OrdersTable;
@@ -62,6 +81,8 @@ export interface Database {
   app_secrets: AppSecretsTable;
   api_keys: ApiKeysTable;
   idempotency_keys: IdempotencyKeysTable;
+  events: EventsTable;
+  event_horizon: EventHorizonTable;
 }
 
 /** What a query runs on: the database, or a transaction a use case opened. */

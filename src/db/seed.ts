@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from './database.js';
+import type { Executor } from './schema.js';
+import { isoInstantSql } from './outbox.js';
 
 /** The brief's sample catalogue. */
 export const sampleServices = [
@@ -30,6 +32,11 @@ export async function seedSampleData(db: Db): Promise<{ services: number; orders
       .onConflict((oc) => oc.doNothing())
       .returning('id')
       .execute();
+    // Seeded data is written like any other: each row with its creation event (no actor).
+    await sql`
+      INSERT INTO events (type, actor, subject_type, subject_id, data)
+      SELECT 'service.created', NULL, 'service', s.id::text, jsonb_build_object('id', s.id, 'name', s.name)
+      FROM services s WHERE s.id = ANY(${services.map((s) => s.id)}::integer[]) ORDER BY s.id`.execute(trx);
     let orders = 0;
     for (const order of sampleOrders) {
       // ON CONFLICT DO NOTHING without a target also yields to the exclusion constraint, so a
@@ -48,8 +55,24 @@ export async function seedSampleData(db: Db): Promise<{ services: number; orders
           RETURNING order_id
         )
         SELECT order_id::text AS id FROM linked`.execute(trx);
+      if (inserted.rows.length > 0) await recordSeededOrder(trx, order.id);
       orders += inserted.rows.length;
     }
     return { services: services.length, orders };
   });
+}
+
+/** The creation event of a seeded order (no actor), with the order as the API shows it. */
+async function recordSeededOrder(trx: Executor, id: string): Promise<void> {
+  await sql`
+    INSERT INTO events (type, actor, subject_type, subject_id, data)
+    SELECT 'order.created', NULL, 'order', o.id::text, jsonb_build_object(
+      'id', o.id::text, 'datetime', ${isoInstantSql(sql`o.datetime`)}, 'totalfee', o.totalfee,
+      'services', (
+        SELECT coalesce(jsonb_agg(jsonb_build_object('id', s.id, 'name', s.name) ORDER BY s.id), '[]')
+        FROM order_services os JOIN services s ON s.id = os.service_id WHERE os.order_id = o.id
+      ),
+      'createdAt', ${isoInstantSql(sql`o.created_at`)}, 'updatedAt', ${isoInstantSql(sql`o.updated_at`)},
+      'createdBy', o.created_by, 'updatedBy', o.updated_by)
+    FROM orders o WHERE o.id = ${id}::bigint`.execute(trx);
 }

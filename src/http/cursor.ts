@@ -19,8 +19,11 @@ export class CursorCodec {
     return payload + (await this.mac(payload));
   }
 
-  /** `parse` checks the decoded array's shape; the MAC already proves the server issued it. */
-  async decode<T>(cursor: string, parse: (position: unknown[]) => T | undefined): Promise<T> {
+  /**
+   * `parse` checks the decoded array's shape; the MAC already proves the server issued it. `path`
+   * names the parameter in the 400 (`/query/cursor` unless told).
+   */
+  async decode<T>(cursor: string, parse: (position: unknown[]) => T | undefined, path = '/query/cursor'): Promise<T> {
     const payload = cursor.slice(0, -MAC_LENGTH);
     const given = Buffer.from(cursor.slice(-MAC_LENGTH));
     const expected = Buffer.from(await this.mac(payload));
@@ -34,7 +37,7 @@ export class CursorCodec {
       }
     }
     if (value === undefined) {
-      throw invalidRequest([{ path: '/query/cursor', message: 'is not a cursor returned by this API' }]);
+      throw invalidRequest([{ path, message: 'is not a cursor returned by this API' }]);
     }
     return value;
   }

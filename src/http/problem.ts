@@ -13,6 +13,7 @@ const kinds = {
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   'schedule-conflict': { status: 409, title: 'Schedule conflict' },
   conflict: { status: 409, title: 'Conflict' },
+  'cursor-expired': { status: 410, title: 'Cursor expired' },
   'precondition-failed': { status: 412, title: 'Precondition failed' },
   'payload-too-large': { status: 413, title: 'Payload too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 /** What a key may do. Reading the catalogue counts as reading orders. */
-export const allScopes = ['orders:read', 'orders:write', 'services:write', 'metrics:read'] as const;
+export const allScopes = ['orders:read', 'orders:write', 'services:write', 'metrics:read', 'events:read'] as const;
 export type Scope = (typeof allScopes)[number];
 
 export function isScope(value: string): value is Scope {

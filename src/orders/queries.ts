@@ -1,5 +1,6 @@
 import { sql, type RawBuilder, type Selectable, type Transaction } from 'kysely';
 import { SqlState, isConstraintViolation } from '../db/errors.js';
+import { appendEvents, isoInstantSql, type EventType } from '../db/outbox.js';
 import { QueryTemplate } from '../db/query-template.js';
 import type { Database, Executor, OrdersTable } from '../db/schema.js';
 import type { ConflictingOrder, OrderDraft, OrderListQuery, OrderRecord, OrderService } from './model.js';
@@ -137,6 +138,37 @@ function writtenOrderColumns(row: RawBuilder<unknown>, serviceIds: number[]) {
 }
 
 /**
+ * An order just written by a CTE (`row`) as the API shows it (toOrder in routes.ts), built as jsonb
+ * by the database for its event: the same fields, instants in UTC with milliseconds, the fee a
+ * number, the id a string of digits, services by id with their catalogue names.
+ */
+function orderDataSql(row: RawBuilder<unknown>, services: RawBuilder<unknown>) {
+  return sql`jsonb_build_object(
+    'id', ${row}.id::text, 'datetime', ${isoInstantSql(sql`${row}.datetime`)}, 'totalfee', ${row}.totalfee,
+    'services', ${services},
+    'createdAt', ${isoInstantSql(sql`${row}.created_at`)}, 'updatedAt', ${isoInstantSql(sql`${row}.updated_at`)},
+    'createdBy', ${row}.created_by, 'updatedBy', ${row}.updated_by)`;
+}
+
+/** The services `serviceIds` name, as an order shows them (jsonb), from the catalogue. */
+function namedServicesSql(serviceIds: unknown) {
+  return sql`(SELECT coalesce(jsonb_agg(jsonb_build_object('id', s.id, 'name', s.name) ORDER BY s.id), '[]')
+    FROM services s WHERE s.id = ANY(${serviceIds}::integer[]))`;
+}
+
+/** The one event of an order write, from the CTE `row` of the order written, with `services` (jsonb). */
+function orderEvent(type: EventType, row: string, actor: unknown, services: RawBuilder<unknown>) {
+  const ref = sql.ref(row);
+  return appendEvents(ref, {
+    type,
+    actor,
+    subjectType: 'order',
+    subjectId: sql`${ref}.id::text`,
+    data: orderDataSql(ref, services),
+  });
+}
+
+/**
  * Orders (`o`) whose 3-hour window overlaps that of an order at `datetime`: the windows [d, d+3h)
  * and [s, s+3h) that the exclusion constraint compares overlap exactly when s - 3h < d < s + 3h.
  * Written as that range on `o.datetime` rather than with the constraint's tsrange expression, so
@@ -196,7 +228,7 @@ const insertOrderStatement = new QueryTemplate(
     ), linked AS (
       INSERT INTO order_services (order_id, service_id)
       SELECT created.id, service_id FROM created, unnest(${serviceIds}::integer[]) AS service_id
-    )
+    ), recorded AS (${orderEvent('order.created', 'created', actor, namedServicesSql(serviceIds))})
     SELECT ${writtenOrderColumns(sql.ref('created'), serviceIds)},
       conflict.id::text AS conflicting_id, conflict.datetime AS conflicting_datetime
     FROM (VALUES (1)) AS attempt
@@ -275,7 +307,7 @@ const updateOrderStatement = new QueryTemplate(
       INSERT INTO order_services (order_id, service_id)
       SELECT updated.id, service_id FROM updated, unnest(${serviceIds}::integer[]) AS service_id
       ON CONFLICT DO NOTHING
-    )
+    ), recorded AS (${orderEvent('order.replaced', 'updated', actor, namedServicesSql(serviceIds))})
     SELECT ${writtenOrderColumns(sql.ref('updated'), serviceIds)} FROM updated`,
 );
 
@@ -293,14 +325,43 @@ export async function updateOrder(
   return toRecord(rows[0]!);
 }
 
-/** Deletes the order (its service links go with it); false when there was none. */
-export async function deleteOrderRow(db: Executor, id: string): Promise<boolean> {
-  const deleted = await db
-    .deleteFrom('orders')
-    .where('id', '=', sql<string>`${id}::bigint`)
-    .returning('version')
-    .executeTakeFirst();
-  return deleted !== undefined;
+/**
+ * One statement that deletes the order and records its event, but only if the row is still the
+ * version this statement's snapshot shows: the event's services are read from that snapshot, so
+ * the delete must not go ahead on a row a concurrent replace (or a service rename) changed while
+ * this statement waited for its lock. The version check is re-evaluated on the locked row.
+ */
+const deleteOrderStatement = new QueryTemplate(
+  2,
+  (_db, id: string, actor: string) => sql<{ seen_version: number | null; deleted: boolean }>`
+    WITH deleted AS (
+      DELETE FROM orders
+      WHERE id = ${id}::bigint AND version = (SELECT version FROM orders WHERE id = ${id}::bigint)
+      RETURNING *
+    ), recorded AS (${orderEvent(
+      'order.deleted',
+      'deleted',
+      actor,
+      sql`(SELECT coalesce(jsonb_agg(jsonb_build_object('id', s.id, 'name', s.name) ORDER BY s.id), '[]')
+        FROM order_services os JOIN services s ON s.id = os.service_id WHERE os.order_id = deleted.id)`,
+    )})
+    SELECT (SELECT version FROM orders WHERE id = ${id}::bigint) AS seen_version,
+      EXISTS (SELECT 1 FROM deleted) AS deleted`,
+);
+
+/**
+ * Deletes the order (its service links go with it) and records the event. `changed` when the order
+ * changed between the statement's snapshot and its lock, and was left alone: lock it, then delete.
+ */
+export async function deleteOrderRow(
+  db: Executor,
+  id: string,
+  actor: string,
+): Promise<'deleted' | 'absent' | 'changed'> {
+  const { rows } = await deleteOrderStatement.execute(db, id, actor);
+  const row = rows[0]!;
+  if (row.deleted) return 'deleted';
+  return row.seen_version === null ? 'absent' : 'changed';
 }
 
 function conflictingOrderQuery(db: Executor, datetime: string) {

@@ -161,7 +161,7 @@ export function orderRoutes(db: Db, cursors: CursorCodec): OrderOperations {
 
     async deleteOrder(request, reply) {
       const { orderId } = request.params;
-      await orders.deleteOrder(db, orderId, versionsAcceptedBy(request.headers['if-match'], orderId));
+      await orders.deleteOrder(db, orderId, versionsAcceptedBy(request.headers['if-match'], orderId), actor(request));
       reply.code(204);
       return undefined;
     },

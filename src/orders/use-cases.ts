@@ -97,15 +97,21 @@ export function replaceOrder(
   );
 }
 
-/** Deletes the order (its service links go with it) if it exists and its version is expected. */
-export async function deleteOrder(db: Db, id: string, expected: ExpectedVersions): Promise<void> {
+/**
+ * Deletes the order (its service links go with it) if it exists and its version is expected. Without
+ * If-Match it is one statement, unless the order changed while that statement waited for it; then,
+ * as with If-Match, the row is locked first so the deletion's event shows the order as it was.
+ */
+export async function deleteOrder(db: Db, id: string, expected: ExpectedVersions, actor: string): Promise<void> {
   if (expected === undefined) {
-    if (!(await deleteOrderRow(db, id))) throw new OrderNotFoundError(id);
-    return;
+    const outcome = await deleteOrderRow(db, id, actor);
+    if (outcome === 'absent') throw new OrderNotFoundError(id);
+    if (outcome === 'deleted') return;
   }
   await db.transaction().execute(async (trx: Transaction<Database>) => {
     checkVersion(id, await lockOrder(trx, id), expected);
-    await deleteOrderRow(trx, id);
+    // Locked: nothing can change the order between this statement's snapshot and its delete.
+    await deleteOrderRow(trx, id, actor);
   });
 }
 

@@ -17,6 +17,7 @@ for (const name of [
   'HEADERS_TIMEOUT_SECONDS',
   'REQUEST_TIMEOUT_SECONDS',
   'MAX_CONNECTIONS',
+  'EVENT_RETENTION_DAYS',
 ]) {
   delete process.env[name];
 }
@@ -44,6 +45,7 @@ t.test('without any variable: the defaults, on embedded PGlite', async (t) => {
     logLevel: 'info',
     workers: 1,
     shutdownGraceMs: 10_000,
+    eventRetentionDays: 30,
     http: {
       rateLimitPerMinute: 1200,
       apiKeyCacheSeconds: 10,
@@ -78,6 +80,7 @@ t.test('every variable is read into its setting, seconds as milliseconds', async
       HEADERS_TIMEOUT_SECONDS: '2',
       REQUEST_TIMEOUT_SECONDS: '3',
       MAX_CONNECTIONS: '50',
+      EVENT_RETENTION_DAYS: '7',
     }),
     {
       port: 8080,
@@ -88,6 +91,7 @@ t.test('every variable is read into its setting, seconds as milliseconds', async
       logLevel: 'warn',
       workers: 4,
       shutdownGraceMs: 3_000,
+      eventRetentionDays: 7,
       http: {
         rateLimitPerMinute: 0,
         apiKeyCacheSeconds: 1,
@@ -179,6 +183,7 @@ t.test('a number out of its range is refused with a message naming the variable 
     [{ HEADERS_TIMEOUT_SECONDS: '0' }, 'env/HEADERS_TIMEOUT_SECONDS must be >= 1'],
     [{ REQUEST_TIMEOUT_SECONDS: '3601' }, 'env/REQUEST_TIMEOUT_SECONDS must be <= 3600'],
     [{ MAX_CONNECTIONS: '0' }, 'env/MAX_CONNECTIONS must be >= 1'],
+    [{ EVENT_RETENTION_DAYS: '0' }, 'env/EVENT_RETENTION_DAYS must be >= 1'],
   ];
   for (const [env, message] of cases)
     t.equal(refusal(env).message, `Invalid configuration: ${message}`, JSON.stringify(env));

@@ -88,6 +88,7 @@ export const openapiRoutesPlugin = fp(openapiRoutes, {
     'availability',
     'catalogue',
     'health',
+    'events',
     'auth',
     'rate-limit',
     'json-bodies',

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import t from 'tap';
+import { isoInstantSql } from '../../../src/db/outbox.js';
 import { allScopes } from '../../../src/keys/model.js';
 import { createApiKey } from '../../../src/keys/use-cases.js';
 import { loadContract } from '../../../src/http/contract.js';
@@ -38,10 +39,12 @@ const exampleOrders = [
 /**
  * The world the examples describe: the sample catalogue (123, 456, 789), the orders above (seeded,
  * so createdBy is null), and identity sequences at their start, so the next order is 1000 and the
- * next service with an assigned id is 1000000.
+ * next service with an assigned id is 1000000. The feed holds the seeded rows' creation events,
+ * services then orders, by id (event ids 1 to 6), as a seed writes them.
  */
 async function resetToExampleState(): Promise<void> {
-  await sql`TRUNCATE order_services, orders, services, idempotency_keys RESTART IDENTITY`.execute(db);
+  await sql`TRUNCATE order_services, orders, services, idempotency_keys, events RESTART IDENTITY`.execute(db);
+  await sql`UPDATE event_horizon SET tx_id = '0', id = 0`.execute(db);
   await seedCatalogue(db);
   for (const order of exampleOrders) {
     await sql`
@@ -52,6 +55,19 @@ async function resetToExampleState(): Promise<void> {
       db,
     );
   }
+  await sql`
+    INSERT INTO events (type, actor, subject_type, subject_id, data)
+    SELECT 'service.created', NULL, 'service', id::text, jsonb_build_object('id', id, 'name', name)
+    FROM services ORDER BY id`.execute(db);
+  await sql`
+    INSERT INTO events (type, actor, subject_type, subject_id, data)
+    SELECT 'order.created', NULL, 'order', o.id::text, jsonb_build_object(
+      'id', o.id::text, 'datetime', ${isoInstantSql(sql`o.datetime`)}, 'totalfee', o.totalfee,
+      'services', (SELECT jsonb_agg(jsonb_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
+                   FROM order_services os JOIN services s ON s.id = os.service_id WHERE os.order_id = o.id),
+      'createdAt', ${isoInstantSql(sql`o.created_at`)}, 'updatedAt', ${isoInstantSql(sql`o.updated_at`)},
+      'createdBy', o.created_by, 'updatedBy', o.updated_by)
+    FROM orders o ORDER BY o.id`.execute(db);
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form JSON read by the test; the contract check validates it
@@ -114,7 +130,7 @@ function comparable(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   return Object.fromEntries(
     Object.entries(value).map(([name, v]) => {
-      if ((name === 'createdAt' || name === 'updatedAt') && typeof v === 'string')
+      if ((name === 'createdAt' || name === 'updatedAt' || name === 'occurredAt') && typeof v === 'string')
         return [name, '<instant of the request>'];
       if (name === 'nextCursor' && typeof v === 'string') return [name, '<cursor>'];
       return [name, comparable(v)];

@@ -21,13 +21,22 @@ t.test('the same key always hashes the same, another key differently', async (t)
   t.not(hashApiKey(key), hashApiKey(`${key}x`));
 });
 
-t.test('the scopes are orders:read, orders:write, services:write and metrics:read', async (t) => {
-  t.strictSame([...allScopes], ['orders:read', 'orders:write', 'services:write', 'metrics:read']);
+t.test('the scopes are orders:read, orders:write, services:write, metrics:read and events:read', async (t) => {
+  t.strictSame([...allScopes], ['orders:read', 'orders:write', 'services:write', 'metrics:read', 'events:read']);
   for (const scope of allScopes) t.equal(isScope(scope), true, scope);
 });
 
 t.test('anything else is not a scope', async (t) => {
-  for (const text of ['', 'orders', 'orders:*', 'ORDERS:READ', ' orders:read', 'services:read', 'admin']) {
+  for (const text of [
+    '',
+    'orders',
+    'orders:*',
+    'ORDERS:READ',
+    ' orders:read',
+    'services:read',
+    'admin',
+    'events:write',
+  ]) {
     t.equal(isScope(text), false, JSON.stringify(text));
   }
 });
