@@ -5,9 +5,14 @@
  * Geometry, which the driver relies on:
  * - order ids FIRST_ID … FIRST_ID + N - 1, the identity sequence set past them so the service and
  *   the ceiling can insert afterwards;
- * - order k is at BASE_EPOCH + (k - FIRST_ID) × 4 h, so every base order owns the first hour of its
- *   4-hour slot: a replace may move it anywhere in [base, base + 1 h) and never meets a neighbour;
+ * - days of six 4-hour slots; orders fill the first five of each day and the sixth is left empty, so
+ *   order k (k = id - FIRST_ID) is at BASE_EPOCH + (k + ⌊k / 5⌋) × 4 h. Every base order owns the
+ *   first hour of its slot: a replace may move it anywhere in [base, base + 1 h) and never meets a
+ *   neighbour. Each day is a run of back-to-back orders with free time between runs (an 8-hour
+ *   gap), as a busy calendar has: the nearest free time (and a 409's advice) walks one day's run,
+ *   not the whole table, whose size the benchmark varies;
  * - 1–3 services each (1 + id % 3) from a catalogue of ten;
+ * - one `order.created` event per order (and one `service.created` per service) in the change feed;
  * - everything the benchmark creates lies at or after CREATED_FROM (year 3000), far past the base
  *   orders (1M orders end in 2456), and is deleted between runs.
  *
@@ -33,6 +38,8 @@ import { migrateToLatest } from '../src/db/migrator.js';
 export const FIRST_ID = 1000;
 export const BASE_EPOCH = Date.UTC(2000, 0, 1);
 export const SLOT_MS = 4 * 3_600_000;
+/** Orders per day: five of its six slots; the sixth is the day's free time. */
+export const ORDERS_PER_DAY = 5;
 /** Everything the benchmark creates is at or after this instant, and is swept between runs. */
 export const CREATED_FROM = Date.UTC(3000, 0, 1);
 /** The catalogue: the brief's three services and seven more. */
@@ -47,7 +54,8 @@ export const adminUrl = process.env.PG_TEST_URL ?? 'postgres://postgres@127.0.0.
 
 /** The instant of base order `id` as loaded (a replace may since have moved it by up to an hour). */
 export function baseTimeOf(id: number): number {
-  return BASE_EPOCH + (id - FIRST_ID) * SLOT_MS;
+  const k = id - FIRST_ID;
+  return BASE_EPOCH + (k + Math.floor(k / ORDERS_PER_DAY)) * SLOT_MS;
 }
 
 export function isSizeName(name: string): name is SizeName {
@@ -143,9 +151,22 @@ export async function openForLoading(target: DatabaseTarget): Promise<Db> {
 
 /** True when the base orders are all there (and nothing else below CREATED_FROM). */
 async function holdsBaseOrders(db: Db, n: number): Promise<boolean> {
-  const { rows } = await sql<{ count: string; min: string | null; max: string | null; services: string }>`
+  // The first order of the second day says which layout the data has (a replace moves it by < 1 h).
+  const probe = FIRST_ID + ORDERS_PER_DAY;
+  const { rows } = await sql<{
+    count: string;
+    min: string | null;
+    max: string | null;
+    services: string;
+    laidOut: boolean | null;
+    orderEvents: string;
+  }>`
     SELECT count(*)::text AS count, min(id)::text AS min, max(id)::text AS max,
-      (SELECT count(*)::text FROM services WHERE id = ANY(${[...CATALOGUE]}::integer[])) AS services
+      (SELECT count(*)::text FROM services WHERE id = ANY(${[...CATALOGUE]}::integer[])) AS services,
+      (SELECT datetime >= ${new Date(baseTimeOf(probe)).toISOString()}::timestamptz
+          AND datetime < ${new Date(baseTimeOf(probe) + 3_600_000).toISOString()}::timestamptz
+        FROM orders WHERE id = ${probe}) AS "laidOut",
+      (SELECT count(*)::text FROM events WHERE actor IS NULL AND subject_type = 'order') AS "orderEvents"
     FROM orders WHERE datetime < ${new Date(CREATED_FROM).toISOString()}::timestamptz`.execute(db);
   const row = rows[0];
   return (
@@ -153,12 +174,18 @@ async function holdsBaseOrders(db: Db, n: number): Promise<boolean> {
     Number(row.count) === n &&
     Number(row.min) === FIRST_ID &&
     Number(row.max) === FIRST_ID + n - 1 &&
-    Number(row.services) === CATALOGUE.length
+    Number(row.services) === CATALOGUE.length &&
+    row.laidOut === true &&
+    Number(row.orderEvents) === n
   );
 }
 
-/** Deletes what the benchmark created (their service links go with them); returns how many. */
+/**
+ * Deletes what the benchmark created (their service links go with them), and the events its
+ * writes appended (the loader's have no actor); returns how many orders.
+ */
 export async function sweepCreatedOrders(db: Db): Promise<number> {
+  await sql`DELETE FROM events WHERE actor IS NOT NULL`.execute(db);
   const { numAffectedRows } =
     await sql`DELETE FROM orders WHERE datetime >= ${new Date(CREATED_FROM).toISOString()}::timestamptz`.execute(db);
   return Number(numAffectedRows ?? 0);
@@ -194,7 +221,7 @@ async function loadOrders(db: Db, n: number, kind: DatabaseTarget['kind']): Prom
       }
       await sql`
         INSERT INTO orders (id, datetime, totalfee, created_at, updated_at, created_by, updated_by)
-        SELECT g, ${epoch}::timestamptz + (g - ${FIRST_ID}) * interval '4 hours',
+        SELECT g, ${epoch}::timestamptz + ((g - ${FIRST_ID}) + (g - ${FIRST_ID}) / ${ORDERS_PER_DAY}) * interval '4 hours',
           ((g * 7919) % 100000) / 100.0, now(), now(), 'bench-loader', 'bench-loader'
         FROM generate_series(${FIRST_ID}::bigint, ${last}::bigint) AS g`.execute(trx);
       step('orders');
@@ -205,6 +232,29 @@ async function loadOrders(db: Db, n: number, kind: DatabaseTarget['kind']): Prom
         FROM generate_series(${FIRST_ID}::bigint, ${last}::bigint) AS g, generate_series(0, 2) AS k
         WHERE k <= g % 3`.execute(trx);
       step('order_services');
+      // The change feed: one event per service and per order, as the events migration backfills
+      // existing rows (actor null: written by no API key).
+      await sql`
+        INSERT INTO events (type, actor, subject_type, subject_id, data)
+        SELECT 'service.created', NULL, 'service', s.id::text, jsonb_build_object('id', s.id, 'name', s.name)
+        FROM services s
+        WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.subject_type = 'service' AND e.subject_id = s.id::text)
+        ORDER BY s.id`.execute(trx);
+      await sql`
+        INSERT INTO events (type, actor, subject_type, subject_id, data)
+        SELECT 'order.created', NULL, 'order', o.id::text, jsonb_build_object(
+          'id', o.id::text,
+          'datetime', to_char(o.datetime AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+          'totalfee', o.totalfee,
+          'services', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object('id', s.id, 'name', s.name) ORDER BY s.id), '[]')
+            FROM order_services os JOIN services s ON s.id = os.service_id WHERE os.order_id = o.id
+          ),
+          'createdAt', to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+          'updatedAt', to_char(o.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+          'createdBy', o.created_by, 'updatedBy', o.updated_by)
+        FROM orders o ORDER BY o.id`.execute(trx);
+      step('events');
       await sql`SELECT setval(pg_get_serial_sequence('orders', 'id'), ${last}::bigint)`.execute(trx);
       await rebuild();
       step('constraints');

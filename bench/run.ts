@@ -50,6 +50,9 @@ import { claimCreateOffsets, drive, wrkAvailable, type DriverResult } from './dr
 import {
   ceilingCursors,
   deepPathsOf,
+  eventDeepPositions,
+  serviceEventPaths,
+  ceilingEventPaths,
   deepPositions,
   scenarios,
   serviceCursors,
@@ -228,6 +231,7 @@ async function measure(
     authorization: target.authorization,
     orders: target.orders,
     ...(name === 'list-deep' ? { paths: target.deepPaths } : {}),
+    ...(name === 'events-deep' ? { paths: target.eventDeepPaths } : {}),
     // Creates never reuse a time within this benchmark process (see bench/wrk/scenario.lua).
     ...(name === 'create' ? { createOffset: claimCreateOffsets() } : {}),
   });
@@ -337,6 +341,8 @@ async function checkParity(
     ['GET one', `/orders/${FIRST_ID + 1}`, `/orders/${FIRST_ID + 1}`, (b) => b],
     ['first page', '/orders?limit=50', '/orders?limit=50', (b) => (b as { data: unknown }).data],
     ['deep page', s.deepPaths[0]!, c.deepPaths[0]!, (b) => (b as { data: unknown }).data],
+    ['events, first page', '/events?limit=100', '/events?limit=100', (b) => (b as { data: unknown }).data],
+    ['events, deep page', s.eventDeepPaths[0]!, c.eventDeepPaths[0]!, (b) => (b as { data: unknown }).data],
     ...freeTimeParityPaths(s.orders).map(([what, path]): [string, string, string, (b: unknown) => unknown] => [
       what,
       path,
@@ -370,8 +376,19 @@ async function prepareTargets(db: Db, orders: number) {
   const key = await benchApiKey(db);
   const authorization = `Bearer ${key}`;
   const positions = deepPositions(orders);
-  const service: TargetData = { orders, authorization, deepPaths: deepPathsOf(await serviceCursors(db, positions)) };
-  const ceiling: TargetData = { orders, authorization, deepPaths: deepPathsOf(ceilingCursors(positions)) };
+  const eventPositions = await eventDeepPositions(db);
+  const service: TargetData = {
+    orders,
+    authorization,
+    deepPaths: deepPathsOf(await serviceCursors(db, positions)),
+    eventDeepPaths: await serviceEventPaths(db, eventPositions),
+  };
+  const ceiling: TargetData = {
+    orders,
+    authorization,
+    deepPaths: deepPathsOf(ceilingCursors(positions)),
+    eventDeepPaths: ceilingEventPaths(eventPositions),
+  };
   return { headers: { authorization }, service, ceiling };
 }
 

@@ -13,6 +13,8 @@
  *                                       ON CONFLICT DO NOTHING) names the order in the way: 409
  *   PUT  /orders/:id                    a transaction: lock the row and queue for the window, then
  *                                       one statement (CTE) replaces datetime, fee and links
+ *   GET  /events?limit=&after=          the change feed, keyset by (tx_id, id) below the snapshot's xmin
+ * Every write appends its outbox event in the same statement, as the service's do.
  *
  * The writes are the service's SQL, statement for statement: the window queue (advisory locks,
  * so concurrent writers near one slot take turns instead of deadlocking in the exclusion check)
@@ -113,6 +115,20 @@ const writtenColumns = (row: string) => `${row}.id::text AS id, ${row}.datetime,
   (SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.id)
    FROM services s WHERE s.id = ANY($4::integer[])) AS services`;
 
+const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+/**
+ * The outbox row every write appends in its own statement (the service's src/db/outbox.ts): the
+ * order as the API shows it, built by the database; $3 is the actor, $4 the service ids.
+ */
+const orderEvent = (type: string, row: string) => `INSERT INTO events (type, actor, subject_type, subject_id, data)
+    SELECT '${type}', $3, 'order', ${row}.id::text, jsonb_build_object(
+      'id', ${row}.id::text, 'datetime', ${iso(`${row}.datetime`)}, 'totalfee', ${row}.totalfee,
+      'services', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', s.id, 'name', s.name) ORDER BY s.id), '[]')
+        FROM services s WHERE s.id = ANY($4::integer[])),
+      'createdAt', ${iso(`${row}.created_at`)}, 'updatedAt', ${iso(`${row}.updated_at`)},
+      'createdBy', ${row}.created_by, 'updatedBy', ${row}.updated_by)
+    FROM ${row}`;
+
 // The service's scheduleWindowQueue (src/orders/queries.ts): lock the 3-hour bucket of $1 and
 // both neighbours, in order.
 const queue = (datetime: string) => `SELECT count(pg_advisory_xact_lock(30301, bucket)) AS locks
@@ -133,7 +149,7 @@ const sql = {
     ), linked AS (
       INSERT INTO order_services (order_id, service_id)
       SELECT created.id, service_id FROM created, unnest($4::integer[]) AS service_id
-    )
+    ), evented AS (${orderEvent('order.created', 'created')})
     SELECT ${writtenColumns('created')} FROM created`
     : `WITH queued AS (${queue('$1')}), created AS (
       INSERT INTO orders (datetime, totalfee, created_by, updated_by)
@@ -143,7 +159,7 @@ const sql = {
     ), linked AS (
       INSERT INTO order_services (order_id, service_id)
       SELECT created.id, service_id FROM created, unnest($4::integer[]) AS service_id
-    )
+    ), evented AS (${orderEvent('order.created', 'created')})
     SELECT ${writtenColumns('created')}, conflict.id::text AS conflicting_id, conflict.datetime AS conflicting_datetime
     FROM (VALUES (1)) AS attempt
     LEFT JOIN created ON true
@@ -163,7 +179,7 @@ const sql = {
       INSERT INTO order_services (order_id, service_id)
       SELECT updated.id, service_id FROM updated, unnest($4::integer[]) AS service_id
       ON CONFLICT DO NOTHING
-    )
+    ), evented AS (${orderEvent('order.replaced', 'updated')})
     SELECT ${writtenColumns('updated')} FROM updated`,
   lockForReplace: `WITH target AS MATERIALIZED (SELECT version FROM orders WHERE id = $1::bigint FOR UPDATE)
     SELECT target.version, (SELECT queued.locks FROM (${queue('$2')}) AS queued WHERE target.version IS NOT NULL) AS locks
@@ -174,6 +190,20 @@ const sql = {
     WHERE datetime > $1::timestamptz - interval '3 hours' AND datetime < $1::timestamptz + interval '3 hours'
       AND ($2::bigint IS NULL OR id <> $2::bigint)
     ORDER BY datetime LIMIT 1`,
+  // The feed: only events of transactions below the snapshot's xmin (all ended), so none can later
+  // commit behind a cursor handed out; the retention horizon from the same snapshot (410 below it).
+  feed: `SELECT f.xmin::text AS frontier, h.tx_id::text AS horizon_tx, h.id::text AS horizon_id,
+      page.id, page.tx_id, page.type, page.occurred_at, page.actor, page.subject_type, page.subject_id, page.data
+    FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) AS f
+    CROSS JOIN event_horizon AS h
+    LEFT JOIN LATERAL (
+      SELECT e.id::text AS id, e.tx_id::text AS tx_id, e.type, e.occurred_at, e.actor, e.subject_type,
+        e.subject_id, e.data, e.tx_id AS sort_tx, e.id AS sort_id
+      FROM events AS e
+      WHERE (e.tx_id, e.id) > ($1::xid8, $2::bigint) AND e.tx_id < f.xmin
+      ORDER BY e.tx_id, e.id LIMIT $3
+    ) AS page ON true
+    ORDER BY page.sort_tx, page.sort_id`,
   // Free time: the service's statements (src/availability/queries.ts), which are already index-only
   // range scans; the ceiling leaves out the excluded order's existence check when there is none.
   windows: `WITH nearby AS (
@@ -406,6 +436,73 @@ app.get<{ Querystring: { at: string } }>(
   async (request) => {
     const at = new Date(request.query.at).toISOString();
     return { at, ...(await nearestFree(at, null)) };
+  },
+);
+
+interface FeedRow {
+  frontier: string;
+  horizon_tx: string;
+  horizon_id: string;
+  id: string | null;
+  tx_id: string | null;
+  type: string;
+  occurred_at: string;
+  actor: string | null;
+  subject_type: string;
+  subject_id: string;
+  data: unknown;
+}
+const eventSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    type: { type: 'string' },
+    occurredAt: { type: 'string' },
+    actor: { type: ['string', 'null'] },
+    subject: { type: 'object', properties: { type: { type: 'string' }, id: { type: 'string' } } },
+    data: { type: 'object', additionalProperties: true },
+  },
+} as const;
+const eventPageSchema = {
+  type: 'object',
+  properties: { data: { type: 'array', items: eventSchema }, nextCursor: { type: 'string' } },
+} as const;
+const xidBelow = (a: string, b: string) => a.length < b.length || (a.length === b.length && a < b);
+
+app.get<{ Querystring: { limit?: string; after?: string } }>(
+  '/events',
+  { schema: { response: { 200: eventPageSchema } } },
+  async (request, reply) => {
+    const limit = Number(request.query.limit ?? 50);
+    const [afterTx, afterId] = request.query.after ? decodeCursor(request.query.after) : ['0', '0'];
+    const { rows } = await query<FeedRow>(sql.feed, [afterTx, afterId, limit]);
+    const first = rows[0]!;
+    const { horizon_tx: horizonTx, horizon_id: horizonId } = first;
+    if (
+      request.query.after &&
+      (xidBelow(afterTx, horizonTx) || (afterTx === horizonTx && BigInt(afterId) < BigInt(horizonId)))
+    )
+      return reply.code(410).send({ title: 'Cursor expired' });
+    const served = rows.filter((row) => row.id !== null);
+    const last = served[served.length - 1];
+    // A short page has served everything below xmin: the next poll starts there.
+    const next =
+      served.length === limit && last
+        ? [last.tx_id!, last.id!]
+        : xidBelow(afterTx, first.frontier)
+          ? [first.frontier, '0']
+          : [afterTx, afterId];
+    return {
+      data: served.map((row) => ({
+        id: row.id!,
+        type: row.type,
+        occurredAt: row.occurred_at,
+        actor: row.actor,
+        subject: { type: row.subject_type, id: row.subject_id },
+        data: row.data,
+      })),
+      nextCursor: Buffer.from(JSON.stringify(next)).toString('base64url'),
+    };
   },
 );
 

@@ -1,18 +1,19 @@
 -- One benchmark scenario's requests, for wrk (bench/driver.ts runs it). The same requests go to the
 -- service and to the ceiling. Settings arrive in the environment:
 --   BENCH_SCENARIO      trivial | get-one | list-first | list-deep | create | create-conflict | replace
---                       | availability-7d | nearest
+--                       | availability-7d | nearest | events-first | events-deep
 --   BENCH_AUTH          the Authorization header (the ceiling ignores it)
 --   BENCH_ORDERS        how many base orders the database holds (ids from 1000)
---   BENCH_PATHS_FILE    list-deep: one path per line, sent in turn
+--   BENCH_PATHS_FILE    list-deep, events-deep: one path per line, sent in turn
 --   BENCH_CREATE_OFFSET create: where this run's sequence of unique create times starts
 --   BENCH_THREADS       wrk's -t, so that threads draw disjoint create times
 -- done() prints one line, "wrk-result {json}", that the driver reads.
 
--- The data's layout: bench/load-data.ts (base order id n sits at BASE_EPOCH + (n - 1000) slots).
+-- The data's layout: bench/load-data.ts (base order k = id - 1000 sits at BASE_EPOCH + (k + floor(k / 5)) slots).
 local FIRST_ID = 1000
 local BASE_EPOCH = 946684800000 -- 2000-01-01T00:00:00Z
 local SLOT_MS = 4 * 3600000
+local ORDERS_PER_DAY = 5 -- five of a day's six slots; the sixth is free
 local HOUR = 3600000
 local CREATED_FROM = 32503680000000 -- 3000-01-01T00:00:00Z: every created order lies after this
 local CREATE_SLOTS = 15000000
@@ -38,7 +39,8 @@ local function iso(ms)
 end
 
 local function base_time(id)
-  return BASE_EPOCH + (id - FIRST_ID) * SLOT_MS
+  local k = id - FIRST_ID
+  return BASE_EPOCH + (k + math.floor(k / ORDERS_PER_DAY)) * SLOT_MS
 end
 
 local function random_order_id()
@@ -72,6 +74,8 @@ function init(args)
     fixed = wrk.format("GET", "/healthz", read_headers)
   elseif scenario == "list-first" then
     fixed = wrk.format("GET", "/orders?limit=50", read_headers)
+  elseif scenario == "events-first" then
+    fixed = wrk.format("GET", "/events?limit=100", read_headers)
   end
 end
 
@@ -89,7 +93,7 @@ function request()
     return fixed
   elseif scenario == "get-one" then
     return wrk.format("GET", "/orders/" .. random_order_id(), read_headers)
-  elseif scenario == "list-deep" then
+  elseif scenario == "list-deep" or scenario == "events-deep" then
     sequence = sequence + 1
     return wrk.format("GET", paths[(sequence + thread_index) % #paths + 1], read_headers)
   elseif scenario == "create" then
