@@ -86,7 +86,7 @@ PGLITE_TAP := TEST_DATABASE=pglite npx tap --exclude='test/**/*.postgres.test.ts
 test: install ensure-chromium ## Run the suite on embedded PGlite, then on the Postgres server when one is reachable
 	$(PGLITE_TAP)
 	@if node -e "require('net').connect({host:new URL('$(PG_TEST_URL)').hostname,port:new URL('$(PG_TEST_URL)').port||5432}).on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"; then \
-	  TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap; \
+	  TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap --exclude='test/**/*.pglite.test.ts'; \
 	elif [ -n "$$CI" ]; then echo "Postgres at $(PG_TEST_URL) is not reachable; CI requires it" >&2; exit 1; \
 	else echo "Postgres at $(PG_TEST_URL) is not reachable: ran the suite on PGlite only"; fi
 
@@ -94,7 +94,7 @@ test-pglite: install ensure-chromium ## Run the suite on embedded PGlite only
 	$(PGLITE_TAP)
 
 test-postgres: install ensure-chromium ## Run the suite on the Postgres server only
-	TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap
+	TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap --exclude='test/**/*.pglite.test.ts'
 
 reliability: install ## Many processes, Postgres restarts, kills, fuzzing, slow clients (Postgres server; part of make test)
 	TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap 'test/reliability/*.test.ts'

@@ -2,11 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import t from 'tap';
 import { buildApp } from '../../../src/app.js';
-import type { Db } from '../../../src/db/database.js';
-import { sweepExpiredIdempotencyKeys } from '../../../src/idempotency/use-cases.js';
 import { createApiKey } from '../../../src/keys/use-cases.js';
 import type { components, OrdersClient } from '../../../src/client.js';
-import { countRows, databaseKind, freshDatabase, storedServiceIds } from '../../helpers/database.js';
+import { countRows, freshDatabase, storedServiceIds } from '../../helpers/database.js';
+import { deleteStatements, entriesLeft, expiredEntriesWithDeleteLog } from '../../helpers/idempotency-sweep.js';
 import { orderBody, seedCatalogue } from '../../helpers/fixtures.js';
 import { typedClient } from '../../helpers/http.js';
 import { startService } from '../../helpers/service.js';
@@ -517,44 +516,6 @@ t.test('without an Idempotency-Key two identical POSTs are two requests', async 
   await removeOrder(first.data!.id);
 });
 
-/**
- * `expired` entries older than 24 hours and `fresh` ones, for an API key of `db`, and a statement
- * trigger that records how many rows each DELETE statement on the table removed.
- */
-async function expiredEntriesWithDeleteLog(db: Db, expired: number, fresh: number): Promise<void> {
-  const { record } = await createApiKey(db, 'sweep-subject', ['orders:write']);
-  const insert = (count: number, age: string, label: string) => sql`
-    INSERT INTO idempotency_keys (api_key_id, key, request_hash, status_code, response_headers, created_at)
-    SELECT ${record.id}::bigint, ${label} || n, 'hash', 201, '{}', now() - ${age}::interval
-    FROM generate_series(1, ${count}::integer) AS n`;
-  await insert(expired, '25 hours', 'expired-').execute(db);
-  await insert(fresh, '23 hours', 'fresh-').execute(db);
-  await sql`CREATE TABLE delete_statements (id serial PRIMARY KEY, deleted bigint NOT NULL)`.execute(db);
-  await sql`
-    CREATE FUNCTION log_delete_statement() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      INSERT INTO delete_statements (deleted) SELECT count(*) FROM gone;
-      RETURN NULL;
-    END $$`.execute(db);
-  await sql`
-    CREATE TRIGGER log_delete_statement AFTER DELETE ON idempotency_keys
-    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION log_delete_statement()`.execute(db);
-}
-
-async function entriesLeft(db: Db): Promise<{ expired: number; fresh: number }> {
-  const { rows } = await sql<{ expired: string | number; fresh: string | number }>`
-    SELECT count(*) FILTER (WHERE key LIKE 'expired-%') AS expired, count(*) FILTER (WHERE key LIKE 'fresh-%') AS fresh
-    FROM idempotency_keys`.execute(db);
-  return { expired: Number(rows[0]!.expired), fresh: Number(rows[0]!.fresh) };
-}
-
-async function deleteStatements(db: Db): Promise<number[]> {
-  const { rows } = await sql<{ deleted: string | number }>`SELECT deleted FROM delete_statements ORDER BY id`.execute(
-    db,
-  );
-  return rows.map((r) => Number(r.deleted));
-}
-
 t.test(
   'on start the service sweeps 50,000 expired entries in batches of at most 2,000 rows a statement, and keeps the rest',
   async (t) => {
@@ -578,28 +539,5 @@ t.test(
       statements.every((n) => n <= 2_000),
       `none removed more than 2,000 rows (largest ${Math.max(...statements)})`,
     );
-  },
-);
-
-t.test(
-  'while another process holds the sweep lock, a sweep leaves the work to it; once released it sweeps',
-  { skip: databaseKind === 'pglite' ? 'needs a second session on the database (Postgres)' : false },
-  async (t) => {
-    const { db } = await freshDatabase(t);
-    await expiredEntriesWithDeleteLog(db, 3_000, 1);
-    const other = await db.connection().execute(async (session) => {
-      await sql`BEGIN`.execute(session);
-      await sql`SELECT pg_advisory_xact_lock(30302, 0)`.execute(session);
-      const whileHeld = await sweepExpiredIdempotencyKeys(db, { batchSize: 2_000 });
-      await sql`COMMIT`.execute(session);
-      return whileHeld;
-    });
-    t.same(other, { deleted: 0, batches: 0, leftToAnother: true }, 'nothing deleted while the other holds it');
-    t.same(await entriesLeft(db), { expired: 3_000, fresh: 1 });
-
-    const after = await sweepExpiredIdempotencyKeys(db, { batchSize: 2_000 });
-    t.same(after, { deleted: 3_000, batches: 2, leftToAnother: false }, 'released: swept, 2,000 then 1,000');
-    t.same(await entriesLeft(db), { expired: 0, fresh: 1 });
-    t.same(await deleteStatements(db), [2_000, 1_000]);
   },
 );
