@@ -40,6 +40,7 @@ export function lockDataDir(dataDir: string): () => void {
 }
 
 function claimLock(file: string, depth: number): Claim {
+  let lastRefusal: Claim | undefined;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const mine = pidFile(file);
     try {
@@ -54,7 +55,14 @@ function claimLock(file: string, depth: number): Claim {
       // so a taker that died mid-takeover is itself taken over).
       const takeover = `${file}.takeover-${seen.ino}`;
       const taking = claimLock(takeover, depth + 1);
-      if (taking.kind === 'refused') return taking; // another process is taking it over right now
+      if (taking.kind === 'refused') {
+        // Another process is taking it over right now, or has just failed to (it found the lock
+        // already replaced): wait a moment and look at the lock again, so the refusal names the
+        // process that holds the database, not one that merely tried.
+        lastRefusal = taking;
+        pause(5);
+        continue;
+      }
       try {
         const now = readLock(file);
         // Only a holder of this takeover claim replaces this inode, so if it is still here it is
@@ -71,7 +79,12 @@ function claimLock(file: string, depth: number): Claim {
       rmSync(mine, { force: true });
     }
   }
-  return { kind: 'refused', holder: { kind: 'nameless', file } };
+  return lastRefusal ?? { kind: 'refused', holder: { kind: 'nameless', file } };
+}
+
+/** Blocks for `ms` (start-up only: the lock is taken before anything else runs). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** A private temporary file next to `file` holding this process's pid. */
