@@ -40,7 +40,7 @@ export interface paths {
             header?: never;
             path: {
                 /** @description The order's id, a string of digits. */
-                orderId: components["parameters"]["OrderId"];
+                orderId: components["parameters"]["OrderIdInPath"];
             };
             cookie?: never;
         };
@@ -280,7 +280,7 @@ export interface paths {
             header?: never;
             path: {
                 /** @description The order's id, a string of digits. */
-                orderId: components["parameters"]["OrderId"];
+                orderId: components["parameters"]["OrderIdInPath"];
             };
             cookie?: never;
         };
@@ -738,6 +738,24 @@ export interface components {
             unknownServiceIds?: components["schemas"]["ServiceId"][];
         };
         /**
+         * @description The `409` of a create or replace refused by the 3-hour rule: always the nearest free times
+         *     around the requested one (null only beyond the supported years), and the order in the way when
+         *     it could be named (it may have been deleted meanwhile).
+         */
+        ScheduleConflictProblem: components["schemas"]["Problem"] & {
+            /** @constant */
+            type: "/problems/schedule-conflict";
+            /** @constant */
+            status: 409;
+        };
+        /** @description The `422` of an order that names services not in the catalogue: always which ones. */
+        UnknownServiceProblem: components["schemas"]["Problem"] & {
+            /** @constant */
+            type: "/problems/unknown-service";
+            /** @constant */
+            status: 422;
+        };
+        /**
          * @description An event's id, a string of digits: unique, but not an ordering key (the feed's order is the
          *     order of the pages; ids may appear out of numeric order).
          * @example 1041
@@ -899,6 +917,9 @@ export interface components {
             headers: {
                 /** @description The authentication scheme (`Bearer`), with `error="invalid_token"` for a bad key. */
                 "WWW-Authenticate": string;
+                "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -910,6 +931,9 @@ export interface components {
             headers: {
                 /** @description `error="insufficient_scope"` with the scope needed. */
                 "WWW-Authenticate": string;
+                "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -933,6 +957,9 @@ export interface components {
         PreconditionFailed: {
             headers: {
                 ETag: components["headers"]["ETag"];
+                "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -942,6 +969,9 @@ export interface components {
         /** @description The request is malformed or invalid (bad JSON, schema violation, bad path or query value). */
         BadRequest: {
             headers: {
+                "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -954,6 +984,9 @@ export interface components {
          */
         BadRange: {
             headers: {
+                "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -963,6 +996,9 @@ export interface components {
         /** @description The order named by `excludeOrderId` does not exist. */
         ExcludedOrderNotFound: {
             headers: {
+                "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -972,6 +1008,9 @@ export interface components {
         /** @description No such resource. */
         NotFound: {
             headers: {
+                "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -981,6 +1020,9 @@ export interface components {
         /** @description The service is included in at least one order; nothing was changed. */
         ServiceInUse: {
             headers: {
+                "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -990,6 +1032,9 @@ export interface components {
         /** @description The `Idempotency-Key` was used before with a different request body. */
         IdempotencyKeyReused: {
             headers: {
+                "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -999,6 +1044,9 @@ export interface components {
         /** @description The request body is larger than 1 MiB. */
         PayloadTooLarge: {
             headers: {
+                "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -1008,6 +1056,9 @@ export interface components {
         /** @description The request body is not `application/json`. */
         UnsupportedMediaType: {
             headers: {
+                "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -1039,6 +1090,9 @@ export interface components {
          */
         CursorExpired: {
             headers: {
+                "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                 [name: string]: unknown;
             };
             content: {
@@ -1048,7 +1102,7 @@ export interface components {
     };
     parameters: {
         /** @description The order's id, a string of digits. */
-        OrderId: components["schemas"]["OrderId"];
+        OrderIdInPath: components["schemas"]["OrderId"];
         /** @description Answer as if this order did not exist (to find where it could be moved). An unknown id is `404`. */
         ExcludeOrderId: components["schemas"]["OrderId"];
         /** @description Page size, 1 to 100 (50 when left out). */
@@ -1070,7 +1124,7 @@ export interface components {
          */
         IdempotencyKey: string;
         /** @description The `nextCursor` of the previous page, as returned. Opaque; an altered cursor is `400`. */
-        Cursor: components["schemas"]["Cursor"];
+        CursorInQuery: components["schemas"]["Cursor"];
         /**
          * @description The `nextCursor` of the previous page of the feed, as returned; leave out to start from the
          *     oldest event kept. Opaque; an altered cursor is `400`, one older than the retention `410`.
@@ -1093,6 +1147,12 @@ export interface components {
         RateLimitRemaining: number;
         /** @description Seconds until the window resets. */
         RateLimitReset: number;
+        /** @description Requests allowed per minute for this API key (or, without a key the process has verified, this client address). Sent on every rate-limited response while `RATE_LIMIT_PER_MINUTE` is above 0 (the default). */
+        BudgetLimit: number;
+        /** @description Requests left in the current one-minute window. */
+        BudgetRemaining: number;
+        /** @description Seconds until the current window resets. */
+        BudgetReset: number;
         /** @description The path of the created resource. */
         Location: string;
     };
@@ -1106,7 +1166,7 @@ export interface operations {
                 /** @description Page size, 1 to 100 (50 when left out). */
                 limit?: components["parameters"]["Limit"];
                 /** @description The `nextCursor` of the previous page, as returned. Opaque; an altered cursor is `400`. */
-                cursor?: components["parameters"]["Cursor"];
+                cursor?: components["parameters"]["CursorInQuery"];
                 /** @description Only orders scheduled at or after this instant (inclusive). */
                 from?: components["schemas"]["DateTimeInput"];
                 /** @description Only orders scheduled before this instant (exclusive). Must not be before `from`. */
@@ -1123,6 +1183,9 @@ export interface operations {
             /** @description A page of orders. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1166,6 +1229,9 @@ export interface operations {
                     ETag: components["headers"]["ETag"];
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1184,10 +1250,13 @@ export interface operations {
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ScheduleConflictProblem"];
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
@@ -1200,10 +1269,13 @@ export interface operations {
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["UnknownServiceProblem"] | components["schemas"]["Problem"];
                 };
             };
             429: components["responses"]["TooManyRequests"];
@@ -1220,7 +1292,7 @@ export interface operations {
             };
             path: {
                 /** @description The order's id, a string of digits. */
-                orderId: components["parameters"]["OrderId"];
+                orderId: components["parameters"]["OrderIdInPath"];
             };
             cookie?: never;
         };
@@ -1230,6 +1302,9 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1259,7 +1334,7 @@ export interface operations {
             };
             path: {
                 /** @description The order's id, a string of digits. */
-                orderId: components["parameters"]["OrderId"];
+                orderId: components["parameters"]["OrderIdInPath"];
             };
             cookie?: never;
         };
@@ -1274,6 +1349,9 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1291,10 +1369,13 @@ export interface operations {
              */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["ScheduleConflictProblem"];
                 };
             };
             412: components["responses"]["PreconditionFailed"];
@@ -1303,10 +1384,13 @@ export interface operations {
             /** @description The order refers to a service id that is not in the catalogue; nothing was changed. */
             422: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["UnknownServiceProblem"];
                 };
             };
             429: components["responses"]["TooManyRequests"];
@@ -1327,7 +1411,7 @@ export interface operations {
             };
             path: {
                 /** @description The order's id, a string of digits. */
-                orderId: components["parameters"]["OrderId"];
+                orderId: components["parameters"]["OrderIdInPath"];
             };
             cookie?: never;
         };
@@ -1336,6 +1420,9 @@ export interface operations {
             /** @description The order was deleted. */
             204: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1371,6 +1458,9 @@ export interface operations {
             /** @description The free windows in the range. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1403,6 +1493,9 @@ export interface operations {
             /** @description The nearest free starts. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1424,7 +1517,7 @@ export interface operations {
                 /** @description Page size, 1 to 100 (50 when left out). */
                 limit?: components["parameters"]["Limit"];
                 /** @description The `nextCursor` of the previous page, as returned. Opaque; an altered cursor is `400`. */
-                cursor?: components["parameters"]["Cursor"];
+                cursor?: components["parameters"]["CursorInQuery"];
             };
             header?: never;
             path?: never;
@@ -1435,6 +1528,9 @@ export interface operations {
             /** @description A page of services. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1477,6 +1573,9 @@ export interface operations {
                 headers: {
                     Location: components["headers"]["Location"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1490,6 +1589,9 @@ export interface operations {
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1519,6 +1621,9 @@ export interface operations {
             /** @description The service. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1554,6 +1659,9 @@ export interface operations {
             /** @description The service after the change. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1567,6 +1675,9 @@ export interface operations {
             /** @description Another service already has this name (regardless of letter case); nothing was changed. */
             409: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1595,6 +1706,9 @@ export interface operations {
             /** @description The service was removed. */
             204: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1666,6 +1780,9 @@ export interface operations {
             /** @description The metrics. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1701,6 +1818,9 @@ export interface operations {
             /** @description A page of events, oldest first. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1722,12 +1842,12 @@ export interface operations {
                 /** @description Page size, 1 to 100 (50 when left out). */
                 limit?: components["parameters"]["Limit"];
                 /** @description The `nextCursor` of the previous page, as returned. Opaque; an altered cursor is `400`. */
-                cursor?: components["parameters"]["Cursor"];
+                cursor?: components["parameters"]["CursorInQuery"];
             };
             header?: never;
             path: {
                 /** @description The order's id, a string of digits. */
-                orderId: components["parameters"]["OrderId"];
+                orderId: components["parameters"]["OrderIdInPath"];
             };
             cookie?: never;
         };
@@ -1736,6 +1856,9 @@ export interface operations {
             /** @description A page of the order's events, oldest first. */
             200: {
                 headers: {
+                    "X-RateLimit-Limit": components["headers"]["BudgetLimit"];
+                    "X-RateLimit-Remaining": components["headers"]["BudgetRemaining"];
+                    "X-RateLimit-Reset": components["headers"]["BudgetReset"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -30,8 +30,8 @@ async function rateLimiting(app: FastifyInstance, { perMinute }: { perMinute: nu
       return caller === undefined ? `ip:${rateLimitedClient(request.ip)}` : `key:${caller.keyId}`;
     },
     allowList: (request) => unlimited.has(pathOf(request)),
-    // Only a 429 carries the limit headers (as declared in openapi.yaml).
-    addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
+    // Every limited response tells the caller its budget (X-RateLimit-Limit, -Remaining, -Reset: the
+    // plugin's defaults, declared in openapi.yaml), not only the 429 that ends it.
     errorResponseBuilder: (_request, context) =>
       new ProblemError(
         'rate-limited',
