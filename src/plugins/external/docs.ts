@@ -6,7 +6,14 @@ import type { Contract } from '../../http/contract.js';
 
 /** Serves the contract as written (/openapi.yaml), as JSON (/openapi.json) and as a docs page (/docs). */
 async function docs(app: FastifyInstance, { contract }: { contract: Contract }): Promise<void> {
-  await app.register(swagger, { mode: 'static', specification: { document: contract.document as never } });
+  // The page is served by the service it documents, so "Try it out" calls this origin: the relative
+  // server entry goes first there (the contract lists the absolute one first, for generated clients).
+  const servers = (contract.document.servers ?? []) as Array<{ url: string }>;
+  const page = {
+    ...contract.document,
+    servers: [...servers].sort((a, b) => Number(b.url === '/') - Number(a.url === '/')),
+  };
+  await app.register(swagger, { mode: 'static', specification: { document: page as never } });
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     uiConfig: { deepLinking: true, tryItOutEnabled: true, displayOperationId: true },
