@@ -745,15 +745,40 @@ export interface components {
         ScheduleConflictProblem: components["schemas"]["Problem"] & {
             /** @constant */
             type: "/problems/schedule-conflict";
-            /** @constant */
+            /**
+             * Format: int32
+             * @constant
+             */
             status: 409;
+            /**
+             * @description The request target's path (without the query string).
+             * @example /orders
+             */
+            instance: string;
+            nearestFreeBefore: components["schemas"]["NullableDateTime"];
+            nearestFreeAfter: components["schemas"]["NullableDateTime"];
         };
         /** @description The `422` of an order that names services not in the catalogue: always which ones. */
         UnknownServiceProblem: components["schemas"]["Problem"] & {
             /** @constant */
             type: "/problems/unknown-service";
-            /** @constant */
+            /**
+             * Format: int32
+             * @constant
+             */
             status: 422;
+            /**
+             * @description The request target's path (without the query string).
+             * @example /orders
+             */
+            instance: string;
+            /**
+             * @description The ids that are not in the catalogue.
+             * @example [
+             *       999
+             *     ]
+             */
+            unknownServiceIds: components["schemas"]["ServiceId"][];
         };
         /**
          * @description An event's id, a string of digits: unique, but not an ordering key (the feed's order is the
