@@ -17,13 +17,16 @@ export interface MigrationOutcome {
  * Brings the schema to the latest migration. Safe when several processes start at once: Kysely
  * serialises migrators on Postgres with an advisory lock and tolerates racing table creation.
  */
-export async function migrateToLatest(db: Db): Promise<MigrationOutcome> {
+export async function migrateToLatest(db: Db, { through }: { through?: string } = {}): Promise<MigrationOutcome> {
   const migrator = new Migrator({
     db,
     provider: new FileMigrationProvider({ fs, path, migrationFolder }),
   });
   const before = await migrator.getMigrations();
-  const { error, results = [] } = await migrator.migrateToLatest();
+  // `through`: up to and including that migration only (the benchmark's loader fills the tables the
+  // later ones then find, as an existing database would have them).
+  const { error, results = [] } =
+    through === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(through);
   const failed = results.find((r: MigrationResult) => r.status === 'Error');
   if (error || failed) {
     const name = failed ? ` (${failed.migrationName})` : '';
