@@ -1,7 +1,7 @@
 # Orders service. `make run` serves it (embedded PGlite unless DATABASE_URL is set); `make test` tests it.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package format format-check eslint lint ensure-chromium ensure-wrk test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile bench-explain clean
+.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package format format-check eslint lint ensure-chromium ensure-wrk ensure-pgbouncer test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile bench-explain clean
 
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
@@ -80,12 +80,16 @@ ensure-wrk: ## Make sure wrk (the benchmark's load driver) is there (installs it
 ensure-chromium: ## Make sure chromium is there for the browser test (installs it as root with apt-get)
 	@scripts/ensure-chromium.sh
 
+ensure-pgbouncer: ## Make sure PgBouncer is there (the suite runs the multi-process tests through it too; installs it as root with apt-get)
+	@scripts/ensure-package.sh /usr/sbin/pgbouncer pgbouncer
+
 # *.postgres.test.ts need a Postgres server (they cut its connections, for instance): Postgres run only.
 PGLITE_TAP := TEST_DATABASE=pglite npx tap --exclude='test/**/*.postgres.test.ts'
 
 test: install ensure-chromium ## Run the suite on embedded PGlite, then on the Postgres server when one is reachable
 	$(PGLITE_TAP)
 	@if node -e "require('net').connect({host:new URL('$(PG_TEST_URL)').hostname,port:new URL('$(PG_TEST_URL)').port||5432}).on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"; then \
+	  scripts/ensure-package.sh /usr/sbin/pgbouncer pgbouncer && \
 	  TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap --exclude='test/**/*.pglite.test.ts'; \
 	elif [ -n "$$CI" ]; then echo "Postgres at $(PG_TEST_URL) is not reachable; CI requires it" >&2; exit 1; \
 	else echo "Postgres at $(PG_TEST_URL) is not reachable: ran the suite on PGlite only"; fi
@@ -93,10 +97,10 @@ test: install ensure-chromium ## Run the suite on embedded PGlite, then on the P
 test-pglite: install ensure-chromium ## Run the suite on embedded PGlite only
 	$(PGLITE_TAP)
 
-test-postgres: install ensure-chromium ## Run the suite on the Postgres server only
+test-postgres: install ensure-chromium ensure-pgbouncer ## Run the suite on the Postgres server only
 	TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap --exclude='test/**/*.pglite.test.ts'
 
-reliability: install ## Many processes, Postgres restarts, kills, fuzzing, slow clients (Postgres server; part of make test)
+reliability: install ensure-pgbouncer ## Many processes, Postgres restarts, kills, fuzzing, slow clients (Postgres server; part of make test)
 	TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) npx tap 'test/reliability/*.test.ts'
 
 FUZZ_RUNS ?= 20000

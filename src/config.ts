@@ -10,6 +10,8 @@ export interface Config {
   pgliteDataDir: string;
   /** Named prepared statements on the Postgres server; off behind a pooler that cannot keep them. */
   preparedStatements: boolean;
+  /** What sits between the service and Postgres: nothing, or a pooler in transaction mode. */
+  pooler: 'none' | 'transaction';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Server processes on this machine (node:cluster); more than one needs a Postgres server. */
   workers: number;
@@ -63,7 +65,9 @@ const schema = {
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
-    DATABASE_PREPARED_STATEMENTS: { type: 'string', enum: ['true', 'false'], default: 'true' },
+    // Unset: on, but off behind a transaction pooler (PgBouncer keeps them only from 1.21 on).
+    DATABASE_PREPARED_STATEMENTS: { type: 'string', enum: ['true', 'false'] },
+    DATABASE_POOLER: { type: 'string', enum: ['none', 'transaction'], default: 'none' },
     PGLITE_DATA_DIR: { type: 'string', minLength: 1, default: './.data' },
     LOG_LEVEL: {
       type: 'string',
@@ -102,7 +106,8 @@ interface RawEnv {
   PORT: number;
   HOST: string;
   DATABASE_URL?: string;
-  DATABASE_PREPARED_STATEMENTS: 'true' | 'false';
+  DATABASE_PREPARED_STATEMENTS?: 'true' | 'false';
+  DATABASE_POOLER: 'none' | 'transaction';
   PGLITE_DATA_DIR: string;
   LOG_LEVEL: Config['logLevel'];
   RATE_LIMIT_PER_MINUTE: number;
@@ -154,7 +159,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: raw.HOST,
     databaseUrl: raw.DATABASE_URL,
     pgliteDataDir: raw.PGLITE_DATA_DIR,
-    preparedStatements: raw.DATABASE_PREPARED_STATEMENTS === 'true',
+    preparedStatements: (raw.DATABASE_PREPARED_STATEMENTS ?? String(raw.DATABASE_POOLER === 'none')) === 'true',
+    pooler: raw.DATABASE_POOLER,
     logLevel: raw.LOG_LEVEL,
     workers: raw.WORKERS,
     shutdownGraceMs: raw.SHUTDOWN_GRACE_SECONDS * 1000,

@@ -8,6 +8,7 @@ import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { databaseTargetFrom, isInMemory, openDatabase, type DatabaseTarget } from './db/database.js';
 import { migrateToLatest } from './db/migrator.js';
+import { verifyPooledSessionSettings } from './db/session-settings.js';
 import { seedSampleData } from './db/seed.js';
 import { allScopes } from './keys/model.js';
 import { countApiKeys, createApiKey } from './keys/use-cases.js';
@@ -28,6 +29,7 @@ async function startApp(config: Config, target: DatabaseTarget) {
   // Until the app (and its logger) exists, an idle connection's failure has nowhere better to go.
   let reportIdleError: (error: Error) => void = (error) => console.error(error);
   const { db, poolStats, ping } = await openDatabase(target, { onIdleError: (error) => reportIdleError(error) });
+  if (target.kind === 'postgres' && target.pooler === 'transaction') await verifyPooledSessionSettings(db);
   const migration = await migrateToLatest(db);
   // A newcomer's first run has something to show and a key to show it with; a server database is
   // never seeded and never given a key by itself.
@@ -130,7 +132,15 @@ function announceDevelopmentKey(key: string, config: Config): void {
 function describe(target: DatabaseTarget): string {
   if (target.kind === 'pglite') return `embedded PGlite (${target.dataDir})`;
   const url = new URL(target.url);
-  return `postgres://${url.host}${url.pathname}`;
+  const route = target.pooler === 'transaction' ? ' through a transaction pooler' : '';
+  return `postgres://${url.host}${url.pathname}${route}`;
+}
+
+/** PgBouncer refuses the session settings a direct connection sends: say what to do about it. */
+function poolerHint(message: string): string {
+  return /unsupported startup parameter/i.test(message)
+    ? '. A pooler in transaction mode in front? Set DATABASE_POOLER=transaction (docs/operations.md).'
+    : '';
 }
 
 try {
@@ -144,7 +154,7 @@ try {
   console.error(
     error instanceof ConfigError
       ? message
-      : `Failed to start: ${message}${typeof code === 'string' ? ` (${code})` : ''}`,
+      : `Failed to start: ${message}${typeof code === 'string' ? ` (${code})` : ''}${poolerHint(message)}`,
   );
   process.exit(1);
 }

@@ -4,9 +4,11 @@ import { PGliteDialect } from 'kysely-pglite-dialect';
 import pg from 'pg';
 import { securePrivateDataDir } from './embedded-data-dir.js';
 import { lockDataDir } from './embedded-lock.js';
+import { withMigrationLockInTransaction } from './migration-lock.js';
 import { isoInstant, timestamptzAsIsoText } from './instants.js';
 import { poolWithPreparedStatements } from './prepared-statements.js';
 import type { Database } from './schema.js';
+import { CLIENT_CHECK_INTERVAL_MS, STATEMENT_TIMEOUT_MS } from './session-settings.js';
 
 export type Db = Kysely<Database>;
 
@@ -19,6 +21,13 @@ export type DatabaseTarget =
        * that cannot keep them per client, such as PgBouncer before 1.21 in transaction mode.
        */
       preparedStatements?: boolean;
+      /**
+       * `transaction`: a pooler in transaction mode (PgBouncer) sits in front, which keeps no
+       * session state between transactions and refuses startup parameters it does not know. The
+       * connection then carries only `application_name`; the statement timeout and the dead-client
+       * check come from database or role settings (see session-settings.ts).
+       */
+      pooler?: 'none' | 'transaction';
     }
   | { kind: 'pglite'; dataDir: string };
 
@@ -46,17 +55,13 @@ export async function openDatabase(target: DatabaseTarget, options: DatabaseOpti
       // answer, the 503 reaches the caller within 2 s even when connects hang.
       connectionTimeoutMillis: 1_500,
       idleTimeoutMillis: 30_000,
-      // A runaway query must not hold a connection for ever (the server cancels it), and a
-      // connection that stops answering altogether fails the request (503) instead of hanging.
-      statement_timeout: 5_000,
+      // A connection that stops answering altogether fails the request (503) instead of hanging.
       query_timeout: 10_000,
       keepAlive: true,
+      // Poolers pass application_name on (PgBouncer tracks it per client); the rest are settings
+      // of the session, which a transaction pooler cannot keep.
       application_name: 'orders-service',
-      // A server process that dies mid-request (SIGKILL, grace period out) leaves its statements
-      // running; Postgres notices the closed socket within a second and cancels them, so a
-      // statement still waiting on a lock never commits for a caller that is gone.
-      // UTC: timestamptz text is then one string operation from the API's form (db/instants.ts).
-      options: '-c client_connection_check_interval=1000 -c TimeZone=UTC',
+      ...(target.pooler === 'transaction' ? {} : directSessionSettings),
       types: { getTypeParser: timestamptzAsIsoText },
     });
     // A connection that breaks (Postgres restarted, network cut) emits 'error' on its client; pg
@@ -77,9 +82,10 @@ export async function openDatabase(target: DatabaseTarget, options: DatabaseOpti
         throw error;
       }
     };
-    const dialect = new PostgresDialect({
-      pool: target.preparedStatements === false ? pool : poolWithPreparedStatements(pool),
-    });
+    const prepared = target.preparedStatements ?? target.pooler !== 'transaction';
+    const dialect = withMigrationLockInTransaction(
+      new PostgresDialect({ pool: prepared ? poolWithPreparedStatements(pool) : pool }),
+    );
     return { db: new Kysely<Database>({ dialect }), target, poolStats, ping };
   }
   const unlock = isInMemory(target.dataDir) ? () => {} : lockPrivateDataDir(target.dataDir);
@@ -87,7 +93,7 @@ export async function openDatabase(target: DatabaseTarget, options: DatabaseOpti
     const pglite = await PGlite.create(target.dataDir, { parsers: { [types.TIMESTAMPTZ]: isoInstant } });
     // UTC, as on the server (PGlite starts in UTC; said, not assumed).
     await pglite.exec(`SET TIME ZONE 'UTC'`);
-    const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+    const db = new Kysely<Database>({ dialect: withMigrationLockInTransaction(new PGliteDialect(pglite)) });
     // Kysely closes PGlite only if a query ever ran; close it regardless, then free the directory.
     const release = async () => {
       if (!pglite.closed) await pglite.close();
@@ -111,6 +117,20 @@ function lockPrivateDataDir(dataDir: string): () => void {
   securePrivateDataDir(dataDir);
   return lockDataDir(dataDir);
 }
+
+/**
+ * Session settings sent as startup parameters on a direct connection (free: no statement runs).
+ * Behind a transaction pooler the same settings belong to the database or role (session-settings.ts).
+ */
+const directSessionSettings = {
+  // A runaway query must not hold a connection for ever: the server cancels it.
+  statement_timeout: STATEMENT_TIMEOUT_MS,
+  // A server process that dies mid-request (SIGKILL, grace period out) leaves its statements
+  // running; Postgres notices the closed socket within a second and cancels them, so a
+  // statement still waiting on a lock never commits for a caller that is gone.
+  // UTC: timestamptz text is then one string operation from the API's form (db/instants.ts).
+  options: `-c client_connection_check_interval=${CLIENT_CHECK_INTERVAL_MS} -c TimeZone=UTC`,
+};
 
 const SELECT_ONE = 'SELECT 1';
 
@@ -136,8 +156,14 @@ export function databaseTargetFrom(config: {
   databaseUrl: string | undefined;
   pgliteDataDir: string;
   preparedStatements?: boolean;
+  pooler?: 'none' | 'transaction';
 }): DatabaseTarget {
   return config.databaseUrl
-    ? { kind: 'postgres', url: config.databaseUrl, preparedStatements: config.preparedStatements }
+    ? {
+        kind: 'postgres',
+        url: config.databaseUrl,
+        preparedStatements: config.preparedStatements,
+        pooler: config.pooler,
+      }
     : { kind: 'pglite', dataDir: config.pgliteDataDir };
 }

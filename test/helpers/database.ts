@@ -3,6 +3,8 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { openDatabase, type DatabaseTarget, type Db } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
+import { databaseSettingsStatement } from '../../src/db/session-settings.js';
+import { startPgBouncer, type PgBouncer } from './pgbouncer.js';
 
 /** What tap's `t` offers that the helpers use. */
 export interface TestContext {
@@ -14,15 +16,39 @@ export const databaseKind = process.env.TEST_DATABASE === 'postgres' ? 'postgres
 const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /**
- * A brand-new, empty database for one test file: a fresh database on the Postgres server (dropped
- * afterwards) or an in-memory PGlite. Migrations are not run.
+ * How a test on the Postgres server reaches it: `direct`, or `pgbouncer` (TEST_ROUTE=pgbouncer, set
+ * by the *.pgbouncer.postgres.test.ts files): through a PgBouncer in transaction mode that this
+ * test process starts, as a deployment with many service processes would.
  */
-export async function freshDatabaseTarget(t: TestContext): Promise<DatabaseTarget> {
+export function testRoute(): 'direct' | 'pgbouncer' {
+  return process.env.TEST_ROUTE === 'pgbouncer' ? 'pgbouncer' : 'direct';
+}
+
+let sharedPgBouncer: Promise<PgBouncer> | undefined;
+
+/** The PgBouncer in front of the test server, one per test process (gone when the process is). */
+export function testPgBouncer(): Promise<PgBouncer> {
+  const server = new URL(adminUrl);
+  sharedPgBouncer ??= startPgBouncer({ host: server.hostname, port: Number(server.port || 5432) });
+  return sharedPgBouncer;
+}
+
+/**
+ * A brand-new, empty database for one test file: a fresh database on the Postgres server (dropped
+ * afterwards) or an in-memory PGlite. Migrations are not run. On the `pgbouncer` route the database
+ * gets the settings a pooled deployment needs (docs/operations.md) and the target leads through
+ * PgBouncer. `databaseSettings: false` leaves them out (to see the service refuse).
+ */
+export async function freshDatabaseTarget(
+  t: TestContext,
+  { route = testRoute(), databaseSettings = true }: { route?: 'direct' | 'pgbouncer'; databaseSettings?: boolean } = {},
+): Promise<DatabaseTarget> {
   if (databaseKind === 'pglite') return { kind: 'pglite', dataDir: 'memory://' };
   const name = `orders_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
+  if (route === 'pgbouncer' && databaseSettings) await admin.query(databaseSettingsStatement(name));
   await admin.end();
   t.teardown(async () => {
     const cleanup = new pg.Client({ connectionString: adminUrl });
@@ -32,7 +58,9 @@ export async function freshDatabaseTarget(t: TestContext): Promise<DatabaseTarge
   });
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  return { kind: 'postgres', url: url.toString() };
+  if (route === 'direct') return { kind: 'postgres', url: url.toString() };
+  const bouncer = await testPgBouncer();
+  return { kind: 'postgres', url: bouncer.route(url.toString()), pooler: 'transaction' };
 }
 
 /** A fresh, migrated database, closed at teardown. */
@@ -90,4 +118,21 @@ export async function committedTransactions(target: DatabaseTarget): Promise<num
   } finally {
     await admin.end();
   }
+}
+
+/**
+ * On the `pgbouncer` route, `databaseUrl` (a database on a server of the test's own) as reached
+ * through a PgBouncer of its own in front of that server, with the settings a pooled deployment
+ * needs; on the `direct` route, `databaseUrl` itself.
+ */
+export async function routedForService(t: TestContext, databaseUrl: string): Promise<string> {
+  if (testRoute() === 'direct') return databaseUrl;
+  const url = new URL(databaseUrl);
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  await admin.query(databaseSettingsStatement(url.pathname.slice(1)));
+  await admin.end();
+  const bouncer = await startPgBouncer({ host: url.hostname, port: Number(url.port || 5432) });
+  t.teardown(() => bouncer.stop());
+  return bouncer.route(databaseUrl);
 }

@@ -3,6 +3,7 @@ import t from 'tap';
 import { allScopes } from '../../src/keys/model.js';
 import { createApiKey } from '../../src/keys/use-cases.js';
 import { openDatabase } from '../../src/db/database.js';
+import { routedForService } from '../helpers/database.js';
 import { seedCatalogue } from '../helpers/fixtures.js';
 import { typedClient } from '../helpers/http.js';
 import { assertNoPartialOrders } from './integrity.js';
@@ -51,7 +52,7 @@ const cluster = await startThrowawayPostgres(t);
 const databaseUrl = await cluster.createDatabase('orders');
 const [port] = await freePorts(1);
 // The first start migrates the empty database, as `make run` would.
-const server = await startServerProcess(t, { databaseUrl, port: port! });
+const server = await startServerProcess(t, { databaseUrl: await routedForService(t, databaseUrl), port: port! });
 const { db } = await openDatabase({ kind: 'postgres', url: databaseUrl }, { onIdleError: () => undefined });
 t.teardown(() => db.destroy());
 await seedCatalogue(db);

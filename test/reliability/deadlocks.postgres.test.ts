@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { countRows, storedServiceIds } from '../helpers/database.js';
 import { orderBody, seedCatalogue } from '../helpers/fixtures.js';
+import { directUrl } from '../helpers/pgbouncer.js';
 import { startService } from '../helpers/service.js';
 
 // Concurrent inserters on an exclusion constraint can deadlock (SQLSTATE 40P01) or fail
@@ -310,8 +311,10 @@ t.test(
   'without the bucket locks, crossed inserts really deadlock on the exclusion constraint (40P01), and a plain overlap waits then fails 23P01' +
     POSTGRES_RUN_ONLY,
   async (t) => {
-    // Documentation of why writers queue per bucket: two raw transactions, no advisory locks.
-    const [a, b, observer] = [0, 1, 2].map(() => new pg.Client({ connectionString: (target as { url: string }).url }));
+    // Documentation of why writers queue per bucket: two raw transactions, no advisory locks. Straight
+    // to Postgres on every route: it is Postgres' behaviour, and pg_blocking_pids needs real pids.
+    const url = directUrl((target as { url: string }).url);
+    const [a, b, observer] = [0, 1, 2].map(() => new pg.Client({ connectionString: url }));
     for (const c of [a, b, observer]) await c!.connect();
     t.teardown(() => Promise.all([a, b, observer].map((c) => c!.end())));
     const insert = (c: pg.Client, datetime: string) =>

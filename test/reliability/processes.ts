@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { throughPgBouncer } from '../helpers/pgbouncer.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -43,6 +44,7 @@ export async function startServerProcess(
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       RATE_LIMIT_PER_MINUTE: '0',
+      DATABASE_POOLER: throughPgBouncer(databaseUrl) ? 'transaction' : 'none',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

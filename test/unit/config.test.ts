@@ -42,6 +42,7 @@ t.test('without any variable: the defaults, on embedded PGlite', async (t) => {
     databaseUrl: undefined,
     pgliteDataDir: './.data',
     preparedStatements: true,
+    pooler: 'none',
     logLevel: 'info',
     workers: 1,
     shutdownGraceMs: 10_000,
@@ -88,6 +89,7 @@ t.test('every variable is read into its setting, seconds as milliseconds', async
       databaseUrl: postgres,
       pgliteDataDir: 'memory://',
       preparedStatements: false,
+      pooler: 'none',
       logLevel: 'warn',
       workers: 4,
       shutdownGraceMs: 3_000,
@@ -236,6 +238,23 @@ t.test('an integer is plain decimal digits: hex, exponents and padding are refus
   }
   t.equal(loadConfig({ PORT: '080' }).port, 80, 'leading zeros are still decimal');
 });
+
+t.test(
+  'behind a transaction pooler named prepared statements are off unless asked for (PgBouncer keeps them only from 1.21)',
+  async (t) => {
+    t.equal(loadConfig({ DATABASE_POOLER: 'transaction' }).pooler, 'transaction');
+    t.equal(loadConfig({ DATABASE_POOLER: 'transaction' }).preparedStatements, false);
+    t.equal(
+      loadConfig({ DATABASE_POOLER: 'transaction', DATABASE_PREPARED_STATEMENTS: 'true' }).preparedStatements,
+      true,
+    );
+    t.equal(loadConfig({ DATABASE_POOLER: 'none' }).preparedStatements, true);
+    t.equal(
+      refusal({ DATABASE_POOLER: 'session' }).message,
+      'Invalid configuration: env/DATABASE_POOLER must be equal to one of the allowed values',
+    );
+  },
+);
 
 t.test('named prepared statements are on unless DATABASE_PREPARED_STATEMENTS=false', async (t) => {
   t.equal(loadConfig({}).preparedStatements, true);

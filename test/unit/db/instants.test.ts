@@ -22,3 +22,20 @@ t.test('the same as parsing into a Date and printing it again, for every millise
     t.equal(isoInstant(text), viaDate, text);
   }
 });
+
+t.test(
+  'a session in another time zone still yields the exact UTC instant (a pooler may not pass TimeZone on)',
+  async (t) => {
+    t.equal(isoInstant('2022-11-01 12:11:11.111+01'), '2022-11-01T11:11:11.111Z');
+    t.equal(isoInstant('2022-11-01 05:41:11.5+05:30'), '2022-11-01T00:11:11.500Z', 'half-hour offset, across midnight');
+    t.equal(isoInstant('2022-10-31 21:41:11-03:30'), '2022-11-01T01:11:11.000Z', 'negative offset, across a month end');
+    t.equal(
+      isoInstant('1883-11-18 12:03:58.123456-04:56:02'),
+      '1883-11-18T17:00:00.123Z',
+      'local mean time: offset in seconds',
+    );
+    t.equal(isoInstant('0001-01-01 01:00:00+01'), '0001-01-01T00:00:00.000Z', 'year 1 is not read as 1901');
+    t.equal(isoInstant('2024-12-31 23:00:00-01'), '2025-01-01T00:00:00.000Z', 'across a year end');
+    t.throws(() => isoInstant('2022-11-01 12:11:11 CET'), /unexpected timestamptz text/, 'not a form Postgres writes');
+  },
+);

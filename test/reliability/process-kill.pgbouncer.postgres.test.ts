@@ -1,0 +1,4 @@
+// The same tests as process-kill.postgres.test.ts, with the service reaching Postgres through PgBouncer in
+// transaction mode (test/helpers/pgbouncer.ts), as a deployment of many processes would.
+process.env.TEST_ROUTE = 'pgbouncer';
+await import('./process-kill.postgres.test.js');
