@@ -205,21 +205,24 @@ const sql = {
     ) AS page ON true
     ORDER BY page.sort_tx, page.sort_id`,
   // Free time: the service's statements (src/availability/queries.ts), which are already index-only
-  // range scans; the ceiling leaves out the excluded order's existence check when there is none.
-  windows: `WITH nearby AS (
-      SELECT datetime FROM orders
-      WHERE datetime > $1::timestamptz - interval '3 hours' AND datetime < $2::timestamptz + interval '3 hours'
-    ), gaps AS (
-      SELECT datetime + interval '3 hours' AS free_from,
-        lead(datetime) OVER (ORDER BY datetime) - interval '3 hours' AS free_until
-      FROM nearby
-      UNION ALL
-      SELECT timestamptz '-infinity', (SELECT min(datetime) FROM nearby) - interval '3 hours'
-    )
-    SELECT greatest(free_from, $1::timestamptz) AS "earliestStart",
-      least(coalesce(free_until, timestamptz 'infinity'), $2::timestamptz - interval '1 millisecond') AS "latestStart"
-    FROM gaps
-    WHERE greatest(free_from, $1::timestamptz) <= least(coalesce(free_until, timestamptz 'infinity'), $2::timestamptz - interval '1 millisecond')
+  // range scans that keep their generic plan at any size (the free windows' LIMIT 251, never reached,
+  // caps the planner's estimate); the ceiling leaves out the excluded order's existence check.
+  windows: `SELECT greatest(p.point + interval '3 hours', $1::timestamptz) AS "earliestStart",
+      least(p.next - interval '3 hours', $2::timestamptz - interval '1 millisecond') AS "latestStart"
+    FROM (
+      SELECT b.point, lead(b.point) OVER (ORDER BY b.point) AS next
+      FROM (
+        SELECT timestamptz '-infinity' AS point
+        UNION ALL
+        (SELECT datetime FROM orders
+         WHERE datetime > $1::timestamptz - interval '3 hours' AND datetime < $2::timestamptz + interval '3 hours'
+         ORDER BY datetime LIMIT 251)
+        UNION ALL
+        SELECT timestamptz 'infinity'
+      ) AS b
+    ) AS p
+    WHERE p.next IS NOT NULL
+      AND greatest(p.point + interval '3 hours', $1::timestamptz) <= least(p.next - interval '3 hours', $2::timestamptz - interval '1 millisecond')
     ORDER BY 1`,
   nearest: `WITH blocking AS MATERIALIZED (
       SELECT EXISTS (

@@ -149,6 +149,31 @@ t.test('a range of exactly 31 days is accepted', async (t) => {
   t.same(found, [w('2047-01-01T00:00:00.000Z', '2047-01-31T23:59:59.999Z')]);
 });
 
+t.test(
+  'a 31-day range packed with orders exactly 3 hours apart, as many as the rule allows near it (250), has no window; one order fewer at its end opens one',
+  async (t) => {
+    const from = Date.parse('2048-01-01T00:00:00Z');
+    const to = from + 31 * DAY;
+    // From 3 h - 1 ms before `from` (the first order that still blocks `from`) to past `to` + 3 h.
+    const times = Array.from({ length: 251 }, (_, i) => new Date(from - 3 * HOUR + 1 + i * 3 * HOUR).toISOString());
+    const near = times.filter((time) => Date.parse(time) < to + 3 * HOUR);
+    t.equal(near.length, 250, 'the most orders within 3 hours of a 31-day range');
+    // Stored directly: 251 creates through HTTP would only be slower, the rule checks them alike.
+    const inserted = await db
+      .insertInto('orders')
+      .values(times.map((datetime) => ({ datetime, totalfee: '1' })))
+      .returning('id')
+      .execute();
+    const range = { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+    t.same((await windows(range.from, range.to)).windows, [], 'every instant of the range is blocked');
+    // Without the order before last near the range's end, one window opens there.
+    const gone = inserted[near.length - 2]!.id;
+    const opened = (await windows(range.from, range.to, String(gone))).windows;
+    const before = Date.parse(near[near.length - 3]!);
+    t.same(opened, [w(new Date(before + 3 * HOUR).toISOString(), new Date(before + 3 * HOUR).toISOString())]);
+  },
+);
+
 /** A 400 validation problem with an error at `path`. */
 async function assertInvalid(t: Tap, path: string, errorPath: string) {
   const res = await api.get(path);
