@@ -138,10 +138,23 @@ const queue = (datetime: string) => `SELECT count(pg_advisory_xact_lock(30301, b
       ORDER BY bucket
     ) AS buckets`;
 
+function cappedPage(where: string): string {
+  return `SELECT page.id, page.datetime, page.totalfee, page.services, page.created_at, page.updated_at,
+      page.created_by, page.updated_by, page.version
+    FROM (
+      SELECT o.id::text AS id, o.datetime, o.totalfee, ${servicesOf} AS services, o.created_at, o.updated_at,
+        o.created_by, o.updated_by, o.version, o.id AS sort_id
+      FROM orders o ${where} ORDER BY o.datetime, o.id LIMIT 101
+    ) AS page
+    ORDER BY page.datetime, page.sort_id LIMIT $1`;
+}
+
 const sql = {
   findById: `${selectOrders} WHERE o.id = $1::bigint`,
-  firstPage: `${selectOrders} ORDER BY o.datetime, o.id LIMIT $1`,
-  pageAfter: `${selectOrders} WHERE (o.datetime, o.id) > ($2::timestamptz, $3::bigint) ORDER BY o.datetime, o.id LIMIT $1`,
+  // Pages: a constant cap inside (the largest page and one more) keeps the generic plan cheap at any
+  // size (with only LIMIT $1 Postgres plans afresh on every execution at 1M orders); see orders/queries.ts.
+  firstPage: cappedPage(''),
+  pageAfter: cappedPage('WHERE (o.datetime, o.id) > ($2::timestamptz, $3::bigint)'),
   create: minimalWrites
     ? `WITH created AS (
       INSERT INTO orders (datetime, totalfee, created_by, updated_by)
@@ -195,13 +208,16 @@ const sql = {
   feed: `SELECT f.xmin::text AS frontier, h.tx_id::text AS horizon_tx, h.id::text AS horizon_id,
       page.id, page.tx_id, page.type, page.occurred_at, page.actor, page.subject_type, page.subject_id, page.data
     FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) AS f
-    CROSS JOIN event_horizon AS h
+    CROSS JOIN (SELECT tx_id, id FROM event_horizon LIMIT 1) AS h
     LEFT JOIN LATERAL (
-      SELECT e.id::text AS id, e.tx_id::text AS tx_id, e.type, e.occurred_at, e.actor, e.subject_type,
-        e.subject_id, e.data, e.tx_id AS sort_tx, e.id AS sort_id
-      FROM events AS e
-      WHERE (e.tx_id, e.id) > ($1::xid8, $2::bigint) AND e.tx_id < f.xmin
-      ORDER BY e.tx_id, e.id LIMIT $3
+      SELECT * FROM (
+        SELECT e.id::text AS id, e.tx_id::text AS tx_id, e.type, e.occurred_at, e.actor, e.subject_type,
+          e.subject_id, e.data, e.tx_id AS sort_tx, e.id AS sort_id
+        FROM events AS e
+        WHERE (e.tx_id, e.id) > ($1::xid8, $2::bigint) AND e.tx_id < f.xmin
+        ORDER BY e.tx_id, e.id LIMIT 101
+      ) AS capped
+      ORDER BY capped.sort_tx, capped.sort_id LIMIT $3
     ) AS page ON true
     ORDER BY page.sort_tx, page.sort_id`,
   // Free time: the service's statements (src/availability/queries.ts), which are already index-only

@@ -81,6 +81,15 @@ type ListArgs = [
   serviceId?: number,
 ];
 
+/**
+ * The most rows a page query reads: the largest `limit` openapi.yaml allows (100) and the one more
+ * that tells whether a next page exists. A constant LIMIT inside each page query, as well as the
+ * caller's, keeps its generic plan cheap: with only `LIMIT $n` the planner assumes a tenth of the
+ * table (100,000 rows at 1M orders) and plans the statement afresh on every execution instead
+ * (0.46 ms a deep page at 1M orders, against 0.32 with the cap; pgbench).
+ */
+export const MOST_ROWS_A_PAGE_READS = 101;
+
 /** A page query for each combination of the filters present (at most 16 templates). */
 const listShapes = new Map<number, QueryTemplate<ListArgs, OrderRow>>();
 
@@ -95,7 +104,11 @@ function listTemplate(query: OrderListQuery): QueryTemplate<ListArgs, OrderRow> 
   let template = listShapes.get(shape);
   if (!template) {
     template = new QueryTemplate(6, (db, limit: number, afterDatetime, afterId, from, to, serviceId) => {
-      let q = selectOrders(db).orderBy('o.datetime').orderBy('o.id').limit(limit);
+      let q = selectOrders(db)
+        .select(sql<string>`o.id`.as('sort_id'))
+        .orderBy('o.datetime')
+        .orderBy('o.id')
+        .limit(sql<number>`${sql.lit(MOST_ROWS_A_PAGE_READS)}`);
       if (has.after) {
         q = q.where(sql<boolean>`(o.datetime, o.id) > (${afterDatetime}::timestamptz, ${afterId}::bigint)`);
       }
@@ -112,7 +125,7 @@ function listTemplate(query: OrderListQuery): QueryTemplate<ListArgs, OrderRow> 
           ),
         );
       }
-      return q;
+      return db.selectFrom(q.as('page')).selectAll().orderBy('page.datetime').orderBy('page.sort_id').limit(limit);
     });
     listShapes.set(shape, template);
   }
@@ -122,6 +135,7 @@ function listTemplate(query: OrderListQuery): QueryTemplate<ListArgs, OrderRow> 
 /** Up to `limit` orders after `after`, in (datetime, id) order. */
 export async function listOrders(db: Executor, query: OrderListQuery): Promise<OrderRecord[]> {
   const { limit, after, from, to, serviceId } = query;
+  if (limit > MOST_ROWS_A_PAGE_READS) throw new Error(`a page query reads at most ${MOST_ROWS_A_PAGE_READS} rows`);
   const { rows } = await listTemplate(query).execute(db, limit, after?.datetime, after?.id, from, to, serviceId);
   return rows.map(toRecord);
 }
