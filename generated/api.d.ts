@@ -536,7 +536,9 @@ export interface components {
             id?: string;
             datetime: components["schemas"]["DateTimeInput"];
             /**
-             * @description Total fee, a number with at most 2 decimal places.
+             * @description Total fee, a number with at most 2 decimal places (`multipleOf: 0.01`, meant in decimal:
+             *     `0.29` is a multiple of 0.01; a validator that divides in binary floating point wrongly
+             *     refuses it, see docs/api.md).
              * @example 100
              * @example 150.5
              */
