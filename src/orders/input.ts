@@ -8,11 +8,11 @@ type OrderInput = components['schemas']['OrderInput'];
 const EXACT_FEE = /^\d+(\.\d{1,2})?$/;
 
 /**
- * The order a validated body stands for, with the checks JSON Schema cannot express: a real
- * instant in a storable range, distinct services, and a body id matching the path. The fee's two
- * decimals are the contract's (`multipleOf: 0.01`, read in decimal by src/http/validation.ts);
- * checked again here the same way, on the number's exact decimal text, so that no draft is ever
- * built from a fee the database would round.
+ * The order a validated body stands for, with the checks JSON Schema cannot express: distinct
+ * services, and a body id matching the path. The instant's years and the fee's two decimals are the
+ * contract's (DateTimeInput's pattern; `multipleOf: 0.01`, read in decimal by src/http/validation.ts);
+ * both are checked again here, the fee on its exact decimal text, so that no draft is ever built from
+ * a value the database would not store as sent.
  */
 export function orderDraftFrom(input: OrderInput, pathId?: string): OrderDraft {
   const errors: FieldError[] = [];
