@@ -275,6 +275,8 @@ t.test('requests valid against openapi.yaml reached every operation, and some su
     return;
   }
   t.equal(sent, runs, `sent ${runs} requests`);
+  // A short run (POSITIVE_RUNS=200 to replay something) is too small to promise this much coverage.
+  if (runs < 2_000) return;
   for (const operation of operations) {
     const tally = byOperation.get(operation.operationId);
     const succeeded = [...(tally?.entries() ?? [])].some(([status]) => /^2\d\d$/.test(status));
