@@ -202,7 +202,8 @@ function parameterTextArb(parameter: Parameter): fc.Arbitrary<string> {
 // ---------------------------------------------------------------------------------------------
 // Plans: what to send, with picks among live resources resolved when it is sent.
 
-export type ParamChoice = { text: string } | { live: number } | { liveEtag: true };
+/** A text from the schema, an id the server issued (the text when it has issued none yet), or an order's ETag. */
+export type ParamChoice = { text: string } | { live: number; text: string } | { liveEtag: true };
 
 export interface PositivePlan {
   operation: ContractOperation;
@@ -228,7 +229,10 @@ function positivePlanArb(operation: ContractOperation): fc.Arbitrary<PositivePla
       byIn('path').map((p) => [
         p.name,
         fc.oneof(
-          { arbitrary: fc.nat().map((live): ParamChoice => ({ live })), weight: 3 },
+          {
+            arbitrary: fc.tuple(fc.nat(), parameterTextArb(p)).map(([live, text]): ParamChoice => ({ live, text })),
+            weight: 3,
+          },
           { arbitrary: parameterTextArb(p).map((text): ParamChoice => ({ text })), weight: 2 },
         ),
       ]),
@@ -308,13 +312,9 @@ export function materialize(plan: PositivePlan, issued: Issued): PositiveRequest
   const path: Record<string, string> = {};
   for (const [name, choice] of Object.entries(plan.path)) {
     const ids = issued.ids(name);
-    const example = plan.operation.parameters.find((p) => p.name === name)?.examples[0];
-    path[name] =
-      'text' in choice
-        ? choice.text
-        : 'live' in choice && ids.length
-          ? ids[choice.live % ids.length]!
-          : String(example);
+    if ('live' in choice && ids.length) path[name] = ids[choice.live % ids.length]!;
+    else if ('text' in choice) path[name] = choice.text;
+    else throw new Error(`an ETag is no value for the path parameter ${name}`);
   }
   const headers: Record<string, string> = {};
   for (const [name, choice] of Object.entries(plan.headers)) {
