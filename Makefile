@@ -1,7 +1,7 @@
 # Orders service. `make run` serves it (embedded PGlite unless DATABASE_URL is set); `make test` tests it.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package format format-check eslint lint ensure-chromium ensure-wrk ensure-pgbouncer test test-pglite test-postgres reliability fuzz soak bench bench-smoke bench-profile bench-explain clean
+.PHONY: help install run dev build migrate seed generate check-generated typecheck validate-spec lint-spec check-package format format-check eslint lint ensure-chromium ensure-wrk ensure-pgbouncer test test-pglite test-postgres reliability fuzz fuzz-positive soak bench bench-smoke bench-profile bench-explain clean
 
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
@@ -106,6 +106,11 @@ reliability: install ensure-pgbouncer ## Many processes, Postgres restarts, kill
 FUZZ_RUNS ?= 20000
 fuzz: install ## The property-based fuzz test at FUZZ_RUNS requests (CI runs 2000); FUZZ_SEED=n replays a run
 	TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) FUZZ_RUNS=$(FUZZ_RUNS) npx tap --timeout=3600 test/reliability/fuzz.postgres.test.ts
+
+POSITIVE_RUNS ?= 50000
+fuzz-positive: install ## The contract's positive mode at POSITIVE_RUNS requests on each database (CI runs 5000); POSITIVE_SEED=n replays a run
+	POSITIVE_RUNS=$(POSITIVE_RUNS) npx tap --timeout=3600 test/reliability/contract-positive.test.ts
+	TEST_DATABASE=postgres TEST_DATABASE_URL=$(PG_TEST_URL) POSITIVE_RUNS=$(POSITIVE_RUNS) npx tap --timeout=3600 test/reliability/contract-positive.test.ts
 
 soak: build ## Mixed load for SOAK_SECONDS (300) against a server process: status counts, p50/p99, RSS over time
 	PG_TEST_URL=$(PG_TEST_URL) node --import tsx bench/soak.ts

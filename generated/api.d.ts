@@ -328,7 +328,13 @@ export interface components {
         EntityTagList: string;
         /**
          * Format: date-time
-         * @description RFC 3339 date-time with `Z` or an explicit offset; a time without one is refused.
+         * @description RFC 3339 date-time with `Z` or an explicit offset; a time without one is refused. The instant
+         *     must fall in years 0001 to 9999 (UTC), the years the service stores and writes back in four
+         *     digits, so the pattern refuses year 0000 and, on the edge days, whatever could leave that
+         *     range: an offset east of UTC (`+hh:mm` other than `+00:00`) on 0001-01-01, one west of it
+         *     (`-hh:mm` other than `-00:00`) on 9999-12-31, and digits finer than a millisecond in
+         *     9999-12-31T23:59:59.999 (a range bound rounds them up, into year 10000). No leap second
+         *     (`:60`): instants are counted without them, as in JavaScript and Postgres.
          * @example 2022-11-01T11:11:11.111Z
          * @example 2022-11-01T12:11:11+01:00
          */
@@ -536,7 +542,9 @@ export interface components {
             id?: string;
             datetime: components["schemas"]["DateTimeInput"];
             /**
-             * @description Total fee, a number with at most 2 decimal places.
+             * @description Total fee, a number with at most 2 decimal places (`multipleOf: 0.01`, meant in decimal:
+             *     `0.29` is a multiple of 0.01; a validator that divides in binary floating point wrongly
+             *     refuses it, see docs/api.md).
              * @example 100
              * @example 150.5
              */

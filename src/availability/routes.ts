@@ -32,9 +32,10 @@ export function availabilityRoutes(db: Db): AvailabilityOperations {
 }
 
 /**
- * The checks JSON Schema cannot express: real instants, from < to, at most 31 days. Bounds are
- * rounded up to the next millisecond like the list's: starts are whole milliseconds, so
- * `from=…11.1119Z` starts at …11.112Z and `to=…11.1111Z` includes …11.111Z.
+ * The checks JSON Schema cannot express: from < to, at most 31 days (real instants in years 0001
+ * to 9999 are the contract's pattern and format, checked again). Bounds are rounded up to the next
+ * millisecond like the list's: starts are whole milliseconds, so `from=…11.1119Z` starts at
+ * …11.112Z and `to=…11.1111Z` includes …11.111Z.
  */
 function rangeFrom(query: { from: string; to: string; excludeOrderId?: string }): AvailabilityRange {
   const errors: FieldError[] = [];

@@ -1,6 +1,8 @@
+import type { SchemaValidateFunction } from 'ajv';
 import Ajv2020Module, { type ErrorObject, type Options } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
+import { decimalPlacesOf, isMultipleOf } from './decimal.js';
 import type { FieldError } from './problem.js';
 
 // CommonJS default exports, seen through NodeNext's ESM interop.
@@ -11,8 +13,21 @@ function createAjv(options: Options) {
   // OpenAPI 3.1 schemas are JSON Schema 2020-12 plus annotations (x-*, examples) Ajv should ignore.
   const ajv = new Ajv2020({ strict: false, allErrors: true, verbose: true, ...options });
   addFormats(ajv);
+  // Ajv divides in binary floating point, so it refuses a fee of 0.29 as no multiple of 0.01; and
+  // its multipleOfPrecision tolerance, at any setting, either lets 0.0001 through or refuses large
+  // fees such as 938742181714.44. The contract means decimal arithmetic (src/http/decimal.ts).
+  ajv.removeKeyword('multipleOf');
+  ajv.addKeyword({ keyword: 'multipleOf', type: 'number', schemaType: 'number', errors: true, validate: multipleOf });
   return ajv;
 }
+
+const multipleOf: SchemaValidateFunction = (step: number, value: number) => {
+  if (isMultipleOf(value, step)) return true;
+  const places = decimalPlacesOf(step);
+  const message = places === undefined ? `must be a multiple of ${step}` : `must have at most ${places} decimal places`;
+  multipleOf.errors = [{ keyword: 'multipleOf', params: { multipleOf: step }, message }];
+  return false;
+};
 
 // Bodies are JSON and must already have the right types: "100" is not a fee and null is not 0.
 const bodyAjv = createAjv({ coerceTypes: false, useDefaults: false, removeAdditional: false });

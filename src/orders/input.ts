@@ -8,9 +8,11 @@ type OrderInput = components['schemas']['OrderInput'];
 const EXACT_FEE = /^\d+(\.\d{1,2})?$/;
 
 /**
- * The checks JSON Schema cannot express exactly, after the contract's own validation: a real
- * instant in a storable range, a fee with at most two decimals (decided on the number's exact
- * decimal text, never with float arithmetic), distinct services, and a body id matching the path.
+ * The order a validated body stands for, with the checks JSON Schema cannot express: distinct
+ * services, and a body id matching the path. The instant's years and the fee's two decimals are the
+ * contract's (DateTimeInput's pattern; `multipleOf: 0.01`, read in decimal by src/http/validation.ts);
+ * both are checked again here, the fee on its exact decimal text, so that no draft is ever built from
+ * a value the database would not store as sent.
  */
 export function orderDraftFrom(input: OrderInput, pathId?: string): OrderDraft {
   const errors: FieldError[] = [];

@@ -146,6 +146,20 @@ export function schemaAt(document: OpenApiDocument, ref: string): Schema {
 
 const ajv = new Ajv2020({ strict: false, allErrors: false, validateSchema: false });
 addFormats(ajv);
+// multipleOf as the contract means it, in decimal (0.29 is a multiple of 0.01), where Ajv divides in
+// binary (0.29 / 0.01 = 28.999999999999996). Written apart from the server's src/http/decimal.ts,
+// so that one cannot vouch for the other: a multiple of 10^-n is a number toFixed(n) gives back.
+ajv.removeKeyword('multipleOf');
+ajv.addKeyword({
+  keyword: 'multipleOf',
+  type: 'number',
+  schemaType: 'number',
+  validate: (step: number, value: number) => {
+    const places = Math.round(-Math.log10(step));
+    if (!(places >= 0 && Number(`1e-${places}`) === step)) throw new Error(`teach the oracle multipleOf ${step}`);
+    return Number(value.toFixed(places)) === value;
+  },
+});
 const compiled = new WeakMap<Schema, (data: unknown) => boolean>();
 
 /** Whether `value` is valid against `schema` (JSON semantics: no coercion). */
@@ -289,7 +303,10 @@ function validOfType(schema: Schema, type: string | undefined, depth: number): f
         { arbitrary: cents, weight: 4 },
         { arbitrary: fc.integer({ min: Math.ceil(min), max: Math.floor(Math.min(max, 1e6)) }), weight: 4 },
         { arbitrary: fc.constantFrom(min, max), weight: 1 },
-        { arbitrary: fc.double({ min, max, noNaN: true, noDefaultInfinity: true }), weight: 1 },
+        // Any double, where the schema asks for no multiple (cents otherwise, as above).
+        ...(schema.multipleOf === undefined
+          ? [{ arbitrary: fc.double({ min, max, noNaN: true, noDefaultInfinity: true }), weight: 1 }]
+          : []),
       );
     }
     case 'string':

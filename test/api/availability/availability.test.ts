@@ -205,6 +205,9 @@ t.test('bad input is a 400 problem naming the parameter, never a 5xx', async (t)
   await assertInvalid(t, '/availability/nearest', '/query/at');
   await assertInvalid(t, '/availability/nearest?at=2048-01-01T10:00:00', '/query/at');
   await assertInvalid(t, '/availability/nearest?at=0000-12-31T23:00:00Z', '/query/at');
+  await assertInvalid(t, '/availability/nearest?at=0001-01-01T00:30:00%2B01:00', '/query/at');
+  // A bound's finer digits round it up, here into year 10000: the pattern refuses them.
+  await assertInvalid(t, '/availability?from=9999-12-31T00:00:00Z&to=9999-12-31T23:59:59.9991Z', '/query/to');
   await assertInvalid(t, '/availability/nearest?at=2048-01-01T10:00:00Z&from=2048-01-01T10:00:00Z', '/query/from');
 });
 

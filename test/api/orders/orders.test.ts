@@ -210,6 +210,57 @@ t.test(
   },
 );
 
+t.test('the edges of years 0001 to 9999: what the contract allows is stored as sent, the rest is 400', async (t) => {
+  for (const [sent, stored] of [
+    ['0001-01-01T00:00:00+00:00', '0001-01-01T00:00:00.000Z'],
+    ['0001-01-01T00:00:00-01:00', '0001-01-01T01:00:00.000Z'],
+    ['9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999Z'],
+    ['9999-12-31T23:59:59.9990-00:00', '9999-12-31T23:59:59.999Z'],
+    ['9999-12-31T23:59:59.999+01:00', '9999-12-31T22:59:59.999Z'],
+  ]) {
+    const order = await create(orderBody(sent!));
+    t.equal(order.datetime, stored, `${sent} is stored as ${stored}`);
+    t.equal((await read(order.id)).data?.datetime, stored, 'and read back as it');
+    await remove(order.id);
+  }
+  const before = await countRows(db, 'orders');
+  for (const refused of [
+    '0000-12-31T23:59:59Z',
+    '0001-01-01T00:30:00+01:00',
+    // Conservative, as the pattern cannot compare a time with its offset: 22:00Z on 0001-01-01 and
+    // 22:59:59.999Z on 9999-12-31 would do.
+    '0001-01-01T23:00:00+01:00',
+    '9999-12-31T23:59:59.9999+01:00',
+    '9999-12-31T23:30:00-01:00',
+    '9999-12-31T23:59:59.9991Z',
+    '2016-12-31T23:59:60Z',
+  ]) {
+    const { response, error } = await client.POST('/orders', { body: orderBody(refused) });
+    t.equal(response.status, 400, refused);
+    t.same(error?.errors, [
+      {
+        path: '/body/datetime',
+        message:
+          'must be an RFC 3339 date-time with Z or an offset, such as 2022-11-01T11:11:11.111Z, in years 0001 to 9999',
+      },
+    ]);
+  }
+  t.equal(await countRows(db, 'orders'), before, 'nothing refused was stored');
+});
+
+t.test('a fee with at most 2 decimals is a multiple of 0.01, however binary division rounds it', async (t) => {
+  for (const fee of [0.29, 0.57, 938742181714.44]) {
+    const order = await create(orderBody('2023-03-05T00:00:00Z', { totalfee: fee }));
+    t.equal(order.totalfee, fee, `${fee} is accepted and stored as sent`);
+    await remove(order.id);
+  }
+  const { response, error } = await client.POST('/orders', {
+    body: orderBody('2023-03-05T00:00:00Z', { totalfee: 57 * 0.01 }),
+  });
+  t.equal(response.status, 400, '57 × 0.01 in binary is 0.5700000000000001: more than 2 decimals');
+  t.same(error?.errors, [{ path: '/body/totalfee', message: 'must have at most 2 decimal places' }]);
+});
+
 t.test('concurrent replaces of one order leave exactly one request’s services and fee, as its GET shows', async (t) => {
   const sets = [[123], [456], [789], [123, 456], [456, 789]];
   for (let round = 0; round < 10; round++) {

@@ -260,3 +260,16 @@ t.test('path parameters are coerced from text', async (t) => {
     { path: '/path/serviceId', message: 'must be an integer in decimal digits' },
   ]);
 });
+
+t.test('multipleOf is decided in decimal: 0.29 is a multiple of 0.01, 0.0001 and 57 × 0.01 are not', async (t) => {
+  const schema = { type: 'object', properties: { fee: { type: 'number', multipleOf: 0.01 } } };
+  for (const fee of [0.29, 0.57, 999999999999.99, 938742181714.44]) t.ok(compile(schema, 'body')({ fee }), `${fee}`);
+  for (const fee of [0.0001, 57 * 0.01, 1.005]) {
+    t.strictSame(refusal(schema, 'body', { fee }), [
+      { path: '/body/fee', message: 'must have at most 2 decimal places' },
+    ]);
+  }
+  const fives = { type: 'object', properties: { n: { type: 'number', multipleOf: 0.05 } } };
+  t.strictSame(refusal(fives, 'body', { n: 0.16 }), [{ path: '/body/n', message: 'must be a multiple of 0.05' }]);
+  t.ok(compile(fives, 'body')({ n: 0.15 }));
+});
