@@ -1,4 +1,5 @@
 import type { Db } from '../db/database.js';
+import { isTransientConflict } from '../db/errors.js';
 import { withSavepoint } from '../db/savepoint.js';
 import type { Executor } from '../db/schema.js';
 import type { IdempotentRequest, KeyedOutcome } from '../idempotency/model.js';
@@ -56,13 +57,28 @@ async function insertNamingDuplicates(db: Executor, service: ServiceDraft, actor
   }
 }
 
+/**
+ * A rename locks the service row, then bumps each order that includes it; a replace of one of
+ * those orders holds its row, then needs the service row for its links: either can be Postgres'
+ * deadlock victim. The rename is one statement, so the victim is simply run again.
+ */
+const MAX_RENAME_ATTEMPTS = 3;
+
 /** Renames a service; the orders that include it show the new name from now on. */
 export async function renameService(db: Db, id: number, name: string, actor: string): Promise<Service> {
   let renamed: Service | undefined;
-  try {
-    renamed = await renameServiceRow(db, id, name, actor);
-  } catch (error) {
-    throw duplicateFrom(error, { name }) ?? error;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      renamed = await renameServiceRow(db, id, name, actor);
+      break;
+    } catch (error) {
+      if (isTransientConflict(error) && attempt < MAX_RENAME_ATTEMPTS) {
+        // Victims that retry in lockstep collide again: a short random pause spreads them.
+        await new Promise((resolve) => setTimeout(resolve, attempt * (5 + Math.random() * 20)));
+        continue;
+      }
+      throw duplicateFrom(error, { name }) ?? error;
+    }
   }
   if (!renamed) throw new ServiceNotFoundError(id);
   return renamed;

@@ -171,6 +171,48 @@ t.test(
 );
 
 t.test(
+  'a service rename that loses a deadlock (its bump of an order meets a replace) is run again: 200, the order bumped once; always losing: 503, nothing renamed' +
+    POSTGRES_RUN_ONLY,
+  async (t) => {
+    await db.insertInto('services').values({ id: 6161, name: 'Calibration' }).execute();
+    const created = await client.POST('/orders', {
+      body: orderBody('2040-06-15T08:00:00.000Z', { services: [{ id: 6161 }] }),
+    });
+    const id = created.data!.id;
+    const serviceEvents = async () =>
+      Number(
+        (
+          await sql<{
+            n: string;
+          }>`SELECT count(*) AS n FROM events WHERE subject_type = 'service' AND subject_id = '6161'`.execute(db)
+        ).rows[0]!.n,
+      );
+    const eventsBefore = await serviceEvents();
+
+    await injectFaults('40P01', 2); // the bump of the order is the rename's write on orders
+    const renamed = await client.PUT('/services/{serviceId}', {
+      params: { path: { serviceId: 6161 } },
+      body: { name: 'Calibration, renamed' },
+    });
+    t.equal(renamed.response.status, 200, 'renamed after two deadlocks');
+    t.equal(await attempts(), 3, 'in three attempts');
+    t.equal((await storedOrder(id))?.version, 2, 'the order bumped once, not once per attempt');
+    t.equal(await serviceEvents(), eventsBefore + 1, 'one service.replaced event');
+
+    await injectFaults('40P01', 'always');
+    const refused = await client.PUT('/services/{serviceId}', {
+      params: { path: { serviceId: 6161 } },
+      body: { name: 'Calibration, again' },
+    });
+    assertUnavailable(t, refused.response, refused.error);
+    t.equal(await attempts(), 3, 'at most three attempts');
+    await clearFaults();
+    const stored = await db.selectFrom('services').select('name').where('id', '=', 6161).executeTakeFirst();
+    t.equal(stored?.name, 'Calibration, renamed', 'the refused rename changed nothing');
+  },
+);
+
+t.test(
   'with an Idempotency-Key, a transient deadlock is retried inside the request: one order, one stored response' +
     POSTGRES_RUN_ONLY,
   async (t) => {
