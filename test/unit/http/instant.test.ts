@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import t from 'tap';
-import { notAnInstant, utcInstant, utcInstantRoundedUp } from '../../../src/http/instant.js';
+import { anyOffsetInstant, notAnInstant, utcInstant, utcInstantRoundedUp } from '../../../src/http/instant.js';
 
 t.test('an instant in UTC is written as ISO 8601 with milliseconds', async (t) => {
   t.equal(utcInstant('2022-11-01T11:11:11.111Z'), '2022-11-01T11:11:11.111Z');
@@ -100,4 +101,30 @@ t.test('a date or time that does not exist is refused, not rolled over into the 
   t.equal(utcInstant('2024-02-29T00:00:00Z'), '2024-02-29T00:00:00.000Z', 'a leap day exists');
   t.equal(utcInstant('2000-02-29T23:59:59+01:00'), '2000-02-29T22:59:59.000Z', 'leap day in a year divisible by 400');
   t.equal(utcInstant('1900-02-29T00:00:00Z'), undefined, 'no leap day in 1900');
+});
+
+t.test('the UTC fast path answers exactly as the general path, valid or not (fast-check)', async (t) => {
+  const pad = (n: number, width: number) => String(n).padStart(width, '0');
+  const utcText = fc
+    .record({
+      year: fc.oneof(fc.integer({ min: 0, max: 9999 }), fc.constantFrom(0, 1, 1900, 2000, 2024, 2100, 9999)),
+      month: fc.integer({ min: 0, max: 13 }),
+      day: fc.integer({ min: 0, max: 32 }),
+      hour: fc.integer({ min: 0, max: 25 }),
+      minute: fc.integer({ min: 0, max: 60 }),
+      second: fc.integer({ min: 0, max: 61 }),
+      fraction: fc.option(fc.stringMatching(/^\d{1,9}$/), { nil: undefined }),
+    })
+    .map(
+      (f) =>
+        `${pad(f.year, 4)}-${pad(f.month, 2)}-${pad(f.day, 2)}T${pad(f.hour, 2)}:${pad(f.minute, 2)}:${pad(f.second, 2)}` +
+        `${f.fraction === undefined ? '' : `.${f.fraction}`}Z`,
+    );
+  const seed = Number(process.env.FC_SEED ?? 20_261_205);
+  t.comment(`seed ${seed} (FC_SEED replays it)`);
+  fc.assert(
+    fc.property(utcText, (text) => utcInstant(text) === anyOffsetInstant(text)),
+    { seed, numRuns: 20_000 },
+  );
+  t.pass('20,000 UTC date-times, each the same on both paths');
 });
