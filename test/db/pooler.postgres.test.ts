@@ -49,6 +49,17 @@ async function serveInProcess(t: Parameters<typeof freshDatabaseTarget>[0], targ
   return { db, client: typedClient(await app.listen({ port: 0, host: '127.0.0.1' }), key) };
 }
 
+/** src/server.ts as its own process on `target`, and a client holding a new key with every scope. */
+async function serveProcess(t: Parameters<typeof freshDatabaseTarget>[0], target: Pooled, keyName: string) {
+  const [port] = await freePorts(1);
+  const server = await startServerProcess(t, { databaseUrl: target.url, port: port! });
+  const { db } = await openDatabase(target);
+  t.teardown(() => db.destroy());
+  await seedCatalogue(db);
+  const { key } = await createApiKey(db, keyName, allScopes);
+  return { server, client: typedClient(server.url, key) };
+}
+
 /** Runs src/server.ts to its exit (for starts that must fail): exit code and everything it wrote. */
 async function startToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
@@ -87,15 +98,9 @@ t.test(
   'through PgBouncer in transaction mode, with no startup parameter ignored, the service starts, migrates and serves every kind of request',
   async (t) => {
     const target = await pooledTarget(t);
-    const [port] = await freePorts(1);
-    const server = await startServerProcess(t, { databaseUrl: target.url, port: port! });
+    const { server, client } = await serveProcess(t, target, 'pooled-process');
     t.match(server.output.join('\n'), /through a transaction pooler/, 'it says how it reaches the database');
     const admin = await direct(t, target);
-    await admin.query(`INSERT INTO services (id, name) VALUES (123, 'Inspection') ON CONFLICT DO NOTHING`);
-    const { db } = await openDatabase(target);
-    t.teardown(() => db.destroy());
-    const { key } = await createApiKey(db, 'pooled-process', allScopes);
-    const client = typedClient(server.url, key);
 
     const created = await client.POST('/orders', { body: orderBody('2033-03-01T10:00:00.000Z') });
     t.equal(created.response.status, 201);
@@ -147,11 +152,7 @@ t.test(
     const admin = await direct(t, target);
     for (const statement of statements) await admin.query(statement);
     // As the message says: new server connections, so that they read the new settings.
-    const bouncer = await testPgBouncer();
-    const console = new pg.Client({ host: '127.0.0.1', port: bouncer.port, user: 'postgres', database: 'pgbouncer' });
-    await console.connect();
-    await console.query(`RECONNECT ${new URL(target.url).pathname.slice(1)}`);
-    await console.end();
+    await (await testPgBouncer()).reconnect(new URL(target.url).pathname.slice(1));
     const [port] = await freePorts(1);
     const server = await startServerProcess(t, { databaseUrl: target.url, port: port! });
     t.equal((await fetch(`${server.url}/readyz`)).status, 200, 'then it starts and is ready');
@@ -194,13 +195,7 @@ t.test(
   async (t) => {
     const target = await pooledTarget(t);
     const admin = await direct(t, target, 'pooler-test-admin');
-    const [port] = await freePorts(1);
-    const server = await startServerProcess(t, { databaseUrl: target.url, port: port! });
-    await admin.query(`INSERT INTO services (id, name) VALUES (123, 'Inspection') ON CONFLICT DO NOTHING`);
-    const { db } = await openDatabase(target);
-    t.teardown(() => db.destroy());
-    const { key } = await createApiKey(db, 'killed', allScopes);
-    const client = typedClient(server.url, key);
+    const { server, client } = await serveProcess(t, target, 'killed');
 
     const holder = await direct(t, target, 'pooler-test-lock-holder');
     await holder.query('BEGIN');
@@ -226,11 +221,7 @@ t.test(
     const admin = await direct(t, target);
     const database = new URL(target.url).pathname.slice(1);
     await admin.query(`ALTER DATABASE ${database} SET TimeZone = 'America/St_Johns'`); // UTC−03:30 / −02:30
-    const bouncer = await testPgBouncer();
-    const console = new pg.Client({ host: '127.0.0.1', port: bouncer.port, user: 'postgres', database: 'pgbouncer' });
-    await console.connect();
-    await console.query(`RECONNECT ${database}`);
-    await console.end();
+    await (await testPgBouncer()).reconnect(database);
     const { db, client } = await serveInProcess(t, target);
     const { rows } = await sql<{ zone: string }>`SELECT current_setting('TimeZone') AS zone`.execute(db);
     t.equal(rows[0]!.zone, 'America/St_Johns', 'the sessions really are in another zone');

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import pg from 'pg';
 import { closedPort } from './net.js';
 
 /** Debian's PgBouncer (1.18 on bookworm); `make test` installs it (scripts/ensure-package.sh). */
@@ -14,6 +15,8 @@ export interface PgBouncer {
   route(url: string): string;
   /** Everything PgBouncer logged, for failure messages. */
   log(): string;
+  /** RECONNECT `database` in the admin console: new server connections, which read new settings. */
+  reconnect(database: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -119,6 +122,15 @@ export async function startPgBouncer(postgres: { host: string; port: number }, p
       return routed.toString();
     },
     log: () => output,
+    reconnect: async (database) => {
+      const console = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'pgbouncer' });
+      await console.connect();
+      try {
+        await console.query(`RECONNECT ${database}`);
+      } finally {
+        await console.end();
+      }
+    },
     stop,
   };
 }

@@ -5,6 +5,7 @@ import { contractViolations } from '../helpers/contract.js';
 import { databaseKind } from '../helpers/database.js';
 import { startService } from '../helpers/service.js';
 import { operationsOf } from './requests-from-contract.js';
+import { batchSeed, runSettings } from './fuzz-runs.js';
 import {
   brokenRules,
   documentedRules,
@@ -27,11 +28,7 @@ import {
 // POSITIVE_SEED replays a run (the same requests in the same order), POSITIVE_RUNS sets how many,
 // POSITIVE_ONLY=i,j sends only those requests of the run.
 
-const seed = Number(process.env.POSITIVE_SEED ?? 20_261_215);
-const runs = Number(process.env.POSITIVE_RUNS ?? 5_000);
-const only = process.env.POSITIVE_ONLY ? new Set(process.env.POSITIVE_ONLY.split(',').map(Number)) : undefined;
-if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(runs) || runs < 1)
-  throw new Error('POSITIVE_SEED and POSITIVE_RUNS must be integers');
+const { seed, runs, only } = runSettings('POSITIVE', { seed: 20_261_215, runs: 5_000 });
 const database =
   databaseKind === 'postgres'
     ? 'TEST_DATABASE=postgres TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres '
@@ -229,18 +226,11 @@ async function runOne(index: number, plan: PositivePlan): Promise<void> {
   issued.observe(request, reply.status, reply.headers, reply.body);
 }
 
-/** The seed of one batch: distinct for every (run seed, batch). */
-function batchSeed(batch: number): number {
-  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(batch + 1, 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 16), 0x27d4eb2d);
-  return (h ^ (h >>> 15)) | 0;
-}
-
 const arbitrary = positivePlansArb(operations);
 const started = Date.now();
 for (let first = 0; first < runs; first += BATCH) {
   const count = Math.min(BATCH, runs - first);
-  const plans = fc.sample(arbitrary, { seed: batchSeed(first / BATCH), numRuns: count });
+  const plans = fc.sample(arbitrary, { seed: batchSeed(seed, first / BATCH), numRuns: count });
   const queue = plans.map((plan, i) => ({ index: first + i, plan })).filter(({ index }) => !only || only.has(index));
   for (const { index, plan } of queue) await runOne(index, plan);
   await restockCatalogue();

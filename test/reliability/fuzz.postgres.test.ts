@@ -19,6 +19,7 @@ import {
   type LiveState,
   type RequestPlan,
 } from './requests-from-contract.js';
+import { batchSeed, runSettings } from './fuzz-runs.js';
 
 // Property-based fuzzing of the whole HTTP surface, derived from openapi.yaml: for every operation
 // of the document, valid requests and requests broken in every part (path, query, headers, auth,
@@ -31,11 +32,7 @@ import {
 // (`make fuzz` sends 20000); FUZZ_ONLY=i,j sends only those requests of the run (requests aimed at
 // "an existing order" then find what exists without the earlier requests).
 
-const seed = Number(process.env.FUZZ_SEED ?? 20_261_122);
-const runs = Number(process.env.FUZZ_RUNS ?? 2_000);
-const only = process.env.FUZZ_ONLY ? new Set(process.env.FUZZ_ONLY.split(',').map(Number)) : undefined;
-if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(runs) || runs < 1)
-  throw new Error('FUZZ_SEED and FUZZ_RUNS must be integers');
+const { seed, runs, only } = runSettings('FUZZ', { seed: 20_261_122, runs: 2_000 });
 const replay = `FUZZ_SEED=${seed} FUZZ_RUNS=${runs} make fuzz`;
 /** Requests in flight at once, and how many between two checks of the database. */
 const CONCURRENCY = 4;
@@ -514,16 +511,9 @@ async function runOne(index: number, plan: RequestPlan): Promise<void> {
   }
 }
 
-/** The seed of one batch: distinct for every (run seed, batch), so nearby seeds share no batch. */
-function batchSeed(batch: number): number {
-  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(batch + 1, 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 16), 0x27d4eb2d);
-  return (h ^ (h >>> 15)) | 0;
-}
-
 for (let first = 0; first < runs; first += BATCH) {
   const count = Math.min(BATCH, runs - first);
-  const plans = fc.sample(arbitrary, { seed: batchSeed(first / BATCH), numRuns: count });
+  const plans = fc.sample(arbitrary, { seed: batchSeed(seed, first / BATCH), numRuns: count });
   const queue = plans.map((plan, i) => ({ index: first + i, plan })).filter(({ index }) => !only || only.has(index));
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
