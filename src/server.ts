@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import closeWithGrace from 'close-with-grace';
-import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { databaseTargetFrom, isInMemory, openDatabase, type DatabaseTarget } from './db/database.js';
@@ -13,6 +12,7 @@ import { seedSampleData } from './db/seed.js';
 import { allScopes } from './keys/model.js';
 import { countApiKeys, createApiKey } from './keys/use-cases.js';
 import { superviseWorkers } from './cluster.js';
+import { batchedStdout, writeOut } from './log-destination.js';
 
 /** Process entry: config → database (migrated) → app → listen, and a graceful exit on signals. */
 async function main(config: Config): Promise<void> {
@@ -72,29 +72,6 @@ async function startApp(config: Config, target: DatabaseTarget) {
     await writeOut(logDestination);
   });
   return app;
-}
-
-/** Longest a log line waits in the buffer when traffic is too light to fill it. */
-const LOG_FLUSH_MS = 50;
-
-/**
- * Log lines reach stdout in batches rather than with one write per line (a system call per line
- * is a large share of a request's cost under load). A batch is written once it holds 12 KiB, or every LOG_FLUSH_MS, and is
- * whole lines. The workers of WORKERS>1 share one stdout, so there each write is at most 4096
- * bytes (PIPE_BUF) and batches hold 3 KiB: a write that size cannot interleave with another
- * worker's inside a line. Asynchronous, like pino's default, so a slow reader never blocks
- * requests, and pino writes what is still buffered when the process exits.
- */
-function batchedStdout({ sharedWithOtherWorkers }: { sharedWithOtherWorkers: boolean }) {
-  const [minLength, maxWrite] = sharedWithOtherWorkers ? [3072, 4096] : [12_288, 16_384];
-  return pino.destination({ dest: 1, sync: false, minLength, maxWrite, periodicFlush: LOG_FLUSH_MS });
-}
-
-/** Everything logged so far, written: waits for the write in progress, then writes the rest. */
-async function writeOut(destination: ReturnType<typeof batchedStdout>): Promise<void> {
-  // The callback may carry an error (fsync is not supported on a pipe): the data was written.
-  await new Promise<void>((resolve) => destination.flush(() => resolve()));
-  destination.flushSync();
 }
 
 const DEVELOPMENT_KEY_FILE = 'development-api-key';
