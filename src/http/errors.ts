@@ -35,13 +35,6 @@ export function problemFrom(error: unknown, request: FastifyRequest, mappings: P
   if (error instanceof ProblemError) return error;
   const mapped = mappings.problemOf(error);
   if (mapped) return mapped;
-  // fastify-openapi-glue wraps whatever a security handler throws (a 401/403 problem, or a
-  // database failure while verifying the key) in a 401 SecurityError: judge what it wraps.
-  const wrapped = (error as { name?: string; errors?: unknown[] } | null)?.errors?.[0];
-  if ((error as { name?: string } | null)?.name === 'Unauthorized' && wrapped !== undefined) {
-    return problemFrom(wrapped, request, mappings);
-  }
-
   const fastifyError = (error ?? {}) as Partial<FastifyError>;
   if (fastifyError.validation) {
     return invalidRequest(

@@ -15,6 +15,8 @@ interface Entry {
   caller: Promise<Caller | undefined>;
   /** The answer once the lookup has settled (null: no such key). */
   settled?: Caller | null;
+  /** Whether `settled` is this entry's own answer (a refreshing entry starts with the previous one). */
+  answered?: boolean;
   expiresAt: number;
 }
 
@@ -62,6 +64,21 @@ export class KeyVerifier {
     return this.entries.get(key)?.settled ?? undefined;
   }
 
+  /**
+   * The answer for a key when this process verified it within the cache lifetime: the caller, or
+   * null for no such key; undefined when a lookup is due (then verify()). Lets a request whose key
+   * is cached be admitted without a promise or a turn of the event loop, the common case.
+   */
+  freshAnswer(key: string): Caller | null | undefined {
+    const entry = this.entries.get(key);
+    if (!entry?.answered) return undefined;
+    const now = Date.now();
+    if (entry.expiresAt <= now) return undefined;
+    const caller = entry.settled ?? null;
+    if (caller) this.noteUse(caller.keyId, now);
+    return caller;
+  }
+
   async verify(key: string): Promise<Caller | undefined> {
     const now = Date.now();
     // Cached by the key as presented: a hit costs no hash (the key is in this process's memory for
@@ -75,7 +92,10 @@ export class KeyVerifier {
         expiresAt: now + this.options.cacheTtlMs,
       };
       fresh.caller.then(
-        (caller) => (fresh.settled = caller ?? null),
+        (caller) => {
+          fresh.settled = caller ?? null;
+          fresh.answered = true;
+        },
         () => undefined,
       );
       entry = fresh;

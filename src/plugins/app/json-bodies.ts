@@ -1,6 +1,7 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, preValidationHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { invalidRequest } from '../../http/problem.js';
+import { hooksOf } from './route-hooks.js';
 
 /** Request bodies are JSON or nothing: any other media type is 415, a missing required body 400. */
 async function jsonBodies(app: FastifyInstance): Promise<void> {
@@ -17,13 +18,18 @@ async function jsonBodies(app: FastifyInstance): Promise<void> {
       ),
     );
   }
-  // A request with no body (and so no media type) skips body validation too: refuse it here.
-  app.addHook('preValidation', (request, _reply, done) => {
-    if (request.body === undefined && (request.routeOptions.schema as { body?: unknown } | undefined)?.body) {
+  // A request with no body (and so no media type) skips body validation too: refuse it here, on
+  // the routes that take a body (the others then run no preValidation stage at all).
+  const requireBody: preValidationHookHandler = (request, _reply, done) => {
+    if (request.body === undefined) {
       const missing = invalidRequest([{ path: '/body', message: 'is required' }], 'The request needs a JSON body.');
       return done(missing as unknown as FastifyError);
     }
     done();
+  };
+  app.addHook('onRoute', (route) => {
+    if (!(route.schema as { body?: unknown } | undefined)?.body) return;
+    route.preValidation = [...hooksOf(route.preValidation), requireBody] as typeof route.preValidation;
   });
 }
 

@@ -5,6 +5,7 @@ import type { Contract } from '../../http/contract.js';
 import type { OperationHandlers, OperationId } from '../../http/operation-handler.js';
 import { validatorCompiler } from '../../http/validation.js';
 import { bearerAuth } from '../../keys/bearer-auth.js';
+import { hooksOf } from './route-hooks.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -50,32 +51,52 @@ export const operationHandlersPlugin = fp(operationHandlers, { name: 'operation-
 
 /**
  * The contract's routes (fastify-openapi-glue): each operation of openapi.yaml with its
- * validation, its security handler and the handler a feature provided.
+ * validation, its authentication and the handler a feature provided.
  */
 async function openapiRoutes(app: FastifyInstance, { contract }: { contract: Contract }): Promise<void> {
   app.setValidatorCompiler(validatorCompiler);
-  authenticateFirst(app);
+  authenticateFirst(app, requiredScopesOf(contract));
   await app.register(openapiGlue, {
     specification: contract.document,
     serviceHandlers: app.operationHandlers.complete(contract),
-    securityHandlers: { apiKey: bearerAuth(app.verifier) },
   });
 }
 
 /**
- * fastify-openapi-glue runs an operation's security handler as a preHandler, after the body is
- * parsed and validated, so a caller without a key would be told what is wrong with its body. It
- * runs as an onRequest hook instead: no valid key, nothing else is looked at. It goes after the
- * route's other onRequest hooks (the rate limit), so refused callers still count.
+ * Each operation's security requirement in openapi.yaml: the scopes its key needs, or null for a
+ * public operation (`security: []`). Only what this service implements is accepted (one API key
+ * with scopes, or nothing); anything else stops the start, naming the operation.
  */
-function authenticateFirst(app: FastifyInstance): void {
+function requiredScopesOf(contract: Contract): Map<string, readonly string[] | null> {
+  const scopes = new Map<string, readonly string[] | null>();
+  for (const item of Object.values(contract.document.paths)) {
+    for (const operation of Object.values(item) as Array<{ operationId?: unknown; security?: unknown } | null>) {
+      if (typeof operation?.operationId !== 'string') continue;
+      const security = operation.security as Array<Record<string, string[]>> | undefined;
+      if (Array.isArray(security) && security.length === 0) scopes.set(operation.operationId, null);
+      else if (security?.length === 1 && Object.keys(security[0]!).join() === 'apiKey') {
+        scopes.set(operation.operationId, security[0]!.apiKey!);
+      } else {
+        throw new Error(`${operation.operationId}: security must be [] or [{ apiKey: [scopes] }] (openapi.yaml)`);
+      }
+    }
+  }
+  return scopes;
+}
+
+/**
+ * Authentication is an onRequest hook of each operation that needs a key: no valid key, nothing
+ * else is looked at (fastify-openapi-glue's own security handlers run as a preHandler, after the
+ * body is parsed and validated, so a caller without a key would be told what is wrong with its
+ * body; and they await each scheme in turn, a promise per request). It goes after the route's
+ * other onRequest hooks (the rate limit), so refused callers still count.
+ */
+function authenticateFirst(app: FastifyInstance, scopes: Map<string, readonly string[] | null>): void {
   app.addHook('onRoute', (route) => {
     const operationId = (route.schema as { operationId?: string } | undefined)?.operationId;
-    if (operationId === undefined || typeof route.preHandler !== 'function') return;
-    const existing =
-      route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-    route.onRequest = [...existing, route.preHandler] as typeof route.onRequest;
-    route.preHandler = undefined;
+    const required = operationId === undefined ? null : scopes.get(operationId);
+    if (!required) return;
+    route.onRequest = [...hooksOf(route.onRequest), bearerAuth(app.verifier, required)] as typeof route.onRequest;
   });
 }
 

@@ -52,10 +52,14 @@ t.test('a token of up to 200 characters is read; a longer one is no token', asyn
 
 const alice: Caller = { keyId: '1', name: 'alice', scopes: ['orders:read'] };
 
-/** A verifier that knows one key, recording the tokens it was asked about. */
-function verifierFor(known: Record<string, Caller>) {
+/**
+ * A verifier that knows some keys, recording the tokens it was asked about. With `cached`, it has
+ * verified them recently (freshAnswer answers); without, each takes a lookup (verifyFor).
+ */
+function verifierFor(known: Record<string, Caller>, { cached = false } = {}) {
   const asked: string[] = [];
   const verifier = {
+    freshAnswer: (token: string) => (cached ? (known[token] ?? null) : undefined),
     async verifyFor(_request: FastifyRequest, token: string) {
       asked.push(token);
       return known[token];
@@ -70,9 +74,24 @@ function requestWith(authorization?: string) {
 
 const reply = {} as FastifyReply;
 
+/** Runs the hook; resolves when it calls done, rejecting with the error it passes. */
+function authenticate(hook: ReturnType<typeof bearerAuth>, request: FastifyRequest): Promise<void> & { sync: boolean } {
+  let sync = false;
+  let calledBack = false;
+  const running = new Promise<void>((resolve, reject) => {
+    hook(request, reply, (error) => {
+      calledBack = true;
+      if (error) reject(error);
+      else resolve();
+    });
+    sync = calledBack;
+  });
+  return Object.assign(running, { sync });
+}
+
 t.test('bearerAuth: without an Authorization header, 401 with the Bearer challenge', async (t) => {
   const { verifier, asked } = verifierFor({});
-  const error = await problemRejectedBy(bearerAuth(verifier)(requestWith(), reply, ['orders:read']));
+  const error = await problemRejectedBy(authenticate(bearerAuth(verifier, ['orders:read']), requestWith()));
   t.strictSame(error.problem, {
     type: '/problems/unauthorized',
     title: 'Unauthorized',
@@ -85,7 +104,7 @@ t.test('bearerAuth: without an Authorization header, 401 with the Bearer challen
 
 t.test('bearerAuth: a malformed header is 401 invalid_token without asking the verifier', async (t) => {
   const { verifier, asked } = verifierFor({ abc: alice });
-  const error = await problemRejectedBy(bearerAuth(verifier)(requestWith('Basic abc'), reply, []));
+  const error = await problemRejectedBy(authenticate(bearerAuth(verifier, []), requestWith('Basic abc')));
   t.equal(error.status, 401);
   t.equal(error.problem.detail, 'The API key is not valid (unknown, revoked or malformed).');
   t.strictSame(error.headers, { 'www-authenticate': 'Bearer realm="orders-service", error="invalid_token"' });
@@ -94,7 +113,7 @@ t.test('bearerAuth: a malformed header is 401 invalid_token without asking the v
 
 t.test('bearerAuth: an unknown key is 401 invalid_token', async (t) => {
   const { verifier, asked } = verifierFor({ abc: alice });
-  const error = await problemRejectedBy(bearerAuth(verifier)(requestWith('Bearer nope'), reply, []));
+  const error = await problemRejectedBy(authenticate(bearerAuth(verifier, []), requestWith('Bearer nope')));
   t.equal(error.status, 401);
   t.strictSame(error.headers, { 'www-authenticate': 'Bearer realm="orders-service", error="invalid_token"' });
   t.strictSame(asked, ['nope']);
@@ -103,7 +122,7 @@ t.test('bearerAuth: an unknown key is 401 invalid_token', async (t) => {
 t.test('bearerAuth: a key without a required scope is 403 insufficient_scope naming it', async (t) => {
   const { verifier } = verifierFor({ abc: alice });
   const error = await problemRejectedBy(
-    bearerAuth(verifier)(requestWith('Bearer abc'), reply, ['orders:read', 'orders:write']),
+    authenticate(bearerAuth(verifier, ['orders:read', 'orders:write']), requestWith('Bearer abc')),
   );
   t.strictSame(error.problem, {
     type: '/problems/forbidden',
@@ -119,6 +138,21 @@ t.test('bearerAuth: a key without a required scope is 403 insufficient_scope nam
 t.test('bearerAuth: a key with every required scope sets the caller', async (t) => {
   const { verifier } = verifierFor({ abc: alice });
   const request = requestWith('bearer  abc');
-  await bearerAuth(verifier)(request, reply, ['orders:read']);
+  await authenticate(bearerAuth(verifier, ['orders:read']), request);
   t.equal(request.caller, alice);
+});
+
+t.test('bearerAuth: a key verified within the cache lifetime is judged at once, without a lookup', async (t) => {
+  const { verifier, asked } = verifierFor({ abc: alice }, { cached: true });
+  const request = requestWith('Bearer abc');
+  const admitted = authenticate(bearerAuth(verifier, ['orders:read']), request);
+  t.ok(admitted.sync, 'done was called before the hook returned');
+  await admitted;
+  t.equal(request.caller, alice);
+  const refused = authenticate(bearerAuth(verifier, ['orders:read']), requestWith('Bearer nope'));
+  t.ok(refused.sync, 'a known-invalid key too');
+  t.equal((await problemRejectedBy(refused)).status, 401);
+  const forbidden = authenticate(bearerAuth(verifier, ['orders:write']), requestWith('Bearer abc'));
+  t.equal((await problemRejectedBy(forbidden)).status, 403);
+  t.strictSame(asked, [], 'the verifier was never asked to look a key up');
 });
