@@ -167,6 +167,7 @@ export function costCentres(file: string, cpuUsPerRequest: number, options: Prof
 /** Packages grouped by the job they do for a request. */
 function costCentreOf(frame: Frame): string {
   const { group, name, location } = frame;
+  if (location.includes('src/plugins/app/rate-limit.js')) return 'rate limiter';
   if (group.startsWith('src/')) return "the service's own code (src/)";
   if (group.startsWith('bench/')) return "the ceiling's own code";
   if (/^(pg|pg-protocol|pg-pool|pg-types|postgres-\w+|pg-cursor)$/.test(group)) return 'pg driver';
@@ -174,7 +175,6 @@ function costCentreOf(frame: Frame): string {
   if (/^(pino|pino-std-serializers|sonic-boom|thread-stream|fast-redact|quick-format-unescaped)$/.test(group))
     return 'request log (pino)';
   if (group === 'prom-client' || group === 'tdigest' || group === 'bintrees') return 'metrics (prom-client)';
-  if (group === '@fastify/rate-limit') return 'rate limiter';
   if (/^(ajv|ajv-formats|fast-uri|fastify-openapi-glue|@fastify\/ajv-compiler)$/.test(group)) return 'validation (Ajv)';
   if (group === 'fast-json-stringify' || group === '@fastify/fast-json-stringify-compiler')
     return 'serialisation (fast-json-stringify)';

@@ -23,10 +23,10 @@ import jsonBodies from './plugins/app/json-bodies.js';
 import metrics, { type PoolStats } from './plugins/app/metrics.js';
 import { openapiRoutesPlugin, operationHandlersPlugin } from './plugins/app/operations.js';
 import problems from './plugins/app/problems.js';
+import rateLimit from './plugins/app/rate-limit.js';
 import requestGate from './plugins/app/request-gate.js';
 import cors from './plugins/external/cors.js';
 import docs from './plugins/external/docs.js';
-import rateLimit from './plugins/external/rate-limit.js';
 
 export interface AppOptions {
   db: Db;
@@ -76,9 +76,10 @@ export async function buildApp({
   await app.register(jsonBodies);
   await app.register(auth, { apiKeyCacheSeconds: settings.apiKeyCacheSeconds });
 
+  await app.register(rateLimit, { perMinute: settings.rateLimitPerMinute });
+
   // External: well-kept Fastify plugins, configured.
   await app.register(cors, { origins: settings.corsOrigins });
-  await app.register(rateLimit, { perMinute: settings.rateLimitPerMinute });
   await app.register(docs, { contract });
 
   // Features: each hands in its operations and its refusals' problems.
