@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { ProblemError, invalidRequest } from '../../http/problem.js';
-import { securityHeaderValues } from '../../http/security-headers.js';
+import { apiSecurityHeaders, documentSecurityHeaders, isDocumentRoute } from '../../http/security-headers.js';
 
 /** Fastify types a hook callback's error as its own; the error handler takes any error. */
 const hookError = (problem: ProblemError) => problem as unknown as FastifyError;
@@ -18,7 +18,7 @@ async function requestGate(app: FastifyInstance): Promise<void> {
   });
 
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(securityHeaderValues);
+    reply.headers(isDocumentRoute(request.routeOptions.url) ? documentSecurityHeaders : apiSecurityHeaders);
     // Echo the request id so a caller can quote it in a bug report.
     reply.header('x-request-id', request.id);
     // Node's own check would answer a bare 400 (requireHostHeader is off): this one is a problem.

@@ -476,7 +476,7 @@ t.test('rate limiting', async (t) => {
 });
 
 t.test('security headers', async (t) => {
-  t.test('API responses carry nosniff and a CSP with frame-ancestors none, and no X-Powered-By', async (t) => {
+  t.test('API responses carry nosniff and a CSP that loads and frames nothing, and no X-Powered-By', async (t) => {
     const responses: Array<[string, { headers: Headers; status: number }]> = [
       ['GET /orders', (await client.GET('/orders')).response],
       [
@@ -492,7 +492,10 @@ t.test('security headers', async (t) => {
       t.equal(res.headers.get('x-content-type-options'), 'nosniff', label);
       const csp = cspDirectives(res.headers);
       t.equal(csp.get('frame-ancestors'), "'none'", `${label}: frame-ancestors 'none'`);
-      t.equal(csp.get('default-src'), "'self'", `${label}: default-src 'self'`);
+      t.equal(csp.get('default-src'), "'none'", `${label}: default-src 'none'`);
+      t.equal(res.headers.get('x-frame-options'), 'DENY', label);
+      t.match(res.headers.get('strict-transport-security'), /^max-age=\d+/, label);
+      t.equal(res.headers.get('x-dns-prefetch-control'), null, `${label}: no document-only headers`);
       t.equal(res.headers.get('x-powered-by'), null, `${label}: no x-powered-by`);
     }
   });
@@ -507,6 +510,7 @@ t.test('security headers', async (t) => {
       const csp = cspDirectives(page.headers);
       t.equal(csp.get('frame-ancestors'), "'none'");
       t.equal(csp.get('script-src'), "'self'");
+      t.equal(page.headers.get('cross-origin-opener-policy'), 'same-origin', 'a document gets helmet’s whole set');
       const html = await page.text();
       t.match(html, /swagger/i);
 

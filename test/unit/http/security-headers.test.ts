@@ -1,9 +1,13 @@
 import t from 'tap';
-import { securityHeaderValues } from '../../../src/http/security-headers.js';
+import {
+  apiSecurityHeaders,
+  documentSecurityHeaders as securityHeaderValues,
+  isDocumentRoute,
+} from '../../../src/http/security-headers.js';
 
 const csp = (securityHeaderValues['Content-Security-Policy'] ?? '').split(';');
 
-t.test('the CSP forbids framing the service anywhere', async (t) => {
+t.test('the docs page’s CSP forbids framing it anywhere', async (t) => {
   t.ok(csp.includes("frame-ancestors 'none'"), csp.join(';'));
 });
 
@@ -22,7 +26,7 @@ t.test('browsers must not sniff content types', async (t) => {
   t.equal(securityHeaderValues['X-Content-Type-Options'], 'nosniff');
 });
 
-t.test('the other headers are the helmet defaults, same-site CORP', async (t) => {
+t.test('the docs page’s other headers are the helmet defaults, same-site CORP', async (t) => {
   const { 'Content-Security-Policy': _, ...others } = securityHeaderValues;
   t.strictSame(others, {
     'Cross-Origin-Opener-Policy': 'same-origin',
@@ -40,7 +44,22 @@ t.test('the other headers are the helmet defaults, same-site CORP', async (t) =>
 });
 
 t.test('every header value is a valid field value (no line breaks, printable ASCII)', async (t) => {
-  for (const [name, value] of Object.entries(securityHeaderValues)) {
+  for (const [name, value] of Object.entries({ ...securityHeaderValues, ...apiSecurityHeaders })) {
     t.match(value, /^[\x20-\x7e]+$/, name);
   }
+});
+
+t.test('JSON responses get OWASP’s API set: nothing loaded or framed, no sniffing, HTTPS only', async (t) => {
+  t.strictSame(apiSecurityHeaders, {
+    'Content-Security-Policy': "default-src 'none';frame-ancestors 'none'",
+    'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
+    'X-Content-Type-Options': 'nosniff',
+    'X-Frame-Options': 'DENY',
+  });
+});
+
+t.test('the docs page and its assets are documents; every other route and no route are not', async (t) => {
+  for (const url of ['/docs', '/docs/', '/docs/static/*', '/docs/json']) t.ok(isDocumentRoute(url), url);
+  for (const url of ['/orders', '/openapi.json', '/docsx', '/metrics', undefined])
+    t.notOk(isDocumentRoute(url), String(url));
 });
