@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import { pino } from 'pino';
 import { operationIdOf } from './request.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -20,9 +21,30 @@ export function withoutSecrets(url: string): string {
   return url.replace(KEY_LIKE, 'osk_[redacted]').replace(SECRET_PARAMETER, '$1[redacted]');
 }
 
+/** What pino keeps on a logger: its stream and its bindings as JSON text (`,"pid":…,"reqId":"…"`). */
+type PinoInternals = Record<symbol, unknown>;
+
+/** The text of one request's line, after pino's level, time and bindings. */
+function accessFields(request: FastifyRequest, reply: FastifyReply): string {
+  const operationId = operationIdOf(request);
+  // Method and operationId are tokens (Node and the contract check them), the rest numbers: only
+  // the URL can need escaping.
+  return (
+    `,"method":"${request.method}","url":${JSON.stringify(withoutSecrets(request.url))}` +
+    (operationId === undefined ? '' : `,"operationId":"${operationId}"`) +
+    `,"statusCode":${reply.statusCode},"responseTimeMs":${Math.round(reply.elapsedTime * 100) / 100}`
+  );
+}
+
 /**
  * One log line per request, at completion, with its id, operation, status and duration; never
  * bodies or headers (so never a credential). Fastify's "incoming request" line is dropped.
+ *
+ * The line is pino's own: its level and time, the request logger's bindings (pid, hostname,
+ * reqId) as pino holds them, written to pino's stream. It is composed as text rather than through
+ * logger.info(object), which walks the object generically: on the cheapest requests the log line
+ * was the largest cost after the socket writes (pino's path about 13 µs of 80, measured A/B with
+ * the line off). Errors still go through pino (logger.error with the error serialised).
  */
 export class RequestLog extends LogController {
   override incomingRequest(): void {}
@@ -30,14 +52,28 @@ export class RequestLog extends LogController {
   override routeNotFound(): void {}
 
   override requestCompleted(error: Error | null, request: FastifyRequest, reply: FastifyReply): void {
-    const line = {
-      method: request.method,
-      url: withoutSecrets(request.url),
-      operationId: operationIdOf(request),
-      statusCode: reply.statusCode,
-      responseTimeMs: Math.round(reply.elapsedTime * 100) / 100,
-    };
-    if (error) request.log.error({ ...line, err: error }, 'request errored');
-    else request.log.info(line, 'request');
+    const log = request.log;
+    if (error) {
+      const line = {
+        method: request.method,
+        url: withoutSecrets(request.url),
+        operationId: operationIdOf(request),
+        statusCode: reply.statusCode,
+        responseTimeMs: Math.round(reply.elapsedTime * 100) / 100,
+        err: error,
+      };
+      log.error(line, 'request errored');
+      return;
+    }
+    const internals = log as unknown as PinoInternals;
+    const stream = internals[pino.symbols.streamSym] as { write(line: string): unknown } | undefined;
+    const bindings = internals[pino.symbols.chindingsSym];
+    // Not a pino logger (logging off, or a test's own): the ordinary way.
+    if (stream === undefined || typeof bindings !== 'string') {
+      log.info(JSON.parse(`{${accessFields(request, reply).slice(1)}}`) as object, 'request');
+      return;
+    }
+    if (!(log as pino.Logger).isLevelEnabled('info')) return;
+    stream.write(`{"level":30,"time":${Date.now()}${bindings}${accessFields(request, reply)},"msg":"request"}\n`);
   }
 }

@@ -1,5 +1,7 @@
+import { hostname } from 'node:os';
+import Fastify from 'fastify';
 import t from 'tap';
-import { requestIdFor, withoutSecrets } from '../../../src/http/request-log.js';
+import { RequestLog, requestIdFor, withoutSecrets } from '../../../src/http/request-log.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -77,4 +79,46 @@ t.test('an insane or missing X-Request-Id is replaced by a new UUID', async (t) 
 
 t.test('each new request id is different', async (t) => {
   t.not(requestIdFor({ headers: {} }), requestIdFor({ headers: {} }));
+});
+
+t.test('the request line is pino’s: its level, time and bindings, then the request’s fields', async (t) => {
+  const lines: string[] = [];
+  const app = Fastify({
+    logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } },
+    logController: new RequestLog(),
+    genReqId: () => 'req-1',
+  });
+  app.get('/things', async () => ({ ok: true }));
+  await app.inject({ method: 'GET', url: '/things?access_token=osk_secret&q="quoted"' });
+  await app.close();
+  t.equal(lines.length, 1, 'one line, no "incoming request"');
+  const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+  t.match(line, { level: 30, time: Number, pid: process.pid, hostname: hostname(), reqId: 'req-1' });
+  t.strictSame(Object.keys(line), [
+    'level',
+    'time',
+    'pid',
+    'hostname',
+    'reqId',
+    'method',
+    'url',
+    'statusCode',
+    'responseTimeMs',
+    'msg',
+  ]);
+  t.equal(line.url, '/things?access_token=[redacted]&q=%22quoted%22', 'redacted');
+  t.match(line, { method: 'GET', statusCode: 200, responseTimeMs: Number, msg: 'request' });
+  t.ok(lines[0]!.endsWith('}\n'), 'one line');
+});
+
+t.test('below info no request line is written', async (t) => {
+  const lines: string[] = [];
+  const app = Fastify({
+    logger: { level: 'warn', stream: { write: (line: string) => lines.push(line) } },
+    logController: new RequestLog(),
+  });
+  app.get('/things', async () => ({ ok: true }));
+  await app.inject({ method: 'GET', url: '/things' });
+  await app.close();
+  t.strictSame(lines, []);
 });
