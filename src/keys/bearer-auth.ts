@@ -5,7 +5,7 @@ import type { KeyVerifier } from './verifier.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The verified caller; set by the security handler on every operation that needs a key. */
+    /** The verified caller; set by the key check (bearerAuth) on every operation that needs a key. */
     caller: Caller | null;
   }
 }

@@ -42,8 +42,8 @@ export class KeyVerifier {
   private readonly perRequest = new WeakMap<object, Promise<Caller | undefined>>();
 
   /**
-   * verify(), at most once per request: the rate limiter and the security handler both ask, and
-   * a failed lookup (database down) must not be waited for twice.
+   * verify(), at most once per request: a failed lookup (database down) must not be waited for
+   * twice, whoever asks again during the same request.
    */
   verifyFor(request: object, key: string): Promise<Caller | undefined> {
     let verification = this.perRequest.get(request);

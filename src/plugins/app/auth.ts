@@ -12,8 +12,8 @@ declare module 'fastify' {
 }
 
 /**
- * API keys: the verifier every request's key goes through. `request.caller` is set by the
- * security handler of each operation that needs a key (plugins/app/operations.ts), and a write's
+ * API keys: the verifier every request's key goes through. `request.caller` is set by the key
+ * check of each operation that needs a key (plugins/app/operations.ts), and a write's
  * key is looked at again just before the write runs.
  */
 async function auth(app: FastifyInstance, { apiKeyCacheSeconds }: { apiKeyCacheSeconds: number }): Promise<void> {
