@@ -76,10 +76,10 @@ export async function buildApp({
   await app.register(jsonBodies);
   await app.register(auth, { apiKeyCacheSeconds: settings.apiKeyCacheSeconds });
 
-  await app.register(rateLimit, { perMinute: settings.rateLimitPerMinute });
-
-  // External: well-kept Fastify plugins, configured.
+  // External: well-kept Fastify plugins, configured; the rate limit between them, as before: it
+  // limits the routes registered after it (the docs and the contract's), not CORS preflights.
   await app.register(cors, { origins: settings.corsOrigins });
+  await app.register(rateLimit, { perMinute: settings.rateLimitPerMinute });
   await app.register(docs, { contract });
 
   // Features: each hands in its operations and its refusals' problems.

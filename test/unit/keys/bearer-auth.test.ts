@@ -142,6 +142,15 @@ t.test('bearerAuth: a key with every required scope sets the caller', async (t) 
   t.equal(request.caller, alice);
 });
 
+t.test('bearerAuth: a lookup that fails (database down) hands its error on, not a 401', async (t) => {
+  const down = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+  const verifier = {
+    freshAnswer: () => undefined,
+    verifyFor: () => Promise.reject(down),
+  } as unknown as KeyVerifier;
+  await t.rejects(authenticate(bearerAuth(verifier, []), requestWith('Bearer abc')), down);
+});
+
 t.test('bearerAuth: a key verified within the cache lifetime is judged at once, without a lookup', async (t) => {
   const { verifier, asked } = verifierFor({ abc: alice }, { cached: true });
   const request = requestWith('Bearer abc');
