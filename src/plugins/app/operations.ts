@@ -94,8 +94,11 @@ function requiredScopesOf(contract: Contract): Map<string, readonly string[] | n
 function authenticateFirst(app: FastifyInstance, scopes: Map<string, readonly string[] | null>): void {
   app.addHook('onRoute', (route) => {
     const operationId = (route.schema as { operationId?: string } | undefined)?.operationId;
-    const required = operationId === undefined ? null : scopes.get(operationId);
-    if (!required) return;
+    if (operationId === undefined) return; // not the contract's (the docs page)
+    const required = scopes.get(operationId);
+    // Closed by default: an operation this map does not know stops the start rather than go unguarded.
+    if (required === undefined) throw new Error(`${operationId}: no security requirement read from openapi.yaml`);
+    if (required === null) return; // security: [] (liveness, readiness)
     route.onRequest = [...hooksOf(route.onRequest), bearerAuth(app.verifier, required)] as typeof route.onRequest;
   });
 }
