@@ -6,6 +6,7 @@ import { securePrivateDataDir } from './embedded-data-dir.js';
 import { lockDataDir } from './embedded-lock.js';
 import { withMigrationLockInTransaction } from './migration-lock.js';
 import { isoInstant, timestamptzAsIsoText } from './instants.js';
+import { runTemplatesOnPool } from './pooled-statements.js';
 import { poolWithPreparedStatements } from './prepared-statements.js';
 import type { Database } from './schema.js';
 import { CLIENT_CHECK_INTERVAL_MS, STATEMENT_TIMEOUT_MS } from './session-settings.js';
@@ -86,7 +87,9 @@ export async function openDatabase(target: DatabaseTarget, options: DatabaseOpti
     const dialect = withMigrationLockInTransaction(
       new PostgresDialect({ pool: prepared ? poolWithPreparedStatements(pool) : pool }),
     );
-    return { db: new Kysely<Database>({ dialect }), target, poolStats, ping };
+    const db = new Kysely<Database>({ dialect });
+    runTemplatesOnPool(db, pool, { prepared });
+    return { db, target, poolStats, ping };
   }
   const unlock = isInMemory(target.dataDir) ? () => {} : lockPrivateDataDir(target.dataDir);
   try {

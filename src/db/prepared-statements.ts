@@ -9,6 +9,11 @@ import type pg from 'pg';
  */
 const names = new Map<string, string>();
 
+/** The name a registered SQL text is prepared under; undefined for any other text. */
+export function preparedStatementName(text: string): string | undefined {
+  return names.get(text);
+}
+
 /** Marks a fixed SQL text as worth preparing. */
 export function registerPreparedStatement(text: string): void {
   if (!names.has(text)) names.set(text, `orders_service_${names.size + 1}`);
@@ -25,7 +30,7 @@ export function poolWithPreparedStatements(pool: pg.Pool): PostgresPool {
     if (!wrapper) {
       wrapper = {
         query(textOrCursor: unknown, parameters?: ReadonlyArray<unknown>) {
-          const name = typeof textOrCursor === 'string' ? names.get(textOrCursor) : undefined;
+          const name = typeof textOrCursor === 'string' ? preparedStatementName(textOrCursor) : undefined;
           if (name !== undefined) return client.query({ name, text: textOrCursor as string, values: [...parameters!] });
           return client.query(textOrCursor as string, parameters as unknown[]);
         },

@@ -1,4 +1,5 @@
 import type { CompiledQuery, QueryResult } from 'kysely';
+import { templateRunnerOf } from './pooled-statements.js';
 import { registerPreparedStatement } from './prepared-statements.js';
 import type { Executor } from './schema.js';
 
@@ -23,6 +24,8 @@ type ParameterSource = { argument: number } | { fixed: unknown };
  * whose shape varies is one template per shape. An argument the shape does not use is ignored.
  * Plugins that rewrite queries act at that one compilation (the service has none). A stand-in is
  * one value: in a builder's `in` comparison it does not expand into a list (use `= ANY(${x})`).
+ * On the Postgres server, outside a transaction, the compiled statement runs on the pool directly
+ * (pooled-statements.ts); in a transaction and on PGlite, through Kysely.
  */
 export class QueryTemplate<Args extends readonly unknown[], Row> {
   private compiled: CompiledQuery<Row> | undefined;
@@ -35,8 +38,14 @@ export class QueryTemplate<Args extends readonly unknown[], Row> {
 
   execute(db: Executor, ...args: Args): Promise<QueryResult<Row>> {
     const compiled = this.compiled ?? this.compile(db);
-    const parameters = this.sources.map((source) => ('argument' in source ? args[source.argument] : source.fixed));
-    return db.executeQuery<Row>({ ...compiled, parameters });
+    const sources = this.sources;
+    const parameters = new Array<unknown>(sources.length);
+    for (let i = 0; i < sources.length; i++) {
+      const source = sources[i]!;
+      parameters[i] = 'argument' in source ? args[source.argument] : source.fixed;
+    }
+    const run = templateRunnerOf(db);
+    return run ? run<Row>(compiled.sql, parameters) : db.executeQuery<Row>({ ...compiled, parameters });
   }
 
   private compile(db: Executor): CompiledQuery<Row> {
