@@ -185,6 +185,16 @@ function serviceSpec(label: string, dataEnv: Record<string, string>, extra: Part
   };
 }
 
+/**
+ * The ceiling runs with the one V8 flag of the service's that only makes a process faster: with
+ * allocation-site pretenuring, V8 may decide early on to allocate some short-lived objects (Node's
+ * nextTick records among them) straight in the old generation, and a process that does runs its
+ * whole life slower: the ceiling's HTTP side took 21 µs a request instead of 15.8 in about half of
+ * its processes, none with the flag (bench/README). A ceiling left to that chance would flatter the
+ * service in some runs. The service's two heap-size flags trade speed for memory and are not given.
+ */
+const ceilingNodeFlags = ['--no-allocation-site-pretenuring'];
+
 function ceilingSpec(label: string, databaseUrl: string, extra: Partial<ServerSpec> = {}): ServerSpec {
   return {
     label,
@@ -193,6 +203,7 @@ function ceilingSpec(label: string, databaseUrl: string, extra: Partial<ServerSp
     cpus: serverCpus,
     logFile: path.join(logsDir, `${label}.log`),
     ...extra,
+    nodeFlags: [...ceilingNodeFlags, ...(extra.nodeFlags ?? [])],
   };
 }
 
@@ -619,7 +630,7 @@ function environmentLines(loadBefore: number[]): string[] {
     `- ${new Date().toISOString()}, commit ${commit}${dirty}, Node ${process.version}, ${cpuCount} CPUs, ${placement}`,
     `- ${settings.rounds} round(s) × ${settings.seconds} s per server and scenario (A B A B, after ${settings.warmupSeconds} s of warm-up each), at ${settings.connections.join(' and ')} connections; medians; ratios are medians of the per-round ratios`,
     `- driver: wrk (one thread${driverCpus === undefined ? '' : `, on CPU ${driverCpus}`}), bench/wrk/scenario.lua; its own limit, measured first against the ceiling's /healthz: about ${driverLimit === undefined ? 'n/a' : Math.round(driverLimit).toLocaleString('en')} req/s of one core. A scenario above half of that is marked driver-bound.`,
-    `- service: \`${['node', ...serviceNodeFlags, serviceScript].join(' ')}\` (npm start) on Postgres, API key in every request, contract validation, LOG_LEVEL=info to ${env.BENCH_SERVICE_LOG || 'a file'}, metrics on, RATE_LIMIT_PER_MINUTE=${settings.rateLimit} (the limiter runs, never refuses); ceiling: \`bench/ceiling\` (Fastify + pg, ${ceilingWrites === 'service' ? 'same SQL' : 'same reads, minimal writes: no window queue, no row lock'}, nothing else); both pools 10 connections`,
+    `- service: \`${['node', ...serviceNodeFlags, serviceScript].join(' ')}\` (npm start) on Postgres, API key in every request, contract validation, LOG_LEVEL=info to ${env.BENCH_SERVICE_LOG || 'a file'}, metrics on, RATE_LIMIT_PER_MINUTE=${settings.rateLimit} (the limiter runs, never refuses); ceiling: \`${['node', ...ceilingNodeFlags, ceilingScript].join(' ')}\` (Fastify + pg, ${ceilingWrites === 'service' ? 'same SQL' : 'same reads, minimal writes: no window queue, no row lock'}, nothing else); both pools 10 connections`,
     `- load average before ${load(loadBefore)}, after ${load(loadavg())} (figures on a busy machine are noise)`,
   ];
 }
