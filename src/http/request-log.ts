@@ -15,10 +15,17 @@ export function requestIdFor(request: { headers: Record<string, string | string[
 const KEY_LIKE = /osk_[A-Za-z0-9_-]*/g;
 const SECRET_PARAMETER = /([?&][^=&]*(?:token|key|secret|password|auth)[^=&]*=)[^&]*/gi;
 
+/** In every name SECRET_PARAMETER redacts: a URL without any of them has nothing to redact by name. */
+const SECRET_WORD = /token|key|secret|password|auth/i;
+
 export function withoutSecrets(url: string): string {
-  // Most URLs have no query, no parameter-like `&` and no key: skip both regular expressions.
-  if (!url.includes('?') && !url.includes('&') && !url.includes('osk_')) return url;
-  return url.replace(KEY_LIKE, 'osk_[redacted]').replace(SECRET_PARAMETER, '$1[redacted]');
+  // Most URLs have no key and no parameter named like a secret (a query of instants, a cursor): one
+  // cheap test each instead of two global replacements on every logged URL.
+  const keyLike = url.includes('osk_');
+  const secretNamed = (url.includes('?') || url.includes('&')) && SECRET_WORD.test(url);
+  if (!keyLike && !secretNamed) return url;
+  const withoutKeys = keyLike ? url.replace(KEY_LIKE, 'osk_[redacted]') : url;
+  return secretNamed ? withoutKeys.replace(SECRET_PARAMETER, '$1[redacted]') : withoutKeys;
 }
 
 /** What pino keeps on a logger: its stream and its bindings as JSON text (`,"pid":…,"reqId":"…"`). */
