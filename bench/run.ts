@@ -294,12 +294,13 @@ async function alternate(
   connections: number,
   legs: Array<{ label: string; server: RunningServer; target: TargetData }>,
   db?: Db,
+  rounds = settings.rounds,
 ): Promise<RunResult[][]> {
   if (settings.warmupSeconds > 0) {
     for (const leg of legs) await measure(leg.server, scenario, leg.target, settings.warmupSeconds, connections, db);
   }
   const runs: RunResult[][] = legs.map(() => []);
-  for (let round = 0; round < settings.rounds; round++) {
+  for (let round = 0; round < rounds; round++) {
     for (const [i, leg] of legs.entries()) {
       const result = await measure(leg.server, scenario, leg.target, settings.seconds, connections, db);
       console.log(describeRun(`${leg.label} c=${connections}`, scenario, result));
@@ -429,38 +430,54 @@ async function benchSize(size: SizeName): Promise<SizeResults> {
     await settle(db);
     const targets = await prepareTargets(db, dataset.orders);
 
-    // Service against ceiling.
-    const service = await startServer(serviceSpec(`service-${size}`, { DATABASE_URL: databaseUrl }));
-    started.push(service);
-    const ceiling = await startServer(ceilingSpec(`ceiling-${size}`, databaseUrl));
-    started.push(ceiling);
-    console.log(
-      `   ${clock()} service pid ${service.pid} (${service.url}), ceiling pid ${ceiling.pid} (${ceiling.url})`,
-    );
-    await checkParity(service, ceiling, targets.headers, targets.service, targets.ceiling);
-    driverLimit ??= await measureDriverLimit(ceiling, targets.ceiling);
+    // Service against ceiling: a fresh pair of processes each round, so that no one process's luck
+    // (V8 settles into faster or slower code for a process's life: ±10 % seen between processes of
+    // one build) decides a whole size's ratios.
+    const paired = new Map<string, { a: RunResult[]; b: RunResult[] }>();
+    for (let round = 0; round < settings.rounds; round++) {
+      const service = await startServer(serviceSpec(`service-${size}-r${round + 1}`, { DATABASE_URL: databaseUrl }));
+      started.push(service);
+      const ceiling = await startServer(ceilingSpec(`ceiling-${size}-r${round + 1}`, databaseUrl));
+      started.push(ceiling);
+      console.log(
+        `   ${clock()} round ${round + 1}: service pid ${service.pid} (${service.url}), ceiling pid ${ceiling.pid} (${ceiling.url})`,
+      );
+      if (round === 0) await checkParity(service, ceiling, targets.headers, targets.service, targets.ceiling);
+      driverLimit ??= await measureDriverLimit(ceiling, targets.ceiling);
+      for (const scenario of selected) {
+        for (const connections of settings.connections) {
+          const [a, b] = await alternate(
+            scenario,
+            connections,
+            [
+              { label: 'service', server: service, target: targets.service },
+              { label: 'ceiling', server: ceiling, target: targets.ceiling },
+            ],
+            db,
+            1,
+          );
+          const key = `${scenario.name}@${connections}`;
+          const runs = paired.get(key) ?? { a: [], b: [] };
+          runs.a.push(...a!);
+          runs.b.push(...b!);
+          paired.set(key, runs);
+        }
+      }
+      await stopAll(started.splice(0));
+    }
     for (const scenario of selected) {
       for (const connections of settings.connections) {
-        const [a, b] = await alternate(
-          scenario,
-          connections,
-          [
-            { label: 'service', server: service, target: targets.service },
-            { label: 'ceiling', server: ceiling, target: targets.ceiling },
-          ],
-          db,
-        );
+        const runs = paired.get(`${scenario.name}@${connections}`)!;
         results.comparisons.push({
           scenario: scenario.name,
           title: scenario.title,
           connections,
           writes: scenario.writes,
-          a: a!,
-          b: b!,
+          a: runs.a,
+          b: runs.b,
         });
       }
     }
-    await stopAll(started);
 
     // One worker against two, both free to use every core.
     const getOne = scenarios.find((s) => s.name === 'get-one')!;
@@ -628,7 +645,7 @@ function environmentLines(loadBefore: number[]): string[] {
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   return [
     `- ${new Date().toISOString()}, commit ${commit}${dirty}, Node ${process.version}, ${cpuCount} CPUs, ${placement}`,
-    `- ${settings.rounds} round(s) × ${settings.seconds} s per server and scenario (A B A B, after ${settings.warmupSeconds} s of warm-up each), at ${settings.connections.join(' and ')} connections; medians; ratios are medians of the per-round ratios`,
+    `- ${settings.rounds} round(s) × ${settings.seconds} s per server and scenario (A B, after ${settings.warmupSeconds} s of warm-up each; service against ceiling: a fresh pair of processes each round), at ${settings.connections.join(' and ')} connections; medians; ratios are medians of the per-round ratios`,
     `- driver: wrk (one thread${driverCpus === undefined ? '' : `, on CPU ${driverCpus}`}), bench/wrk/scenario.lua; its own limit, measured first against the ceiling's /healthz: about ${driverLimit === undefined ? 'n/a' : Math.round(driverLimit).toLocaleString('en')} req/s of one core. A scenario above half of that is marked driver-bound.`,
     `- service: \`${['node', ...serviceNodeFlags, serviceScript].join(' ')}\` (npm start) on Postgres, API key in every request, contract validation, LOG_LEVEL=info to ${env.BENCH_SERVICE_LOG || 'a file'}, metrics on, RATE_LIMIT_PER_MINUTE=${settings.rateLimit} (the limiter runs, never refuses); ceiling: \`${['node', ...ceilingNodeFlags, ceilingScript].join(' ')}\` (Fastify + pg, ${ceilingWrites === 'service' ? 'same SQL' : 'same reads, minimal writes: no window queue, no row lock'}, nothing else); both pools 10 connections`,
     `- load average before ${load(loadBefore)}, after ${load(loadavg())} (figures on a busy machine are noise)`,
