@@ -10,6 +10,8 @@ export interface RunResult {
   peakRssMiB: number;
   /** The server's CPU time (all its processes) per response, in microseconds. */
   cpuUsPerRequest: number;
+  /** CPU time of the local Postgres processes per response, in microseconds (the database's share). */
+  postgresUsPerRequest: number;
   /** How busy the whole machine was during the run (all cores, 0-100 %). */
   machineBusyPct: number;
   /** The driver's (wrk's) own CPU time, as a share of one core. */
@@ -50,6 +52,7 @@ export interface Summary {
   p99: number;
   rss: number;
   cpuUs: number;
+  postgresUs: number;
   machineBusy: number;
   driverCpu: number;
   unexpected: number;
@@ -63,6 +66,7 @@ export function summarise(runs: RunResult[]): Summary {
     p99: median(runs.map((r) => r.p99)),
     rss: median(runs.map((r) => r.peakRssMiB)),
     cpuUs: median(runs.map((r) => r.cpuUsPerRequest)),
+    postgresUs: median(runs.map((r) => r.postgresUsPerRequest)),
     machineBusy: median(runs.map((r) => r.machineBusyPct)),
     driverCpu: median(runs.map((r) => r.driverCpuPct)),
     unexpected: runs.reduce((n, r) => n + r.unexpected, 0),
@@ -98,7 +102,7 @@ const CPU_TARGET = 1.4;
 
 export function comparisonTable(rows: Comparison[], driverLimit: number | undefined): string {
   const lines = [
-    '| Scenario | Conn. | Service req/s | Ceiling req/s | req/s ratio (≥ 0.8 reads, 0.7 writes) | Service p50 ms | Ceiling p50 ms | Service p99 ms | Ceiling p99 ms | p99 ratio (≤ 2) | Service CPU µs/req | Ceiling CPU µs/req | CPU ratio (≤ 1.4) | Service RSS MiB (≤ 143, i.e. 150 MB) | Driver CPU, service / ceiling runs | Problems |',
+    '| Scenario | Conn. | Service req/s | Ceiling req/s | req/s ratio (≥ 0.8 reads, 0.7 writes) | Service p50 ms | Ceiling p50 ms | Service p99 ms | Ceiling p99 ms | p99 ratio (≤ 2) | Service CPU µs/req | Ceiling CPU µs/req | CPU ratio (≤ 1.4) | Postgres CPU µs/req, service / ceiling runs | Service RSS MiB (≤ 143, i.e. 150 MB) | Driver CPU, service / ceiling runs | Problems |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const row of rows) {
@@ -121,6 +125,7 @@ export function comparisonTable(rows: Comparison[], driverLimit: number | undefi
       `| ${row.title} | ${row.connections} | ${rate(s.rps)} | ${rate(c.rps)} | ${fixed(rpsRatio, 2)} ${mark(rpsRatio >= rpsTarget)} | ` +
         `${ms(s.p50)} | ${ms(c.p50)} | ${ms(s.p99)} | ${ms(c.p99)} | ${fixed(p99Ratio, 2)} ${mark(p99Ratio <= P99_TARGET)} | ` +
         `${fixed(s.cpuUs, 0)} | ${fixed(c.cpuUs, 0)} | ${fixed(cpuRatio, 2)} ${mark(cpuRatio <= CPU_TARGET)} | ` +
+        `${fixed(s.postgresUs, 0)} / ${fixed(c.postgresUs, 0)} | ` +
         `${fixed(s.rss, 0)} ${mark(s.rss <= MAX_RSS_MIB)} | ${fixed(s.driverCpu, 0)} % / ${fixed(c.driverCpu, 0)} % | ${trouble} |`,
     );
   }

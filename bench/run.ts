@@ -60,6 +60,7 @@ import {
   type TargetData,
 } from './scenarios.js';
 import {
+  localPostgresCpuSeconds,
   machineCpuTicks,
   newestMtime,
   peakSampler,
@@ -233,6 +234,7 @@ async function measure(
   const rss = peakSampler(() => server.rssMiB());
   const cpuBefore = server.cpuSeconds();
   const machineBefore = machineCpuTicks();
+  const postgresBefore = localPostgresCpuSeconds();
   const driven: DriverResult = await drive({
     url: server.url,
     scenario: name,
@@ -249,6 +251,7 @@ async function measure(
   const peakRssMiB = rss.stop();
   const cpuSeconds = server.cpuSeconds() - cpuBefore;
   const machineAfter = machineCpuTicks();
+  const postgresSeconds = localPostgresCpuSeconds() - postgresBefore;
   const machineBusyPct =
     (100 * (machineAfter.busy - machineBefore.busy)) / Math.max(1, machineAfter.total - machineBefore.total);
   // Requests in flight when the driver stopped are still being answered: let them finish, so
@@ -264,6 +267,7 @@ async function measure(
     p99: driven.p99Ms,
     peakRssMiB,
     cpuUsPerRequest: driven.requests > 0 ? (cpuSeconds * 1e6) / driven.requests : 0,
+    postgresUsPerRequest: driven.requests > 0 ? (postgresSeconds * 1e6) / driven.requests : 0,
     machineBusyPct,
     driverCpuPct: (100 * driven.driverCpuSeconds) / driven.seconds,
     statuses: driven.statuses,
@@ -276,7 +280,7 @@ function describeRun(label: string, scenario: Scenario, r: RunResult): string {
   const codes = Object.entries(r.statuses)
     .map(([code, n]) => `${code}×${n}`)
     .join(' ');
-  return `  ${scenario.name.padEnd(15)} ${label.padEnd(22)} ${Math.round(r.rps).toString().padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  RSS ${r.peakRssMiB.toFixed(0)} MiB  CPU ${r.cpuUsPerRequest.toFixed(0)} µs/req  driver ${r.driverCpuPct.toFixed(0)} % of a core  machine ${r.machineBusyPct.toFixed(0)} % busy  [${codes}${r.errors ? ` errors×${r.errors}` : ''}]`;
+  return `  ${scenario.name.padEnd(15)} ${label.padEnd(22)} ${Math.round(r.rps).toString().padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  RSS ${r.peakRssMiB.toFixed(0)} MiB  CPU ${r.cpuUsPerRequest.toFixed(0)} µs/req  Postgres ${r.postgresUsPerRequest.toFixed(0)} µs/req  driver ${r.driverCpuPct.toFixed(0)} % of a core  machine ${r.machineBusyPct.toFixed(0)} % busy  [${codes}${r.errors ? ` errors×${r.errors}` : ''}]`;
 }
 
 function check(label: string, scenario: Scenario, r: RunResult): void {

@@ -204,6 +204,27 @@ export function machineCpuTicks(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
+/**
+ * CPU time so far, in seconds, of every process on this machine named `postgres` (the postmaster
+ * and its backends): the database's share of a run when Postgres is local. A backend that exits
+ * during a run takes its time with it; the benchmark's connections stay open while it measures.
+ */
+export function localPostgresCpuSeconds(): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone between the listing and the read
+    }
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
 /** Samples `read` every `intervalMs` until stopped; returns the peak. */
 export function peakSampler(read: () => number, intervalMs = 100): { stop(): number } {
   let peak = read();
