@@ -54,8 +54,36 @@ t.test('each parameter comes from the argument at its place in the SQL, whatever
     (_db, a: string, b: string) => sql<{ x: string }>`select ${b} as first, ${a} as second, ${b} as third`,
   );
   await template.execute(db, 'A', 'B');
-  t.equal(executed[0]?.sql, 'select $1 as first, $2 as second, $3 as third');
-  t.strictSame(executed[0]?.parameters, ['B', 'A', 'B']);
+  t.equal(executed[0]?.sql, 'select $1 as first, $2 as second, $1 as third');
+  t.strictSame(executed[0]?.parameters, ['B', 'A']);
+});
+
+t.test('an argument used in several places is one parameter; fixed values keep one each', async (t) => {
+  const { db, executed } = recordingDb();
+  const template = new QueryTemplate(
+    2,
+    (_db, at: string, id: string) =>
+      sql<{
+        x: string;
+      }>`select ${at}::timestamptz - ${'3 hours'}::interval, ${id}::bigint, ${at}::timestamptz + ${'3 hours'}::interval where ${id}::bigint is not null`,
+  );
+  await template.execute(db, '2022-11-01T00:00:00.000Z', '7');
+  t.equal(
+    executed[0]?.sql,
+    'select $1::timestamptz - $2::interval, $3::bigint, $1::timestamptz + $4::interval where $3::bigint is not null',
+  );
+  t.strictSame(executed[0]?.parameters, ['2022-11-01T00:00:00.000Z', '3 hours', '7', '3 hours']);
+});
+
+t.test('SQL with a $ of its own (in a literal) is left as Kysely numbered it', async (t) => {
+  const { db, executed } = recordingDb();
+  const template = new QueryTemplate(
+    1,
+    (_db, a: string) => sql<{ x: string }>`select ${a} as first, '$1' as literal, ${a} as again`,
+  );
+  await template.execute(db, 'A');
+  t.equal(executed[0]?.sql, "select $1 as first, '$1' as literal, $2 as again");
+  t.strictSame(executed[0]?.parameters, ['A', 'A']);
 });
 
 t.test('values fixed in the query stay in every execution, in their place', async (t) => {
