@@ -203,6 +203,10 @@ try {
   const to = new Date(middleTime - 1.5 * 3_600_000 + 7 * 86_400_000).toISOString();
   await explain(
     'Availability, 7 days (GET /availability: the orders within 3 hours of the range, gaps by lead())',
+    await statementsOf(() => findFreeWindows(db, from, to, null)),
+  );
+  await explain(
+    'Availability, 7 days, one order excluded (?excludeOrderId=: the same, and whether that order exists)',
     await statementsOf(() => findFreeWindows(db, from, to, middle)),
   );
   await explain(

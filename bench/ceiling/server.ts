@@ -221,8 +221,9 @@ const sql = {
     ) AS page ON true
     ORDER BY page.sort_tx, page.sort_id`,
   // Free time: the service's statements (src/availability/queries.ts), which are already index-only
-  // range scans that keep their generic plan at any size (the free windows' LIMIT 251, never reached,
-  // caps the planner's estimate); the ceiling leaves out the excluded order's existence check.
+  // range scans that keep their generic plan at any size (the free windows' bounds are InitPlans and
+  // their LIMIT 251, never reached, caps the planner's estimate); the ceiling leaves out the excluded
+  // order's existence check.
   windows: `SELECT greatest(p.point + interval '3 hours', $1::timestamptz) AS "earliestStart",
       least(p.next - interval '3 hours', $2::timestamptz - interval '1 millisecond') AS "latestStart"
     FROM (
@@ -231,7 +232,8 @@ const sql = {
         SELECT timestamptz '-infinity' AS point
         UNION ALL
         (SELECT datetime FROM orders
-         WHERE datetime > $1::timestamptz - interval '3 hours' AND datetime < $2::timestamptz + interval '3 hours'
+         WHERE datetime > (SELECT $1::timestamptz - interval '3 hours')
+           AND datetime < (SELECT $2::timestamptz + interval '3 hours')
          ORDER BY datetime LIMIT 251)
         UNION ALL
         SELECT timestamptz 'infinity'

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { QueryTemplate } from '../db/query-template.js';
 import type { Executor } from '../db/schema.js';
 import { MAX_RANGE_DAYS, type FreeWindow, type NearestFree } from './model.js';
@@ -14,7 +14,10 @@ import { MAX_RANGE_DAYS, type FreeWindow, type NearestFree } from './model.js';
  * index scan, so a walk can stop at the first gap (LIMIT 1), which range_agg over a multirange,
  * an aggregate that reads all its input first, cannot.
  *
- * `excluded` is an order id or NULL; `o.id IS DISTINCT FROM NULL` holds for every row.
+ * Each question is two templates, one per shape: without an excluded order (the common case: no
+ * filter on the scanned rows, no existence probe) and with one (`o.id <> excluded`, and whether
+ * that order exists, in the same statement). Asking the database to skip "no order" on every
+ * scanned row and probe for it was a fifth of a free-time statement's database CPU (measured).
  */
 
 const THREE_HOURS = sql`interval '3 hours'`;
@@ -23,11 +26,14 @@ const SIX_HOURS = sql`interval '6 hours'`;
 const EARLIEST_SUPPORTED = sql`timestamptz '0001-01-01T00:00:00.000Z'`;
 const LATEST_SUPPORTED = sql`timestamptz '9999-12-31T23:59:59.999Z'`;
 
-function excludedExists(excluded: unknown) {
-  return sql<boolean>`(${excluded}::bigint IS NULL OR EXISTS (SELECT 1 FROM orders x WHERE x.id = ${excluded}::bigint))`;
+/** The condition on a scanned order `o` that leaves the excluded one out; none without one. */
+function exceptExcluded(excluded: unknown): RawBuilder<unknown> {
+  return excluded === undefined ? sql`` : sql`AND o.id <> ${excluded}::bigint`;
 }
 
-type WindowRow = { excluded_exists: boolean; earliest_start: string | null; latest_start: string | null };
+function excludedExists(excluded: unknown): RawBuilder<boolean> {
+  return sql<boolean>`EXISTS (SELECT 1 FROM orders x WHERE x.id = ${excluded}::bigint)`;
+}
 
 /**
  * The most orders within 3 hours of a range: it spans at most MAX_RANGE_DAYS (checked before the
@@ -39,39 +45,60 @@ const MOST_ORDERS_NEAR_A_RANGE = Math.floor((MAX_RANGE_DAYS * 24 + 6) / 3) + 1;
  * Only orders within 3 hours of [from, to) can block a start in it, so the scan is bounded by the
  * range (at most 31 days, a few hundred orders). The points are those orders between two sentinels,
  * -infinity and +infinity; between consecutive points p and q the free starts are [p + 3h, q - 3h]
- * (infinities stay infinite), clipped to [from, to - 1 ms]. A LEFT JOIN from one probe row keeps a
- * row (with NULL edges) when there is no window, to carry whether the excluded order exists.
+ * (infinities stay infinite), clipped to [from, to - 1 ms]: a window where that is not empty.
+ * Columns are named as the API names a window's edges, so a row is a window as it is.
  *
- * The LIMIT never cuts (MOST_ORDERS_NEAR_A_RANGE); it is there for the plan cache. Without it a
- * generic plan estimates a two-sided range of unknown bounds at 0.5% of the table (5,000 rows at 1M
- * orders), looks dearer than planning afresh, and Postgres then plans the statement on every
- * execution: 0.2 ms instead of 0.07 at 1M orders (pgbench, named statement). Capped, the estimate no
- * longer grows with the table and the generic plan is kept at any size (bench/explain.ts shows it).
+ * The range's bounds are scalar subqueries (InitPlans, computed once when the statement starts,
+ * still the index scan's bounds) so that no plan knows them: a generic plan estimates a two-sided
+ * range of unknown bounds at 0.5% of the table (5,000 rows at 1M orders) where a custom plan, seeing
+ * the values, estimates the few dozen it holds, and the plan cache, comparing the two, planned the
+ * statement afresh on every execution at 1M orders (bench/explain.ts caught it). With the bounds
+ * unknown to both, the estimates are equal and the generic plan is kept at any size. The LIMIT
+ * never cuts (MOST_ORDERS_NEAR_A_RANGE); it keeps that estimate from growing with the table.
  */
-const freeWindowsStatement = new QueryTemplate(
-  3,
-  (_db, from: string, to: string, excluded: string | null) => sql<WindowRow>`
-    SELECT probe.excluded_exists, w.earliest_start, w.latest_start
-    FROM (SELECT ${excludedExists(excluded)} AS excluded_exists) AS probe
-    LEFT JOIN (
-      SELECT greatest(p.point + ${THREE_HOURS}, ${from}::timestamptz) AS earliest_start,
-        least(p.next - ${THREE_HOURS}, ${to}::timestamptz - interval '1 millisecond') AS latest_start
+function windowsSql(from: unknown, to: unknown, excluded: unknown) {
+  return sql<FreeWindow>`
+    SELECT w."earliestStart", w."latestStart"
+    FROM (
+      SELECT greatest(p.point + ${THREE_HOURS}, ${from}::timestamptz) AS "earliestStart",
+        least(p.next - ${THREE_HOURS}, ${to}::timestamptz - interval '1 millisecond') AS "latestStart"
       FROM (
         SELECT b.point, lead(b.point) OVER (ORDER BY b.point) AS next
         FROM (
           SELECT timestamptz '-infinity' AS point
           UNION ALL
           (SELECT o.datetime FROM orders o
-           WHERE o.datetime > ${from}::timestamptz - ${THREE_HOURS} AND o.datetime < ${to}::timestamptz + ${THREE_HOURS}
-             AND o.id IS DISTINCT FROM ${excluded}::bigint
+           WHERE o.datetime > (SELECT ${from}::timestamptz - ${THREE_HOURS})
+             AND o.datetime < (SELECT ${to}::timestamptz + ${THREE_HOURS})
+             ${exceptExcluded(excluded)}
            ORDER BY o.datetime LIMIT ${sql.lit(MOST_ORDERS_NEAR_A_RANGE)})
           UNION ALL
           SELECT timestamptz 'infinity'
         ) AS b
       ) AS p
       WHERE p.next IS NOT NULL
-    ) AS w ON w.earliest_start <= w.latest_start
-    ORDER BY w.earliest_start`,
+    ) AS w
+    WHERE w."earliestStart" <= w."latestStart"`;
+}
+
+const freeWindowsStatement = new QueryTemplate(
+  2,
+  (_db, from: string, to: string) => sql<FreeWindow>`${windowsSql(from, to, undefined)} ORDER BY 1`,
+);
+
+type ExceptRow = { excludedExists: boolean; earliestStart: string | null; latestStart: string | null };
+
+/**
+ * With an order excluded: a LEFT JOIN from one probe row keeps a row (with NULL edges) when there
+ * is no window, to carry whether the excluded order exists.
+ */
+const freeWindowsExceptStatement = new QueryTemplate(
+  3,
+  (_db, from: string, to: string, excluded: string) => sql<ExceptRow>`
+    SELECT probe."excludedExists", w."earliestStart", w."latestStart"
+    FROM (SELECT ${excludedExists(excluded)} AS "excludedExists") AS probe
+    LEFT JOIN (${windowsSql(from, to, excluded)}) AS w ON true
+    ORDER BY w."earliestStart"`,
 );
 
 /** The free windows in [from, to), oldest first; undefined when `excluded` names no order. */
@@ -81,16 +108,15 @@ export async function findFreeWindows(
   to: string,
   excluded: string | null,
 ): Promise<FreeWindow[] | undefined> {
-  const { rows } = await freeWindowsStatement.execute(db, from, to, excluded);
-  if (!rows[0]?.excluded_exists) return undefined;
+  if (excluded === null) return (await freeWindowsStatement.execute(db, from, to)).rows;
+  const { rows } = await freeWindowsExceptStatement.execute(db, from, to, excluded);
+  if (!rows[0]?.excludedExists) return undefined;
   return rows.flatMap((row) =>
-    row.earliest_start === null || row.latest_start === null
+    row.earliestStart === null || row.latestStart === null
       ? []
-      : [{ earliestStart: row.earliest_start, latestStart: row.latest_start }],
+      : [{ earliestStart: row.earliestStart, latestStart: row.latestStart }],
   );
 }
-
-type NearestRow = { excluded_exists: boolean; before: string | null; after: string | null };
 
 /**
  * When no order is within 3 hours of `at`, `at` is free and is both answers. Otherwise `at` lies in
@@ -106,20 +132,19 @@ type NearestRow = { excluded_exists: boolean; before: string | null; after: stri
  * only when the outer level does not sort, and without it plans a full read and a sort (seen in
  * bench/explain.ts) instead of the ordered index scan that stops at the first gap.
  */
-const nearestFreeStatement = new QueryTemplate(
-  2,
-  (_db, at: string, excluded: string | null) => sql<NearestRow>`
+function nearestSql<Row>(at: unknown, excluded: unknown) {
+  return sql<Row>`
     WITH blocking AS MATERIALIZED (
       SELECT EXISTS (
         SELECT 1 FROM orders o
         WHERE o.datetime > ${at}::timestamptz - ${THREE_HOURS} AND o.datetime < ${at}::timestamptz + ${THREE_HOURS}
-          AND o.id IS DISTINCT FROM ${excluded}::bigint
+          ${exceptExcluded(excluded)}
       ) AS blocked
     ), run_start AS (
       SELECT w.datetime FROM (
         SELECT o.datetime, lead(o.datetime) OVER (ORDER BY o.datetime DESC) AS earlier
         FROM orders o
-        WHERE o.datetime < ${at}::timestamptz + ${THREE_HOURS} AND o.id IS DISTINCT FROM ${excluded}::bigint
+        WHERE o.datetime < ${at}::timestamptz + ${THREE_HOURS} ${exceptExcluded(excluded)}
         ORDER BY o.datetime DESC
       ) w
       WHERE w.earlier IS NULL OR w.datetime - w.earlier >= ${SIX_HOURS}
@@ -128,7 +153,7 @@ const nearestFreeStatement = new QueryTemplate(
       SELECT w.datetime FROM (
         SELECT o.datetime, lead(o.datetime) OVER (ORDER BY o.datetime) AS later
         FROM orders o
-        WHERE o.datetime > ${at}::timestamptz - ${THREE_HOURS} AND o.id IS DISTINCT FROM ${excluded}::bigint
+        WHERE o.datetime > ${at}::timestamptz - ${THREE_HOURS} ${exceptExcluded(excluded)}
         ORDER BY o.datetime
       ) w
       WHERE w.later IS NULL OR w.later - w.datetime >= ${SIX_HOURS}
@@ -139,10 +164,18 @@ const nearestFreeStatement = new QueryTemplate(
         CASE WHEN b.blocked THEN (SELECT r.datetime + ${THREE_HOURS} FROM run_end r) ELSE ${at}::timestamptz END AS after
       FROM blocking b
     )
-    SELECT ${excludedExists(excluded)} AS excluded_exists,
-      CASE WHEN n.before >= ${EARLIEST_SUPPORTED} THEN n.before END AS before,
+    SELECT CASE WHEN n.before >= ${EARLIEST_SUPPORTED} THEN n.before END AS before,
       CASE WHEN n.after <= ${LATEST_SUPPORTED} THEN n.after END AS after
-    FROM nearest n`,
+      ${excluded === undefined ? sql`` : sql`, ${excludedExists(excluded)} AS "excludedExists"`}
+    FROM nearest n`;
+}
+
+const nearestFreeStatement = new QueryTemplate(1, (_db, at: string) => nearestSql<NearestFree>(at, undefined));
+
+type NearestExceptRow = NearestFree & { excludedExists: boolean };
+
+const nearestFreeExceptStatement = new QueryTemplate(2, (_db, at: string, excluded: string) =>
+  nearestSql<NearestExceptRow>(at, excluded),
 );
 
 /** The nearest free starts around `at`; undefined when `excluded` names no order. */
@@ -151,14 +184,14 @@ export async function findNearestFree(
   at: string,
   excluded: string | null,
 ): Promise<NearestFree | undefined> {
-  const { rows } = await nearestFreeStatement.execute(db, at, excluded);
-  const row = rows[0]!;
-  return row.excluded_exists ? { before: row.before, after: row.after } : undefined;
+  if (excluded === null) return (await nearestFreeStatement.execute(db, at)).rows[0]!;
+  const row = (await nearestFreeExceptStatement.execute(db, at, excluded)).rows[0]!;
+  return row.excludedExists ? { before: row.before, after: row.after } : undefined;
 }
 
 /** The same, not caring whether `excluded` still exists (a refused move's order may be deleted meanwhile). */
 export async function findNearestFreeExcept(db: Executor, at: string, excluded: string | null): Promise<NearestFree> {
-  const { rows } = await nearestFreeStatement.execute(db, at, excluded);
-  const row = rows[0]!;
+  if (excluded === null) return (await nearestFreeStatement.execute(db, at)).rows[0]!;
+  const row = (await nearestFreeExceptStatement.execute(db, at, excluded)).rows[0]!;
   return { before: row.before, after: row.after };
 }
