@@ -2,6 +2,7 @@ import type { SchemaValidateFunction } from 'ajv';
 import Ajv2020Module, { type ErrorObject, type Options } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
+import { dateTimeFormat } from './date-time-format.js';
 import { decimalPlacesOf, isMultipleOf } from './decimal.js';
 import type { FieldError } from './problem.js';
 
@@ -13,6 +14,8 @@ function createAjv(options: Options) {
   // OpenAPI 3.1 schemas are JSON Schema 2020-12 plus annotations (x-*, examples) Ajv should ignore.
   const ajv = new Ajv2020({ strict: false, allErrors: true, verbose: true, ...options });
   addFormats(ajv);
+  // The same check as ajv-formats' date-time, faster on the common UTC forms (date-time-format.ts).
+  ajv.addFormat('date-time', { type: 'string', validate: dateTimeFormat });
   // Ajv divides in binary floating point, so it refuses a fee of 0.29 as no multiple of 0.01; and
   // its multipleOfPrecision tolerance, at any setting, either lets 0.0001 through or refuses large
   // fees such as 938742181714.44. The contract means decimal arithmetic (src/http/decimal.ts).
