@@ -74,21 +74,18 @@ const LOG_FLUSH_MS = 50;
 
 /**
  * The process's log destination: stdout, asynchronous like pino's default (a slow reader never
- * blocks requests), in batches of 64 KiB, or of 3 KiB when WORKERS>1 share one stdout (a write of
- * at most PIPE_BUF, 4096 bytes, cannot interleave with another worker's). Each asynchronous write
- * is a hand-off to libuv's thread pool and back, two context switches on the server's core: at
- * 12 KiB that hand-off was about 1.2 µs of every request (Linux perf, GET /availability at 10k
- * requests a second); at 64 KiB a fifth of that. A line still waits at most LOG_FLUSH_MS.
+ * blocks requests), in batches of 12 KiB, or of 3 KiB when WORKERS>1 share one stdout (a write of
+ * at most PIPE_BUF, 4096 bytes, cannot interleave with another worker's).
  */
 export function batchedStdout({ sharedWithOtherWorkers }: { sharedWithOtherWorkers: boolean }): BatchedLines {
-  const batchBytes = sharedWithOtherWorkers ? 3072 : 65_536;
+  const batchBytes = sharedWithOtherWorkers ? 3072 : 12_288;
   // SonicBoom writes each batch as it comes (minLength 0) and keeps what arrives during a write;
   // maxWrite holds its own writes to PIPE_BUF for the workers. pino writes out what it holds at exit.
   const stdout = pino.destination({
     dest: 1,
     sync: false,
     minLength: 0,
-    maxWrite: sharedWithOtherWorkers ? 4096 : 65_536,
+    maxWrite: sharedWithOtherWorkers ? 4096 : 16_384,
   });
   const lines = new BatchedLines(stdout, batchBytes, LOG_FLUSH_MS);
   // Lines still in a batch at exit are handed to SonicBoom and written synchronously.
