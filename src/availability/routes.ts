@@ -1,5 +1,5 @@
 import type { Db } from '../db/database.js';
-import { notAnInstant, utcInstant, utcInstantRoundedUp } from '../http/instant.js';
+import { millisOf, notAnInstant, utcInstant, utcInstantRoundedUp } from '../http/instant.js';
 import type { OperationHandlers } from '../http/operation-handler.js';
 import { ProblemError, invalidRequest, notFound, type FieldError } from '../http/problem.js';
 import { ExcludedOrderNotFoundError, MAX_RANGE_DAYS, MAX_RANGE_MS, type AvailabilityRange } from './model.js';
@@ -44,7 +44,7 @@ function rangeFrom(query: { from: string; to: string; excludeOrderId?: string })
   if (from === undefined) errors.push({ path: '/query/from', message: notAnInstant });
   if (to === undefined) errors.push({ path: '/query/to', message: notAnInstant });
   if (from !== undefined && to !== undefined) {
-    const span = Date.parse(to) - Date.parse(from);
+    const span = millisOf(to) - millisOf(from);
     if (span <= 0) errors.push({ path: '/query/to', message: 'must be after from' });
     else if (span > MAX_RANGE_MS) {
       errors.push({ path: '/query/to', message: `must be at most ${MAX_RANGE_DAYS} days after from` });

@@ -53,6 +53,8 @@ export function anyOffsetInstant(text: string): string | undefined {
  */
 export function utcInstantRoundedUp(text: string): string | undefined {
   const instant = utcInstant(text);
+  // Digits finer than a millisecond need at least 25 characters (19, a point, four digits, Z).
+  if (text.length <= 24) return instant;
   const finer = /\.\d{3}(\d*)/.exec(text)?.[1] ?? '';
   if (instant === undefined || !/[1-9]/.test(finer)) return instant;
   return utcInstant(new Date(Date.parse(instant) + 1).toISOString());
@@ -78,3 +80,24 @@ function namesARealLocalTime(text: string): boolean {
 }
 
 export const notAnInstant = 'is not a real instant between years 0001 and 9999';
+
+/**
+ * Milliseconds since 1970 of an instant in the service's form (`2022-11-01T11:11:11.111Z`, years
+ * 0001 to 9999): what Date.parse answers, by arithmetic on the digits instead of a call into the
+ * runtime's date parser (days from the civil date as in Howard Hinnant's `days_from_civil`).
+ */
+export function millisOf(instant: string): number {
+  const number = (from: number, to: number) => {
+    let value = 0;
+    for (let i = from; i < to; i++) value = value * 10 + instant.charCodeAt(i) - 48;
+    return value;
+  };
+  const month = number(5, 7);
+  const year = number(0, 4) - (month <= 2 ? 1 : 0);
+  const era = Math.floor(year / 400);
+  const yearOfEra = year - era * 400;
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + number(8, 10) - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  const days = era * 146_097 + dayOfEra - 719_468;
+  return ((days * 24 + number(11, 13)) * 60 + number(14, 16)) * 60_000 + number(17, 19) * 1000 + number(20, 23);
+}

@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { anyOffsetInstant, notAnInstant, utcInstant, utcInstantRoundedUp } from '../../../src/http/instant.js';
+import {
+  anyOffsetInstant,
+  millisOf,
+  notAnInstant,
+  utcInstant,
+  utcInstantRoundedUp,
+} from '../../../src/http/instant.js';
 import { checkProperty } from '../../helpers/property.js';
 
 t.test('an instant in UTC is written as ISO 8601 with milliseconds', async (t) => {
@@ -126,4 +132,33 @@ t.test('the UTC fast path answers exactly as the general path, valid or not (fas
     runs: 20_000,
     held: 'UTC date-times, each the same on both paths',
   });
+});
+
+t.test('millisOf reads an instant of the service as Date.parse does', async (t) => {
+  for (const instant of [
+    '1970-01-01T00:00:00.000Z',
+    '1969-12-31T23:59:59.999Z',
+    '0001-01-01T00:00:00.000Z',
+    '9999-12-31T23:59:59.999Z',
+    '2000-02-29T12:00:00.500Z',
+    '1900-03-01T00:00:00.000Z',
+    '2022-11-01T11:11:11.111Z',
+  ]) {
+    t.equal(millisOf(instant), Date.parse(instant), instant);
+  }
+  // Every millisecond of years 0001 to 9999, as utcInstant writes them.
+  const instants = fc
+    .integer({ min: Date.parse('0001-01-01T00:00:00.000Z'), max: Date.parse('9999-12-31T23:59:59.999Z') })
+    .map((ms) => new Date(ms).toISOString());
+  checkProperty(t, instants, (instant) => millisOf(instant) === Date.parse(instant), {
+    seed: 20_261_206,
+    runs: 20_000,
+    held: 'instants, each read as Date.parse reads it',
+  });
+});
+
+t.test('a range bound of at most 24 characters is never rounded', async (t) => {
+  t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.111Z'), '2022-11-01T11:11:11.111Z');
+  t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.1111Z'), '2022-11-01T11:11:11.112Z', '25 characters: rounded up');
+  t.equal(utcInstantRoundedUp('2022-11-01T11:11:11.1110Z'), '2022-11-01T11:11:11.111Z', 'finer digits all zero');
 });
