@@ -60,7 +60,8 @@ import {
   type TargetData,
 } from './scenarios.js';
 import {
-  localPostgresCpuSeconds,
+  localPostgresCpuTicks,
+  postgresCpuSecondsBetween,
   machineCpuTicks,
   newestMtime,
   peakSampler,
@@ -234,7 +235,7 @@ async function measure(
   const rss = peakSampler(() => server.rssMiB());
   const cpuBefore = server.cpuSeconds();
   const machineBefore = machineCpuTicks();
-  const postgresBefore = localPostgresCpuSeconds();
+  const postgresBefore = localPostgresCpuTicks();
   const driven: DriverResult = await drive({
     url: server.url,
     scenario: name,
@@ -251,7 +252,7 @@ async function measure(
   const peakRssMiB = rss.stop();
   const cpuSeconds = server.cpuSeconds() - cpuBefore;
   const machineAfter = machineCpuTicks();
-  const postgresSeconds = localPostgresCpuSeconds() - postgresBefore;
+  const postgresSeconds = postgresCpuSecondsBetween(postgresBefore, localPostgresCpuTicks());
   const machineBusyPct =
     (100 * (machineAfter.busy - machineBefore.busy)) / Math.max(1, machineAfter.total - machineBefore.total);
   // Requests in flight when the driver stopped are still being answered: let them finish, so

@@ -205,23 +205,34 @@ export function machineCpuTicks(): { busy: number; total: number } {
 }
 
 /**
- * CPU time so far, in seconds, of every process on this machine named `postgres` (the postmaster
- * and its backends): the database's share of a run when Postgres is local. A backend that exits
- * during a run takes its time with it; the benchmark's connections stay open while it measures.
+ * CPU time so far, in clock ticks, of every process on this machine named `postgres` (the postmaster
+ * and its backends), by pid: the database's share of a run when Postgres is local.
  */
-export function localPostgresCpuSeconds(): number {
-  let ticks = 0;
+export function localPostgresCpuTicks(): Map<number, number> {
+  const ticks = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      ticks.set(Number(entry), Number(fields[11]) + Number(fields[12]));
     } catch {
       // gone between the listing and the read
     }
   }
+  return ticks;
+}
+
+/**
+ * Postgres's CPU seconds between two readings: each process's growth, all of a process that started
+ * in between. A process that ended in between (another client's connection closing) took its time
+ * with it and is left out; the benchmark's own connections stay open while it measures.
+ */
+export function postgresCpuSecondsBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let ticks = 0;
+  // A pid reused by a new process reads lower than before: counted from zero, as a new one.
+  for (const [pid, now] of after) ticks += now >= (before.get(pid) ?? 0) ? now - (before.get(pid) ?? 0) : now;
   return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
