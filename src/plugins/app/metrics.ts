@@ -149,11 +149,10 @@ export class HttpMetrics {
 async function metrics(app: FastifyInstance, options: { poolStats?: () => PoolStats }): Promise<void> {
   const httpMetrics = new HttpMetrics(options.poolStats);
   app.decorate('metrics', httpMetrics);
-  if (!(process.env.ABL ?? '').includes('nometrics'))
-    app.addHook('onResponse', (request, reply, done) => {
-      httpMetrics.observe(request, reply);
-      done();
-    });
+  app.addHook('onResponse', (request, reply, done) => {
+    httpMetrics.observe(request, reply);
+    done();
+  });
 }
 
 export default fp(metrics, { name: 'metrics' });
