@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import openapiGlue from 'fastify-openapi-glue';
 import type { Contract } from '../../http/contract.js';
 import type { OperationHandlers, OperationId } from '../../http/operation-handler.js';
+import { withPlainJsonResponses } from '../../http/response-schemas.js';
 import { validatorCompiler } from '../../http/validation.js';
 import { bearerAuth } from '../../keys/bearer-auth.js';
 import { hooksOf } from './route-hooks.js';
@@ -56,6 +57,10 @@ export const operationHandlersPlugin = fp(operationHandlers, { name: 'operation-
 async function openapiRoutes(app: FastifyInstance, { contract }: { contract: Contract }): Promise<void> {
   app.setValidatorCompiler(validatorCompiler);
   authenticateFirst(app, requiredScopesOf(contract));
+  app.addHook('onRoute', (route) => {
+    if (route.schema?.response)
+      route.schema.response = withPlainJsonResponses(route.schema.response as Record<string, unknown>);
+  });
   await app.register(openapiGlue, {
     specification: contract.document,
     serviceHandlers: app.operationHandlers.complete(contract),
