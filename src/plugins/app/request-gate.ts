@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { ProblemError, invalidRequest } from '../../http/problem.js';
+import { noteRoute } from '../../http/request.js';
 import { apiSecurityHeaders, documentSecurityHeaders, isDocumentRoute } from '../../http/security-headers.js';
 
 /** Fastify types a hook callback's error as its own; the error handler takes any error. */
@@ -17,8 +18,10 @@ async function requestGate(app: FastifyInstance): Promise<void> {
     draining = true;
   });
 
+  app.decorateRequest('operationId', undefined);
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(isDocumentRoute(request.routeOptions.url) ? documentSecurityHeaders : apiSecurityHeaders);
+    const route = noteRoute(request);
+    reply.headers(isDocumentRoute(route) ? documentSecurityHeaders : apiSecurityHeaders);
     // Echo the request id so a caller can quote it in a bug report.
     reply.header('x-request-id', request.id);
     // Node's own check would answer a bare 400 (requireHostHeader is off): this one is a problem.
@@ -30,7 +33,7 @@ async function requestGate(app: FastifyInstance): Promise<void> {
       return done(hookError(missing));
     }
     // Liveness stays 200 while draining: the process is alive, just not taking new work.
-    if (draining && request.routeOptions.url !== '/healthz') {
+    if (draining && route !== '/healthz') {
       reply.header('connection', 'close');
       const unavailable = new ProblemError(
         'unavailable',

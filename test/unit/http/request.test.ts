@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import t from 'tap';
-import { operationIdOf, pathOf } from '../../../src/http/request.js';
+import { noteRoute, operationIdOf, pathOf } from '../../../src/http/request.js';
 
 t.test("a request's path is its URL without the query", async (t) => {
   t.equal(pathOf({ url: '/orders?limit=5&cursor=abc' }), '/orders');
@@ -19,4 +19,28 @@ t.test('operationIdOf names the contract operation a request matched', async (t)
     undefined,
     'a schema without an operation',
   );
+});
+
+t.test('noteRoute reads the route once: later reads take the noted operationId', async (t) => {
+  let reads = 0;
+  const request = {
+    operationId: undefined,
+    get routeOptions() {
+      reads += 1;
+      return { url: '/orders/:id', schema: { operationId: 'getOrder' } };
+    },
+  } as unknown as FastifyRequest;
+  t.equal(noteRoute(request), '/orders/:id', 'the route pattern');
+  t.equal(request.operationId, 'getOrder');
+  t.equal(operationIdOf(request), 'getOrder');
+  t.equal(operationIdOf(request), 'getOrder');
+  t.equal(reads, 1, 'routeOptions built once');
+
+  const docs = {
+    operationId: undefined,
+    routeOptions: { url: '/docs', schema: undefined },
+  } as unknown as FastifyRequest;
+  t.equal(noteRoute(docs), '/docs');
+  t.equal(docs.operationId, null, 'noted as none');
+  t.equal(operationIdOf(docs), undefined);
 });
