@@ -13,7 +13,7 @@ import type { HealthOperations } from './health/routes.js';
 import { loadContract } from './http/contract.js';
 import { clientErrorResponse, frameworkErrorHandler } from './http/errors.js';
 import type { OperationId } from './http/operation-handler.js';
-import { RequestLog, requestIdFor } from './http/request-log.js';
+import { RequestLog, requestIdFor, requestLoggerFor } from './http/request-log.js';
 import idempotency from './idempotency/plugin.js';
 import orders from './orders/plugin.js';
 import type { OrderOperations } from './orders/routes.js';
@@ -105,6 +105,7 @@ function serverOptions(settings: HttpSettings, logger: AppOptions['logger']) {
     bodyLimit: 1024 * 1024,
     genReqId: requestIdFor,
     logController: new RequestLog(),
+    childLoggerFactory: requestLoggerFor,
     // Slow clients cannot hold a connection for ever: headers and the whole request have deadlines,
     // checked every second (Node's default is every 30 s, too coarse to stop a slowloris).
     // Host is checked by the request gate, so its absence gets a problem body rather than Node's bare 400.

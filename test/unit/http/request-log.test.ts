@@ -2,7 +2,13 @@ import { hostname } from 'node:os';
 import fc from 'fast-check';
 import Fastify from 'fastify';
 import t from 'tap';
-import { RequestLog, requestIdFor, withoutSecrets } from '../../../src/http/request-log.js';
+import {
+  RequestLog,
+  RequestLogger,
+  requestIdFor,
+  requestLoggerFor,
+  withoutSecrets,
+} from '../../../src/http/request-log.js';
 import { checkProperty } from '../../helpers/property.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -164,4 +170,74 @@ t.test('below info no request line is written', async (t) => {
   await app.inject({ method: 'GET', url: '/things' });
   await app.close();
   t.strictSame(lines, []);
+});
+
+/** The lines an app writes for the same requests, with pino's own child loggers or RequestLogger's. */
+async function linesWith(lazy: boolean, routes: (app: ReturnType<typeof Fastify>) => void, urls: string[]) {
+  const lines: string[] = [];
+  let id = 0;
+  const app = Fastify({
+    logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } },
+    logController: new RequestLog(),
+    genReqId: () => `req-${++id}`,
+    ...(lazy ? { childLoggerFactory: requestLoggerFor } : {}),
+  });
+  routes(app);
+  for (const url of urls) await app.inject({ method: 'GET', url });
+  await app.close();
+  // Time and duration differ between any two runs.
+  return lines.map((line) =>
+    line.replace(/"time":\d+/, '"time":0').replace(/"responseTimeMs":[\d.]+/, '"responseTimeMs":0'),
+  );
+}
+
+t.test('with the request logger made on first use, every line is what pino’s child wrote', async (t) => {
+  const seen: unknown[] = [];
+  const routes = (app: ReturnType<typeof Fastify>) => {
+    app.get('/quiet', async (request) => {
+      seen.push(request.log);
+      return { ok: true };
+    });
+    app.get('/chatty', async (request) => {
+      request.log.warn({ detail: 'x' }, 'a warning');
+      request.log.child({ step: 'inner' }).info('from a child');
+      return { ok: true };
+    });
+    app.get('/fails', async () => {
+      throw new Error('broken');
+    });
+    app.get('/own-level', { logLevel: 'warn' }, async (request) => {
+      request.log.info('not written: the route logs from warn');
+      return { ok: true };
+    });
+  };
+  const urls = ['/quiet', '/chatty', '/fails', '/own-level', '/missing', '/quiet?token=osk_x'];
+  const eager = await linesWith(false, routes, urls);
+  seen.length = 0;
+  const lazy = await linesWith(true, routes, urls);
+  t.strictSame(lazy, eager, 'the same lines, byte for byte');
+  t.ok(eager.length >= 8, `${eager.length} lines`);
+  t.match(lazy.join(''), /"reqId":"req-2".*"msg":"a warning"/, 'a line logged during a request carries its id');
+  t.ok(seen[0] instanceof RequestLogger, 'a quiet request has the lazy logger');
+  t.ok((seen[0] as RequestLogger).unused, 'and never made pino’s child');
+});
+
+t.test('a request logger answers its level and takes a new one', async (t) => {
+  const lines: string[] = [];
+  const parent = Fastify({ logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } } }).log;
+  const log = requestLoggerFor(parent, { reqId: 'r' }, {}) as RequestLogger;
+  t.ok(log instanceof RequestLogger);
+  t.equal(log.level, 'info');
+  t.ok(log.unused);
+  log.level = 'error';
+  t.equal(log.level, 'error');
+  t.equal(parent.level, 'info', 'the parent keeps its own');
+  log.warn('dropped');
+  log.error('kept');
+  t.equal(lines.length, 1);
+  t.match(JSON.parse(lines[0]!), { level: 50, reqId: 'r', msg: 'kept' });
+  t.notOk(
+    requestLoggerFor(parent, { reqId: 'r' }, { level: 'warn' }) instanceof RequestLogger,
+    'own options: pino’s child',
+  );
 });
