@@ -113,10 +113,19 @@ export function requestLoggerFor(
   return new RequestLogger(logger, bindings);
 }
 
-/** Bindings as pino writes them after its own (`,"reqId":"…"`). */
+const PLAIN = /^[\w.-]*$/;
+
+/** A JSON string of text that needs no escaping (a request id, a binding's name) without JSON.stringify. */
+const jsonText = (value: unknown) =>
+  typeof value === 'string' && PLAIN.test(value) ? `"${value}"` : JSON.stringify(value);
+
+/** Bindings as pino writes them after its own (`,"reqId":"…"`); like pino, an undefined value is left out. */
 function bindingsText(bindings: Bindings): string {
   let text = '';
-  for (const key of Object.keys(bindings)) text += `,${JSON.stringify(key)}:${JSON.stringify(bindings[key])}`;
+  for (const key in bindings) {
+    const value: unknown = bindings[key];
+    if (value !== undefined) text += `,${jsonText(key)}:${jsonText(value)}`;
+  }
   return text;
 }
 

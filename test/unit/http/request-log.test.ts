@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import fc from 'fast-check';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import t from 'tap';
 import {
   RequestLog,
@@ -173,7 +173,7 @@ t.test('below info no request line is written', async (t) => {
 });
 
 /** The lines an app writes for the same requests, with pino's own child loggers or RequestLogger's. */
-async function linesWith(lazy: boolean, routes: (app: ReturnType<typeof Fastify>) => void, urls: string[]) {
+async function linesWith(lazy: boolean, routes: (app: FastifyInstance) => void, urls: string[]) {
   const lines: string[] = [];
   let id = 0;
   const app = Fastify({
@@ -193,7 +193,7 @@ async function linesWith(lazy: boolean, routes: (app: ReturnType<typeof Fastify>
 
 t.test('with the request logger made on first use, every line is what pino’s child wrote', async (t) => {
   const seen: unknown[] = [];
-  const routes = (app: ReturnType<typeof Fastify>) => {
+  const routes = (app: FastifyInstance) => {
     app.get('/quiet', async (request) => {
       seen.push(request.log);
       return { ok: true };
