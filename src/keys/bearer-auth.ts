@@ -7,6 +7,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The verified caller; set by the key check (bearerAuth) on every operation that needs a key. */
     caller: Caller | null;
+    /** The Authorization header's bearer token once read (null: none); see bearerTokenOf. */
+    bearer: string | null | undefined;
   }
 }
 
@@ -16,6 +18,13 @@ const BEARER = /^Bearer +([A-Za-z0-9_-]{1,200})$/i;
 /** The token of an `Authorization: Bearer <token>` header, if it has that form. */
 export function bearerToken(header: string | undefined): string | undefined {
   return header === undefined ? undefined : BEARER.exec(header)?.[1];
+}
+
+/** The request's bearer token, read once: the rate limiter and the key check both need it. */
+export function bearerTokenOf(request: FastifyRequest): string | undefined {
+  let token = request.bearer;
+  if (token === undefined) request.bearer = token = bearerToken(request.headers.authorization) ?? null;
+  return token ?? undefined;
 }
 
 function unauthorized(detail: string, challenge: string): ProblemError {
@@ -55,7 +64,7 @@ export function bearerAuth(verifier: KeyVerifier, requiredScopes: readonly strin
     if (header === undefined) {
       return done(hookError(unauthorized('Send an API key as Authorization: Bearer <key>.', REALM)));
     }
-    const token = bearerToken(header);
+    const token = bearerTokenOf(request);
     if (token === undefined) return done(hookError(invalidKey()));
     const known = verifier.freshAnswer(token);
     if (known !== undefined) return done(hookError(admit(request, known)));
@@ -83,7 +92,7 @@ export const READS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function recheckBeforeWrite(verifier: KeyVerifier) {
   return async (request: FastifyRequest): Promise<void> => {
     if (request.caller === null || READS.has(request.method)) return;
-    const token = bearerToken(request.headers.authorization);
+    const token = bearerTokenOf(request);
     const caller = token === undefined ? undefined : await verifier.verify(token);
     if (caller?.keyId !== request.caller.keyId) throw invalidKey();
   };

@@ -18,6 +18,7 @@ declare module 'fastify' {
  */
 async function auth(app: FastifyInstance, { apiKeyCacheSeconds }: { apiKeyCacheSeconds: number }): Promise<void> {
   app.decorateRequest('caller', null);
+  app.decorateRequest('bearer', undefined);
   app.decorate(
     'verifier',
     new KeyVerifier(app.db, {

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, onRequestHookHandler } from 'fastif
 import fp from 'fastify-plugin';
 import { rateLimitedClient } from '../../http/client-address.js';
 import { ProblemError } from '../../http/problem.js';
-import { bearerToken } from '../../keys/bearer-auth.js';
+import { bearerTokenOf } from '../../keys/bearer-auth.js';
 import { hooksOf } from './route-hooks.js';
 
 /** Paths an orchestrator polls: never rate limited. */
@@ -67,7 +67,7 @@ async function rateLimiting(app: FastifyInstance, { perMinute }: { perMinute: nu
   const windows = new FixedWindows(perMinute);
   const limitHeader = String(perMinute);
   const limit: onRequestHookHandler = (request, reply, done) => {
-    const token = bearerToken(request.headers.authorization);
+    const token = bearerTokenOf(request);
     const caller = token === undefined ? undefined : app.verifier.knownCaller(token);
     const key = caller === undefined ? `ip:${rateLimitedClient(request.ip)}` : `key:${caller.keyId}`;
     const { count, resetsInMs } = windows.count(key, Date.now());

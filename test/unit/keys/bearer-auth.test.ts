@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import t from 'tap';
 import { problemRejectedBy } from '../../helpers/problems.js';
-import { bearerAuth, bearerToken } from '../../../src/keys/bearer-auth.js';
+import { bearerAuth, bearerToken, bearerTokenOf } from '../../../src/keys/bearer-auth.js';
 import type { Caller } from '../../../src/keys/model.js';
 import type { KeyVerifier } from '../../../src/keys/verifier.js';
 
@@ -164,4 +164,25 @@ t.test('bearerAuth: a key verified within the cache lifetime is judged at once, 
   const forbidden = authenticate(bearerAuth(verifier, ['orders:write']), requestWith('Bearer abc'));
   t.equal((await problemRejectedBy(forbidden)).status, 403);
   t.strictSame(asked, [], 'the verifier was never asked to look a key up');
+});
+
+t.test("a request's bearer token is read from its header once", async (t) => {
+  let reads = 0;
+  const requestWith = (authorization: string | undefined) =>
+    ({
+      bearer: undefined,
+      get headers() {
+        reads += 1;
+        return { authorization };
+      },
+    }) as unknown as FastifyRequest;
+  const request = requestWith('Bearer osk_abc');
+  t.equal(bearerTokenOf(request), 'osk_abc');
+  t.equal(bearerTokenOf(request), 'osk_abc');
+  t.equal(reads, 1, 'the rate limiter and the key check share one reading');
+  reads = 0;
+  const none = requestWith('Basic YWxhZGRpbg==');
+  t.equal(bearerTokenOf(none), undefined);
+  t.equal(bearerTokenOf(none), undefined);
+  t.equal(reads, 1, 'no token is remembered too');
 });
