@@ -164,8 +164,16 @@ export function workersTable(rows: Comparison[]): string {
   return lines.join('\n');
 }
 
-/** The scenarios the 1.3x latency target covers (GET one, both list pages, create, refused or not). */
-const SCALING_TARGETS = new Set<ScenarioName>(['get-one', 'list-first', 'list-deep', 'create', 'create-conflict']);
+/** The scenarios the 1.3x latency target covers (GET one, both list pages, create, refused or not, free time). */
+const SCALING_TARGETS = new Set<ScenarioName>([
+  'get-one',
+  'list-first',
+  'list-deep',
+  'create',
+  'create-conflict',
+  'availability-7d',
+  'nearest',
+]);
 
 /** The service's latency at the large size against the small one (target: within 1.3x). */
 export function scalingTable(
